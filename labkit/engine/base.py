@@ -1,0 +1,124 @@
+"""The one interface both engines implement, and the values they return.
+
+Images are referred to by ``ImageRef``; everything an engine returns is a frozen
+value, so re-running a notebook cell never mutates something shared.
+The simulator engine (``engine.sim``) and the Docker engine (``engine.docker``)
+implement every method; where the simulator does not model something it raises
+``UnsupportedOperation`` naming the Docker engine as the way to see it.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Mapping, Sequence
+
+LABEL = "org.labkit.managed"          # every object labkit creates carries LABEL=true
+SESSION_LABEL = "org.labkit.session"  # ... and the session (kernel) that made it
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    id: str                            # "sha256:..." config digest (image id)
+    tags: tuple[str, ...] = ()
+    engine: str = ""                   # "sim" | "docker"
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[-1][:12]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created_by: str                    # the instruction, e.g. "RUN echo hi > /a"
+    empty_layer: bool                  # True for ENV, CMD ... (no layer made)
+    size: int                          # bytes of the layer it made (0 when empty)
+    layer_index: int | None            # index into the image's layers, None when empty
+    created: str = ""                  # RFC 3339 time as the engine reports it
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of ``docker diff``: A added, C changed, D deleted."""
+    kind: Literal["A", "C", "D"]
+    path: str                          # absolute, like docker diff prints it ("/etc/hosts")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    container: str                     # container id (kept until removed or cleaned)
+    exit_code: int
+    output: str
+
+
+@dataclass(frozen=True)
+class ContainerSize:
+    rw: int                            # bytes in the container's upper (writable) layer
+    virtual: int                       # rw + the image's layers
+
+
+class Engine(abc.ABC):
+    """What a lesson can do with images and containers, on either engine."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One visible line: which engine this is and what it runs on."""
+
+    @abc.abstractmethod
+    def base_image(self) -> ImageRef:
+        """labkit's offline base image (scratch + static busybox), built when missing."""
+
+    @abc.abstractmethod
+    def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
+              no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
+              on_event: Callable[[object], None] | None = None):
+        """Build a Dockerfile; returns a ``labkit.buildevents.BuildRecord``."""
+
+    @abc.abstractmethod
+    def history(self, image: ImageRef | str) -> list[HistoryEntry]:
+        """Newest first, as ``docker history`` prints it."""
+
+    @abc.abstractmethod
+    def save(self, image: ImageRef | str, dest: str | Path) -> Path:
+        """Write a ``docker save`` tar of the image to ``dest``."""
+
+    @abc.abstractmethod
+    def run(self, image: ImageRef | str, command: str | Sequence[str], *, keep: bool = True) -> RunResult:
+        """Run a command in a new container (no network); keep it for diff/size unless keep=False."""
+
+    @abc.abstractmethod
+    def exec(self, container: str, command: str | Sequence[str]) -> RunResult:
+        """Run a command in an existing container."""
+
+    @abc.abstractmethod
+    def diff(self, container: str) -> list[Change]:
+        """``docker diff``: the container's changes against its image, sorted by path."""
+
+    @abc.abstractmethod
+    def container_size(self, container: str) -> ContainerSize:
+        """``docker ps -s``: bytes in the writable layer, and with the image."""
+
+    @abc.abstractmethod
+    def commit(self, container: str, tag: str | None = None) -> ImageRef:
+        """Make a new image from a container's changes."""
+
+    @abc.abstractmethod
+    def tag(self, image: ImageRef | str, tag: str) -> ImageRef:
+        """Give an image another name."""
+
+    @abc.abstractmethod
+    def images(self) -> list[ImageRef]:
+        """The images labkit made in this engine."""
+
+    @abc.abstractmethod
+    def remove(self, ref: ImageRef | str) -> None:
+        """Remove an image or container labkit made (refuses anything unlabelled)."""
+
+    @abc.abstractmethod
+    def clean(self) -> list[str]:
+        """Remove every object carrying labkit's label; returns what was removed."""

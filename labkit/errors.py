@@ -1,0 +1,86 @@
+"""The one exception hierarchy of labkit.
+
+Every error a learner can meet says what went wrong and how to fix it::
+
+    LabkitError
+    ├── EngineError             an engine cannot be used or failed
+    │   ├── EngineUnavailable   e.g. LABKIT_ENGINE=docker but no daemon answers
+    │   └── UnsupportedOperation the simulator does not model this (use Docker)
+    ├── LayerError              a layer tar is unsafe or Docker would refuse it
+    │   └── UnsafeEntry         path escape, device file, huge size ... (names the entry)
+    ├── ImageError              a saved image / OCI layout is malformed
+    │   └── DigestMismatch      "layer N digest mismatch: expected ..., actual ..."
+    ├── DockerfileError         a Dockerfile does not parse (names the line)
+    ├── BuildError              a build step failed (carries the step and its output)
+    └── ExerciseError           an exercise check cannot run
+"""
+from __future__ import annotations
+
+
+class LabkitError(Exception):
+    """Root of every labkit error. ``fix`` is the one thing to do about it, when known."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.fix = fix
+        super().__init__(message if not fix else f"{message}\n  fix: {fix}")
+
+
+class EngineError(LabkitError):
+    """An engine cannot be used, or an engine call failed."""
+
+
+class EngineUnavailable(EngineError):
+    """The requested engine cannot work on this machine."""
+
+
+class UnsupportedOperation(EngineError):
+    """The simulator does not model this; the Docker engine does."""
+
+
+class LayerError(LabkitError):
+    """A layer tar is malformed or one Docker would refuse."""
+
+
+class UnsafeEntry(LayerError):
+    """A tar entry that would touch something outside its target, or is not allowed."""
+
+    def __init__(self, entry: str, reason: str, *, fix: str | None = None) -> None:
+        self.entry = entry
+        self.reason = reason
+        super().__init__(f"unsafe tar entry {entry!r}: {reason}", fix=fix)
+
+
+class ImageError(LabkitError):
+    """A saved image, OCI layout or manifest is malformed or incomplete."""
+
+
+class DigestMismatch(ImageError):
+    """Content does not hash to the digest that names it."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.what, self.expected, self.actual = what, expected, actual
+        super().__init__(f"{what} digest mismatch: expected {expected}, actual {actual}",
+                         fix="the file was changed or truncated after it was saved; save it again")
+
+
+class DockerfileError(LabkitError):
+    """A Dockerfile that does not parse or refers to something missing."""
+
+    def __init__(self, message: str, *, line: int | None = None, fix: str | None = None) -> None:
+        self.line = line
+        super().__init__(f"Dockerfile line {line}: {message}" if line else message, fix=fix)
+
+
+class BuildError(LabkitError):
+    """A build step failed: carries the step number, instruction, exit status and output."""
+
+    def __init__(self, message: str, *, step: int | None = None, instruction: str = "",
+                 exit_code: int | None = None, output: str = "", line: int | None = None,
+                 fix: str | None = None) -> None:
+        self.step, self.instruction, self.exit_code = step, instruction, exit_code
+        self.output, self.line = output, line
+        super().__init__(message, fix=fix)
+
+
+class ExerciseError(LabkitError):
+    """An exercise check cannot run (unknown id, missing image ...)."""
