@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Run every test: pytest, then nbval over every lesson on the simulator engine, and on the
+# Docker engine too whenever a daemon is reachable (always under LABKIT_REQUIRE_DOCKER).
+# Extra arguments go to the first pytest run.
+set -euo pipefail
+source "$(dirname "$0")/scripts/setup.sh"
+labkit_system_packages chromium
+labkit_venv
+cd "$LABKIT_ROOT"
+nbval=(--nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg --nbval-current-env -p no:cacheprovider)
+
+echo "== pytest: package tests ==" >&2
+python -m pytest tests/ "$@"
+
+echo "== nbval: lessons on the simulator engine ==" >&2
+LABKIT_ENGINE=sim python -m pytest "${nbval[@]}"
+
+if [ -n "${LABKIT_REQUIRE_DOCKER:-}" ] || labkit_docker_reachable; then
+    echo "== nbval: lessons on the Docker engine ==" >&2
+    LABKIT_ENGINE=docker python -m pytest "${nbval[@]}"
+else
+    echo "== nbval on the Docker engine: SKIPPED, no daemon reachable (see README) ==" >&2
+fi
