@@ -1,0 +1,48 @@
+"""labkit: a teaching and lab kit for container image layering.
+
+Public names are re-exported lazily, so ``import labkit`` does no work and never imports
+``docker``, ``ipywidgets`` or ``graphviz``::
+
+    import labkit
+    engine = labkit.connect()          # Docker when a daemon answers, else the simulator
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # engines
+    "connect": "labkit.engine.connect",
+    "Engine": "labkit.engine.base",
+    "ImageRef": "labkit.engine.base",
+    "Change": "labkit.engine.base",
+    # filesystem model and layers
+    "Node": "labkit.fsmodel",
+    "Mount": "labkit.overlay",
+    # images and analysis
+    "open_image": "labkit.image",
+    # environment
+    "doctor": "labkit.doctor",
+    # errors
+    "LabkitError": "labkit.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)
