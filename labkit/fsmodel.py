@@ -74,6 +74,10 @@ class Node:
         return _IFMT[self.kind] | (self.mode & 0o7777)
 
 
+LayerDir = dict[str, Node]   # one layer as overlay2 keeps it (whiteouts, opaque dirs)
+Tree = dict[str, Node]       # a merged view: no whiteouts, no opaque xattrs
+
+
 def norm_path(name: str) -> str:
     """Normalise a path the way a layer tar's names are read: ``./a/b/`` -> ``a/b``.
 
