@@ -61,3 +61,45 @@ def kernel_overlay():
             pytest.fail(f"LABKIT_REQUIRE_KERNEL is set but overlayfs cannot be mounted: {why}")
         pytest.skip(f"cannot mount overlayfs: {why}")
     return True
+
+
+@pytest.fixture(scope="session")
+def docker_engine(docker_client):
+    """labkit's Docker engine on the real daemon; cleans this test session's objects at the end."""
+    from labkit.engine.docker import DockerEngine
+    engine = DockerEngine.connect()
+    yield engine
+    engine.clean(session_only=True)
+
+
+@pytest.fixture(scope="session")
+def sim_engine():
+    from labkit.engine.sim import SimEngine
+    return SimEngine()
+
+
+@pytest.fixture(scope="session", params=["sim", "docker"])
+def engine(request):
+    """Each engine in turn: the same test must pass on the simulator and on the real daemon."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(scope="session")
+def sentinel(docker_client):
+    """An image and a container labkit did NOT make (no label): they must survive everything."""
+    import io
+    import tarfile
+    import uuid
+    name = f"labkit-test-sentinel-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        data = b"not labkit's\n"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    docker_client.api.import_image_from_data(buf.getvalue(), repository=name, tag="latest")
+    image = docker_client.images.get(f"{name}:latest")
+    container = docker_client.api.create_container(image.id, ["/hello.txt"], name=name)["Id"]
+    yield {"image": image.id, "container": container, "name": name}
+    docker_client.api.remove_container(container, force=True)
+    docker_client.api.remove_image(image.id, force=True)

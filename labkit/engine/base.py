@@ -92,6 +92,10 @@ class Engine(abc.ABC):
         """Run a command in a new container (no network); keep it for diff/size unless keep=False."""
 
     @abc.abstractmethod
+    def start(self, image: ImageRef | str) -> str:
+        """A long-lived container (no network) to exec into and diff step by step; returns its id."""
+
+    @abc.abstractmethod
     def exec(self, container: str, command: str | Sequence[str]) -> RunResult:
         """Run a command in an existing container."""
 
@@ -120,5 +124,5 @@ class Engine(abc.ABC):
         """Remove an image or container labkit made (refuses anything unlabelled)."""
 
     @abc.abstractmethod
-    def clean(self) -> list[str]:
-        """Remove every object carrying labkit's label; returns what was removed."""
+    def clean(self, *, session_only: bool = False, dry_run: bool = False) -> list[str]:
+        """Remove every object carrying labkit's label (only those); returns what was removed."""

@@ -1,0 +1,15 @@
+"""Check this machine: Python packages, graphviz, busybox, the Docker daemon, overlayfs."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..doctor import doctor
+    report = doctor()
+    print(report)
+    return 0 if report.ok else 1

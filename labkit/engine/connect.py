@@ -1,0 +1,51 @@
+"""Choose an engine: the Docker daemon when one answers, otherwise the simulator.
+
+``LABKIT_ENGINE=sim|docker`` forces the choice; forcing docker without a daemon is a clear
+error that says how to start one. The chosen engine is announced in one visible line.
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import EngineUnavailable, LabkitError
+from .base import Engine
+
+CHOICES = ("auto", "sim", "docker")
+
+
+def wanted_engine(engine: str | None = None) -> str:
+    """The engine asked for: the argument, else ``LABKIT_ENGINE``, else ``auto``."""
+    choice = (engine or os.environ.get("LABKIT_ENGINE") or "auto").strip().lower()
+    if choice not in CHOICES:
+        raise EngineUnavailable(f"unknown engine {choice!r} (from LABKIT_ENGINE or the argument)",
+                                fix="use LABKIT_ENGINE=sim, LABKIT_ENGINE=docker, or leave it unset")
+    return choice
+
+
+def connect(engine: str | None = None, *, quiet: bool = False) -> Engine:
+    """Return the Docker engine when a daemon answers, otherwise the simulator engine."""
+    choice = wanted_engine(engine)
+    chosen: Engine
+    if choice == "sim":
+        from .sim import SimEngine
+        chosen = SimEngine()
+    else:
+        from .docker import DockerEngine
+        try:
+            chosen = DockerEngine.connect(ping_timeout=3 if choice == "auto" else 10)
+        except LabkitError as exc:
+            if choice == "docker":
+                raise EngineUnavailable(f"LABKIT_ENGINE=docker but no Docker daemon is usable: {exc}",
+                                        fix="start one: sudo dockerd --bridge=none --iptables=false "
+                                            "--ip-masq=false &   (or LABKIT_ENGINE=sim)") from None
+            from .sim import SimEngine
+            chosen = SimEngine()
+        except ImportError:
+            if choice == "docker":
+                raise EngineUnavailable("LABKIT_ENGINE=docker but the docker package is not installed",
+                                        fix="pip install 'labkit[docker]'") from None
+            from .sim import SimEngine
+            chosen = SimEngine()
+    if not quiet:
+        print(chosen.describe())
+    return chosen

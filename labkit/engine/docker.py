@@ -1,0 +1,309 @@
+"""The Docker engine: a real daemon through the docker SDK. The ONLY module that imports ``docker``.
+
+Everything it creates carries ``LABEL=true`` and the session label, runs with no network,
+and is named under ``labkit-<session>/`` so students sharing a daemon never collide. It
+refuses to remove, tag or clean anything it did not create.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+from .. import baseimage, session
+from ..errors import EngineError, EngineUnavailable, LabkitError
+from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
+                   RunResult)
+
+START_DAEMON = ("sudo apt-get install -y docker.io && "
+                "sudo dockerd --bridge=none --iptables=false --ip-masq=false &")
+_KIND = {0: "C", 1: "A", 2: "D"}
+
+
+def _labels() -> dict[str, str]:
+    return {LABEL: "true", SESSION_LABEL: session.session_id()}
+
+
+@contextlib.contextmanager
+def _calls(what: str) -> Iterator[None]:
+    """Turn the SDK's and requests' exceptions into one clear labkit error."""
+    import docker.errors
+    import requests.exceptions
+    try:
+        yield
+    except LabkitError:
+        raise
+    except docker.errors.NotFound as exc:
+        raise EngineError(f"{what}: not found ({exc.explanation or exc})",
+                          fix="list what labkit made with engine.images()") from None
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{what}: the daemon refused: {exc.explanation or exc}") from None
+    except PermissionError as exc:
+        raise EngineUnavailable(f"{what}: permission denied on the Docker socket ({exc})",
+                                fix="sudo usermod -aG docker $USER, then log in again "
+                                    "(or LABKIT_ENGINE=sim)") from None
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
+        if "Permission denied" in str(exc):
+            raise EngineUnavailable(f"{what}: permission denied on the Docker socket",
+                                    fix="sudo usermod -aG docker $USER, then log in again "
+                                        "(or LABKIT_ENGINE=sim)") from None
+        raise EngineUnavailable(f"{what}: the Docker daemon does not answer ({type(exc).__name__})",
+                                fix=f"start it: {START_DAEMON}   (or use LABKIT_ENGINE=sim)") from None
+
+
+class DockerEngine(Engine):
+    name = "docker"
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self._api = client.api  # type: ignore[attr-defined]
+
+    @classmethod
+    def connect(cls, *, timeout: int = 120, ping_timeout: float = 5) -> "DockerEngine":
+        """Connect to the daemon named by DOCKER_HOST (default socket); clear error if none answers."""
+        import docker
+        with _calls("connecting to Docker"):
+            probe = docker.from_env(timeout=ping_timeout)
+            try:
+                probe.ping()
+            finally:
+                probe.close()
+            return cls(docker.from_env(timeout=timeout))
+
+    # -- what it is ---------------------------------------------------------------
+    def info(self) -> dict:
+        with _calls("docker info"):
+            return self._api.info()
+
+    def describe(self) -> str:
+        info = self.info()
+        return (f"labkit engine: docker (Docker {info.get('ServerVersion', '?')}, storage driver "
+                f"{info.get('Driver', '?')})")
+
+    # -- images -------------------------------------------------------------------
+    def _ref(self, image: ImageRef | str) -> ImageRef:
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"image {name}"):
+            attrs = self._api.inspect_image(name)
+        return ImageRef(attrs["Id"], tuple(attrs.get("RepoTags") or ()), self.name)
+
+    def _owned(self, attrs: Mapping) -> bool:
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        return labels.get(LABEL) == "true"
+
+    def base_image(self) -> ImageRef:
+        from ..image import write_image_tar
+        from ..tarlayer import layer_bytes
+        import hashlib
+        data = layer_bytes(baseimage.base_layer())
+        diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        tag = baseimage.base_tag(diff_id)
+        with _calls("looking for the base image"):
+            found = self._api.images(name=tag, quiet=True)
+        if found:
+            return self._ref(tag)
+        with tempfile.TemporaryDirectory(prefix="labkit-base-") as tmp:
+            dest = Path(tmp) / "base.tar"
+            write_image_tar([data], baseimage.base_config(diff_id, {LABEL: "true"}), dest,
+                            repo_tags=(tag,))
+            with _calls("loading the base image"), open(dest, "rb") as fh:
+                self._client.images.load(fh)  # type: ignore[attr-defined]
+        return self._ref(tag)
+
+    def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
+              no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
+              on_event: Callable[[object], None] | None = None, squash: bool = False):
+        from ..buildevents import parse_docker_stream, record_from_events
+        events = []
+        name = session.qualify(tag) if tag else None
+        with _calls("docker build"):
+            stream = self._api.build(path=str(context), dockerfile=dockerfile, tag=name,
+                                     nocache=no_cache, buildargs=dict(buildargs or {}), rm=True,
+                                     forcerm=True, network_mode="none", labels=_labels(),
+                                     decode=True, squash=squash or None)
+            for event in parse_docker_stream(stream):
+                events.append(event)
+                if on_event:
+                    on_event(event)
+        record = record_from_events(events, engine=self.name)
+        if record.image is not None:
+            record = _with_image(record, self._ref(record.image.id))
+        return record
+
+    def history(self, image: ImageRef | str) -> list[HistoryEntry]:
+        """Newest first, like ``docker history``; each entry mapped to its layer by the config."""
+        name = image.id if isinstance(image, ImageRef) else image
+        config = self.config(image)
+        with _calls(f"docker history {name}"):
+            rows = self._api.history(name)[::-1]  # the API lists one row per config entry
+        entries = config.get("history", [])
+        if len(rows) != len(entries):
+            raise EngineError(f"docker history {name}: {len(rows)} rows but the config has "
+                              f"{len(entries)} history entries")
+        out: list[HistoryEntry] = []
+        index = 0
+        for h, row in zip(entries, rows):
+            empty = bool(h.get("empty_layer"))
+            out.append(HistoryEntry(h.get("created_by", ""), empty, 0 if empty else int(row.get("Size", 0)),
+                                    None if empty else index, h.get("created", "")))
+            index += 0 if empty else 1
+        return out[::-1]
+
+    def config(self, image: ImageRef | str) -> dict:
+        """The image's config JSON (history with empty_layer, rootfs.diff_ids), read from a save."""
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"docker save {name}"):
+            chunks = self._api.get_image(name)
+            with tempfile.TemporaryFile() as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                fh.seek(0)
+                with tarfile.open(fileobj=fh, mode="r:") as tar:
+                    manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+                    return json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+
+    def save(self, image: ImageRef | str, dest: str | Path) -> Path:
+        name = image.id if isinstance(image, ImageRef) else image
+        dest = Path(dest)
+        with _calls(f"docker save {name}"), open(dest, "wb") as fh:
+            for chunk in self._api.get_image(name):
+                fh.write(chunk)
+        return dest
+
+    # -- containers ---------------------------------------------------------------
+    def run(self, image: ImageRef | str, command: str | Sequence[str], *, keep: bool = True) -> RunResult:
+        name = image.id if isinstance(image, ImageRef) else image
+        cmd = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        with _calls(f"docker run {name}"):
+            cid = self._api.create_container(
+                name, cmd, labels=_labels(), network_disabled=True,
+                host_config=self._api.create_host_config(network_mode="none"))["Id"]
+            try:
+                self._api.start(cid)
+                code = self._api.wait(cid, timeout=300)["StatusCode"]
+                output = self._api.logs(cid).decode("utf-8", "replace")
+            except BaseException:
+                self._api.remove_container(cid, force=True)
+                raise
+            if not keep:
+                self._api.remove_container(cid, force=True)
+        return RunResult(cid, code, output)
+
+    def exec(self, container: str, command: str | Sequence[str]) -> RunResult:
+        cmd = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+        with _calls(f"docker exec {container[:12]}"):
+            self._check_owned_container(container)
+            if not self._api.inspect_container(container)["State"]["Running"]:
+                raise EngineError(f"container {container[:12]} has stopped; exec needs a running one",
+                                  fix="make one with engine.start(image), or chain commands: "
+                                      "engine.run(image, 'cmd1 && cmd2')")
+            eid = self._api.exec_create(container, cmd)["Id"]
+            out = self._api.exec_start(eid).decode("utf-8", "replace")
+            code = self._api.exec_inspect(eid)["ExitCode"]
+        return RunResult(container, code, out)
+
+    def start(self, image: ImageRef | str) -> str:
+        """A long-lived container (it sleeps) to exec into, write to and diff step by step."""
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"docker run -d {name}"):
+            cid = self._api.create_container(
+                name, ["/bin/sh", "-c", "exec sleep 86400"], labels=_labels(), network_disabled=True,
+                host_config=self._api.create_host_config(network_mode="none"))["Id"]
+            self._api.start(cid)
+        return cid
+
+    def diff(self, container: str) -> list[Change]:
+        with _calls(f"docker diff {container[:12]}"):
+            rows = self._api.diff(container) or []
+        return sorted((Change(_KIND[r["Kind"]], r["Path"]) for r in rows), key=lambda c: c.path)
+
+    def container_size(self, container: str) -> ContainerSize:
+        with _calls(f"docker ps -s {container[:12]}"):
+            attrs = self._api.inspect_container(container, size=True)
+        return ContainerSize(int(attrs.get("SizeRw") or 0), int(attrs.get("SizeRootFs") or 0))
+
+    def commit(self, container: str, tag: str | None = None) -> ImageRef:
+        name = session.qualify(tag) if tag else None
+        repo, _, version = (name or "").rpartition(":")
+        with _calls(f"docker commit {container[:12]}"):
+            self._check_owned_container(container)
+            res = self._api.commit(container, repository=repo or None, tag=version or None,
+                                   conf={"Labels": _labels()})
+        return self._ref(res["Id"])
+
+    def _check_owned_container(self, container: str) -> None:
+        attrs = self._api.inspect_container(container)
+        if (attrs.get("Config", {}).get("Labels") or {}).get(LABEL) != "true":
+            raise EngineError(f"container {container[:12]} was not made by labkit; labkit leaves it alone")
+
+    # -- naming and cleaning ----------------------------------------------------
+    def tag(self, image: ImageRef | str, tag: str) -> ImageRef:
+        ref = self._ref(image)
+        name = session.qualify(tag)
+        repo, _, version = name.rpartition(":")
+        with _calls(f"docker tag {name}"):
+            if not self._owned(self._api.inspect_image(ref.id)):
+                raise EngineError(f"image {ref.short_id} was not made by labkit; labkit does not tag it")
+            self._api.tag(ref.id, repo, version)
+        return self._ref(ref.id)
+
+    def images(self) -> list[ImageRef]:
+        with _calls("docker images"):
+            rows = self._api.images(filters={"label": f"{LABEL}=true"})
+        return [ImageRef(r["Id"], tuple(t for t in (r.get("RepoTags") or ()) if t != "<none>:<none>"),
+                         self.name) for r in rows]
+
+    def remove(self, ref: ImageRef | str) -> None:
+        name = ref.id if isinstance(ref, ImageRef) else ref
+        with _calls(f"removing {name}"):
+            try:
+                attrs = self._api.inspect_container(name)
+                if (attrs["Config"].get("Labels") or {}).get(LABEL) != "true":
+                    raise EngineError(f"container {name} was not made by labkit; labkit leaves it alone")
+                self._api.remove_container(attrs["Id"], force=True)
+                return
+            except EngineError:
+                raise
+            except Exception as exc:  # not a container: try an image
+                if type(exc).__name__ != "NotFound":
+                    raise
+            attrs = self._api.inspect_image(name)
+            if not self._owned(attrs):
+                raise EngineError(f"image {name} was not made by labkit; labkit leaves it alone")
+            self._api.remove_image(attrs["Id"], force=True)
+
+    def clean(self, *, session_only: bool = False, dry_run: bool = False) -> list[str]:
+        """Remove containers, images, volumes and networks carrying labkit's label (only those)."""
+        label = f"{LABEL}=true"
+        labels = [label] + ([f"{SESSION_LABEL}={session.session_id()}"] if session_only else [])
+        removed: list[str] = []
+        with _calls("labkit clean"):
+            for c in self._api.containers(all=True, filters={"label": labels}):
+                removed.append(f"container {c['Id'][:12]}")
+                if not dry_run:
+                    self._api.remove_container(c["Id"], force=True)
+            # newest first, so children go before the parents they were built on
+            rows = sorted(self._api.images(all=True, filters={"label": labels}),
+                          key=lambda r: r.get("Created", 0), reverse=True)
+            for r in rows:
+                removed.append(f"image {r['Id'].split(':')[-1][:12]} {' '.join(r.get('RepoTags') or [])}".rstrip())
+                if not dry_run:
+                    with contextlib.suppress(Exception):
+                        self._api.remove_image(r["Id"], force=True)
+            for v in (self._api.volumes(filters={"label": labels}) or {}).get("Volumes") or []:
+                removed.append(f"volume {v['Name']}")
+                if not dry_run:
+                    self._api.remove_volume(v["Name"], force=True)
+            for n in self._api.networks(filters={"label": labels}):
+                removed.append(f"network {n['Name']}")
+                if not dry_run:
+                    self._api.remove_network(n["Id"])
+        return removed
+
+
+def _with_image(record, ref: ImageRef):
+    from dataclasses import replace
+    return replace(record, image=ref)

@@ -1,0 +1,273 @@
+"""The simulator engine: images, containers and builds in pure Python, no daemon.
+
+A first-class engine, not a test double: images are layer directories, a container is an
+``overlay.Mount`` over its image's layers with an empty upper, RUN and ``run`` go through
+``labkit.shell``, builds through ``labkit.simbuild`` with the classic builder's cache rules.
+State lives in this object (one per kernel). Where Docker does more, the simulator says so:
+it adds no ``/etc/hosts``-style runtime files, runs no real binaries, and has no daemon-side
+storage to measure (see ``NOT_MODELLED``).
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shlex
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from .. import baseimage, session
+from ..errors import EngineError
+from ..fsmodel import LayerDir
+from .base import LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef, RunResult
+
+NOT_MODELLED = (
+    "runtime files Docker adds to every container (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv)",
+    "real programs: RUN and run() go through labkit's small shell interpreter (labkit.shell)",
+    "daemon storage (docker system df, storage drivers other than overlay2)",
+)
+
+
+def layer_size(layer: LayerDir) -> int:
+    """Bytes of a layer as Docker counts them: regular files' sizes, each hard-link group once."""
+    seen: set[int] = set()
+    total = 0
+    for node in layer.values():
+        if node.kind != "file":
+            continue
+        if node.inode is not None:
+            if node.inode in seen:
+                continue
+            seen.add(node.inode)
+        total += node.size
+    return total
+
+
+def upper_size(upper: LayerDir) -> int:
+    """``docker ps -s`` SIZE: a walk of the upper dir summing non-directory sizes (symlink
+    targets count their length; hard links once)."""
+    return layer_size(upper) + sum(len(n.linkname.encode()) for n in upper.values() if n.kind == "symlink")
+
+
+@dataclass
+class _Container:
+    id: str
+    image_id: str
+    mount: object          # overlay.Mount
+    env: dict[str, str]
+    cwd: str
+    running: bool
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _env(config: Mapping) -> dict[str, str]:
+    env = {}
+    for item in (config.get("config") or {}).get("Env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    return env
+
+
+def _script(command: str | Sequence[str]) -> str:
+    if isinstance(command, str):
+        return command
+    cmd = list(command)
+    if len(cmd) >= 3 and cmd[0] in ("/bin/sh", "sh") and cmd[1] == "-c":
+        return cmd[2]
+    return shlex.join(cmd)
+
+
+class SimEngine(Engine):
+    name = "sim"
+
+    def __init__(self) -> None:
+        self._images: dict[str, object] = {}      # image id -> simimage.SimImage
+        self._tags: dict[str, str] = {}           # full tag -> image id
+        self._containers: dict[str, _Container] = {}
+        self._cache: object | None = None         # simbuild.SimBuildCache, made on first build
+
+    def describe(self) -> str:
+        return "labkit engine: sim (labkit's overlay simulator, no Docker daemon)"
+
+    # -- images -----------------------------------------------------------------
+    def _image(self, image: ImageRef | str):
+        key = image.id if isinstance(image, ImageRef) else image
+        if key in self._tags:
+            key = self._tags[key]
+        elif ":" not in key or not key.startswith("sha256:"):
+            for name in (key, session.qualify(key)):
+                if name in self._tags:
+                    key = self._tags[name]
+                    break
+        found = self._images.get(key) or next(
+            (img for iid, img in self._images.items() if iid.split(":")[-1].startswith(key.split(":")[-1])
+             and len(key.split(":")[-1]) >= 12), None)
+        if found is None:
+            raise EngineError(f"image {key!r}: not found in the simulator",
+                              fix="list what this kernel made with engine.images()")
+        return found
+
+    def _ref(self, img) -> ImageRef:
+        return ImageRef(img.id, tuple(sorted(t for t, i in self._tags.items() if i == img.id)), self.name)
+
+    def _store(self, img, tag: str | None = None) -> ImageRef:
+        self._images[img.id] = img
+        if tag:
+            self._tags[tag] = img.id
+        return self._ref(img)
+
+    def image(self, image: ImageRef | str):
+        """The simulator's own value for an image (``SimImage``): layers, config, history."""
+        return self._image(image)
+
+    def base_image(self) -> ImageRef:
+        from ..simimage import SimImage
+        from ..tarlayer import layer_bytes
+        layer = baseimage.base_layer()
+        diff_id = "sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest()
+        tag = baseimage.base_tag(diff_id)
+        if tag in self._tags:
+            return self._ref(self._images[self._tags[tag]])
+        img = SimImage((layer,), baseimage.base_config(diff_id, {LABEL: "true"}))
+        return self._store(img, tag)
+
+    def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
+              no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
+              on_event: Callable[[object], None] | None = None, squash: bool = False):
+        from .. import simbuild
+        if self._cache is None:
+            self._cache = simbuild.SimBuildCache()
+        record, img = simbuild.build(Path(context), dockerfile=dockerfile, resolve=self._resolve,
+                                     build_args=dict(buildargs or {}), cache=self._cache,
+                                     no_cache=no_cache, on_event=on_event, squash=squash,
+                                     labels={LABEL: "true", SESSION_LABEL: session.session_id()})
+        ref = self._store(img, session.qualify(tag) if tag else None)
+        return replace(record, image=ref)
+
+    def _resolve(self, name: str):
+        """FROM name -> SimImage: labkit's base under any of its names, or an image built here."""
+        if name.split(":")[0] in (baseimage.BASE_REPO, "busybox", "labkit-base"):
+            return self._image(self.base_image())
+        return self._image(name)
+
+    def history(self, image: ImageRef | str) -> list[HistoryEntry]:
+        img = self._image(image)
+        out, index = [], 0
+        for h in img.config.get("history", []):
+            empty = bool(h.get("empty_layer"))
+            out.append(HistoryEntry(h.get("created_by", ""), empty,
+                                    0 if empty else layer_size(img.layers[index]),
+                                    None if empty else index, h.get("created", "")))
+            index += 0 if empty else 1
+        return out[::-1]
+
+    def save(self, image: ImageRef | str, dest: str | Path) -> Path:
+        from ..image import write_image_tar
+        from ..tarlayer import layer_bytes
+        img = self._image(image)
+        write_image_tar([layer_bytes(l) for l in img.layers], img.config, Path(dest),
+                        repo_tags=self._ref(img).tags)
+        return Path(dest)
+
+    # -- containers -------------------------------------------------------------
+    def _new_container(self, image: ImageRef | str, running: bool) -> _Container:
+        from ..overlay import Mount
+        img = self._image(image)
+        cfg = img.config.get("config") or {}
+        c = _Container(secrets.token_hex(32), img.id, Mount(list(reversed(img.layers)), {}),
+                       _env(img.config), cfg.get("WorkingDir") or "/", running)
+        self._containers[c.id] = c
+        return c
+
+    def _container(self, container: str) -> _Container:
+        found = self._containers.get(container) or next(
+            (c for cid, c in self._containers.items() if len(container) >= 12 and cid.startswith(container)), None)
+        if found is None:
+            raise EngineError(f"container {container[:12]}: not found in the simulator")
+        return found
+
+    def _exec(self, c: _Container, command: str | Sequence[str]) -> RunResult:
+        from ..shell import run
+        result = run(_script(command), c.mount, env=c.env, cwd=c.cwd)
+        return RunResult(c.id, result.exit_code, result.output)
+
+    def run(self, image: ImageRef | str, command: str | Sequence[str], *, keep: bool = True) -> RunResult:
+        c = self._new_container(image, running=False)
+        result = self._exec(c, command)
+        if not keep:
+            del self._containers[c.id]
+        return result
+
+    def start(self, image: ImageRef | str) -> str:
+        return self._new_container(image, running=True).id
+
+    def exec(self, container: str, command: str | Sequence[str]) -> RunResult:
+        c = self._container(container)
+        if not c.running:
+            raise EngineError(f"container {container[:12]} has stopped; exec needs a running one",
+                              fix="make one with engine.start(image), or chain commands: "
+                                  "engine.run(image, 'cmd1 && cmd2')")
+        return self._exec(c, command)
+
+    def mount(self, container: str):
+        """The container's ``overlay.Mount`` (lower layers, upper, merged) — simulator only."""
+        return self._container(container).mount
+
+    def diff(self, container: str) -> list[Change]:
+        from ..layers import diff
+        c = self._container(container)
+        return diff(list(self._images[c.image_id].layers), c.mount.upper)
+
+    def container_size(self, container: str) -> ContainerSize:
+        c = self._container(container)
+        rw = upper_size(c.mount.upper)
+        return ContainerSize(rw, rw + sum(layer_size(l) for l in self._images[c.image_id].layers))
+
+    def commit(self, container: str, tag: str | None = None) -> ImageRef:
+        from ..simimage import SimImage
+        from ..tarlayer import layer_bytes
+        c = self._container(container)
+        base = self._images[c.image_id]
+        upper = dict(c.mount.upper)
+        config = {**base.config}
+        config["config"] = {**(base.config.get("config") or {}),
+                            "Labels": {**((base.config.get("config") or {}).get("Labels") or {}),
+                                       LABEL: "true", SESSION_LABEL: session.session_id()}}
+        diff_id = "sha256:" + hashlib.sha256(layer_bytes(upper)).hexdigest()
+        config["rootfs"] = {"type": "layers", "diff_ids": [*base.config["rootfs"]["diff_ids"], diff_id]}
+        config["history"] = [*base.config.get("history", []), {"created": _now(), "created_by": "labkit commit"}]
+        config["created"] = _now()
+        img = SimImage((*base.layers, upper), config)
+        return self._store(img, session.qualify(tag) if tag else None)
+
+    # -- naming and cleaning ----------------------------------------------------
+    def tag(self, image: ImageRef | str, tag: str) -> ImageRef:
+        img = self._image(image)
+        return self._store(img, session.qualify(tag))
+
+    def images(self) -> list[ImageRef]:
+        return [self._ref(img) for img in self._images.values()]
+
+    def remove(self, ref: ImageRef | str) -> None:
+        key = ref.id if isinstance(ref, ImageRef) else ref
+        if key in self._containers or any(len(key) >= 12 and cid.startswith(key) for cid in self._containers):
+            del self._containers[self._container(key).id]
+            return
+        img = self._image(ref)
+        del self._images[img.id]
+        for t in [t for t, i in self._tags.items() if i == img.id]:
+            del self._tags[t]
+
+    def clean(self, *, session_only: bool = False, dry_run: bool = False) -> list[str]:
+        removed = [f"container {cid[:12]}" for cid in self._containers]
+        removed += [f"image {iid.split(':')[-1][:12]}" for iid in self._images]
+        if not dry_run:
+            self._containers.clear()
+            self._images.clear()
+            self._tags.clear()
+            self._cache = None
+        return removed
