@@ -104,15 +104,20 @@ def _overlay() -> Check:
     if os.geteuid() != 0:
         return Check("kernel overlayfs", False, "not root: lessons show the simulator instead of a "
                      "real mount -t overlay", fix="run the lab as root (e.g. in a VM) to see the kernel's overlayfs")
+    mount = shutil.which("mount") or next((p for p in ("/usr/bin/mount", "/bin/mount")
+                                           if os.access(p, os.X_OK)), None)
+    if mount is None:
+        return Check("kernel overlayfs", False, "root, but no mount command",
+                     fix="sudo apt-get install -y mount")
     base = Path(tempfile.mkdtemp(prefix="labkit-doctor-"))
     try:
         for d in "luwm":
             (base / d).mkdir()
-        r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+        r = subprocess.run([mount, "-t", "overlay", "overlay", "-o",
                             f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'}",
                             str(base / "m")], capture_output=True, text=True, timeout=20)
         if r.returncode == 0:
-            subprocess.run(["umount", str(base / "m")], check=False, timeout=20)
+            subprocess.run([str(Path(mount).with_name("umount")), str(base / "m")], check=False, timeout=20)
             return Check("kernel overlayfs", True, "root, and mount -t overlay works")
         return Check("kernel overlayfs", False, f"root, but mount -t overlay failed: {r.stderr.strip()}",
                      fix="sudo modprobe overlay")

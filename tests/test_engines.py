@@ -1,0 +1,94 @@
+"""The Engine interface, on the simulator and on the real daemon (each test runs on both)."""
+from __future__ import annotations
+
+import tarfile
+
+import pytest
+
+from labkit.engine.base import LABEL, SESSION_LABEL
+from labkit.errors import EngineError
+
+
+def test_base_image_is_labelled_one_layer_busybox(engine):
+    ref = engine.base_image()
+    assert ref.id.startswith("sha256:") and any(t.startswith("labkit/base:") for t in ref.tags)
+    hist = engine.history(ref)
+    layers = [h for h in hist if not h.empty_layer]
+    assert len(layers) == 1 and layers[0].layer_index == 0
+    assert layers[0].size > 500_000          # the static busybox binary itself
+    assert engine.base_image().id == ref.id  # found again, not rebuilt
+
+
+def test_base_image_is_the_same_content_on_both_engines(sim_engine, docker_engine):
+    assert sim_engine.base_image().id == docker_engine.base_image().id
+
+
+def test_run_returns_output_and_exit_status(engine):
+    base = engine.base_image()
+    ok = engine.run(base, "echo hello; echo world", keep=False)
+    assert (ok.exit_code, ok.output) == (0, "hello\nworld\n")
+    bad = engine.run(base, "exit 3", keep=False)
+    assert bad.exit_code == 3
+
+
+def test_copy_on_write_is_seen_in_diff_and_size(engine):
+    base = engine.base_image()
+    c = engine.start(base)
+    try:
+        assert engine.container_size(c).rw == 0
+        assert engine.diff(c) == []
+        r = engine.exec(c, "echo 0123456789 > /tmp/ten && chmod 600 /etc/group && rm /bin/vi")
+        assert r.exit_code == 0, r.output
+        got = [str(ch) for ch in engine.diff(c)]
+        assert got == ["C /bin", "D /bin/vi", "C /etc", "C /etc/group", "C /tmp", "A /tmp/ten"]
+        size = engine.container_size(c)
+        group = engine.run(base, "cat /etc/group", keep=False).output.encode()
+        assert size.rw == 11 + len(group)      # the new file + the whole copied-up file
+        assert size.virtual > size.rw
+    finally:
+        engine.remove(c)
+
+
+def test_commit_makes_a_labelled_image_with_one_more_layer(engine, tmp_path):
+    base = engine.base_image()
+    c = engine.start(base)
+    try:
+        engine.exec(c, "mkdir -p /app && echo v1 > /app/version")
+        ref = engine.commit(c, tag="committed")
+    finally:
+        engine.remove(c)
+    assert any(t.endswith("/committed:latest") for t in ref.tags)
+    assert ref.id in {i.id for i in engine.images()}
+    hist = engine.history(ref)
+    assert len([h for h in hist if not h.empty_layer]) == 2
+    out = engine.run(ref, "cat /app/version", keep=False)
+    assert out.output == "v1\n"
+    saved = engine.save(ref, tmp_path / "img.tar")
+    with tarfile.open(saved) as tar:
+        assert "manifest.json" in tar.getnames()
+    engine.remove(ref)
+    assert ref.id not in {i.id for i in engine.images()}
+
+
+def test_exec_on_a_stopped_container_is_a_clear_error(engine):
+    r = engine.run(engine.base_image(), "true")
+    try:
+        with pytest.raises(EngineError, match="stopped"):
+            engine.exec(r.container, "true")
+    finally:
+        engine.remove(r.container)
+
+
+def test_docker_objects_carry_labels_and_no_network(docker_engine, docker_client):
+    base = docker_engine.base_image()
+    c = docker_engine.start(base)
+    try:
+        attrs = docker_client.api.inspect_container(c)
+        assert attrs["Config"]["Labels"][LABEL] == "true"
+        assert attrs["Config"]["Labels"][SESSION_LABEL]
+        assert attrs["HostConfig"]["NetworkMode"] == "none"
+        # only loopback inside: no eth0
+        r = docker_engine.exec(c, "cat /proc/net/dev")
+        assert "lo:" in r.output and "eth0" not in r.output
+    finally:
+        docker_engine.remove(c)
