@@ -1,0 +1,496 @@
+"""What each layer of an image does, and where its bytes go.
+
+Two views of waste, side by side:
+
+* ``DiveScore`` — dive's numbers, computed the way dive computes them, so a learner can
+  compare with ``dive --ci``: only leaf paths of each layer are scored, a whiteout scores the
+  whole subtree it hides when that was a directory below (0 when it was a file),
+  efficiency = sum of each path's smallest occurrence / sum of all occurrences,
+  wastedBytes = the full cumulative size of every path seen twice or more (the copy you keep
+  included), userWastedPercent = wastedBytes / bytes of all layers but the first.
+* ``WasteItem`` — labkit's corrected view: bytes stored in some layer but invisible in the
+  final filesystem (overwritten copies, files deleted later alone or with their directory,
+  entries hidden by opaque directories; hard links counted once). Each item tells its story:
+  "added by layer 3 (RUN apt-get ...), deleted by layer 5 (RUN rm ...)".
+
+Layers are streamed one at a time; only per-path metadata is kept.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import secrets as _secrets
+
+_MARK = "\U0010ffff\U0010ffff"     # sorts after every real name: gives child-first order
+
+
+def human_size(n: float) -> str:
+    """Decimal units like ``docker images``: 1.98MB, 512B, 3.2GB."""
+    n = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n}B"  # pragma: no cover
+
+
+def short_instruction(text: str, n: int = 60) -> str:
+    """``/bin/sh -c #(nop) COPY file:abc.. in /x`` -> ``COPY file:abc.. in /x``; ``/bin/sh -c cmd`` -> ``RUN cmd``."""
+    return _secrets._short(text, n)
+
+
+# --------------------------------------------------------------------------- values
+
+@dataclass(frozen=True)
+class PathSize:
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One layer: what made it and what it changes relative to the layers below."""
+
+    index: int
+    instruction: str               # history created_by ("" when unknown)
+    size: int                      # content bytes, as `docker history` counts them
+    tar_bytes: int                 # sum of tar entry sizes (dive's layer size)
+    entries: int                   # tar entries (dirs, files, links, whiteouts, markers)
+    file_count: int                # entries that are not directories, whiteouts or markers
+    added: tuple[str, ...]         # paths new in this layer
+    modified: tuple[str, ...]      # paths that existed below and are replaced/updated
+    deleted: tuple[str, ...]       # paths a whiteout in this layer deletes
+    opaque_dirs: tuple[str, ...]   # directories whose lower contents this layer hides
+    largest: tuple[PathSize, ...]  # biggest files this layer stores
+    hidden_later: int              # bytes of this layer invisible in the final filesystem
+
+
+@dataclass(frozen=True)
+class DiveInefficiency:
+    path: str                      # absolute, like dive prints it
+    count: int                     # occurrences (dive: len(Nodes))
+    cumulative_size: int
+    min_size: int
+    layers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DiveScore:
+    """dive's image-level numbers (dive/filetree/efficiency.go, dive/image analysis)."""
+
+    efficiency: float
+    wasted_bytes: int
+    size_bytes: int                # sum of all layer sizes (tar entry sizes)
+    user_size_bytes: int           # all layers except layer 0
+    user_wasted_percent: float     # wasted / user size (a fraction; NaN/inf as Go gives)
+    inefficiencies: tuple[DiveInefficiency, ...]   # biggest cumulative size first
+
+
+@dataclass(frozen=True)
+class WasteItem:
+    """Bytes stored in the image but invisible in its final filesystem."""
+
+    path: str                      # the file or directory root of the removal
+    bytes: int
+    files: int                     # file versions removed under this root
+    added_by: tuple[int, ...]      # layers that stored those bytes
+    removed_by: int                # layer that deleted / overwrote / hid them
+    how: str                       # "deleted", "overwritten", "replaced", "hidden by opaque directory"
+    story: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything ``labkit inspect`` reports. ``to_dict()`` for JSON, ``text()`` for a
+    terminal, ``_repr_html_()`` for notebooks."""
+
+    image_id: str
+    tags: tuple[str, ...]
+    source: str
+    layers: tuple[LayerSummary, ...]
+    dive: DiveScore
+    waste: tuple[WasteItem, ...]            # biggest first
+    reclaimable_bytes: int                  # sum of waste
+    stored_bytes: int                       # file bytes stored across all layers
+    final_bytes: int                        # file bytes visible in the final filesystem
+    final_files: int                        # non-directory entries in the final filesystem
+    secrets: tuple[_secrets.SecretFinding, ...]
+    diff_ids: tuple[str, ...] = ()
+    history: tuple[Any, ...] = ()           # engine.base.HistoryEntry values, oldest first
+
+    def instructions(self) -> dict[int, str]:
+        return {la.index: la.instruction for la in self.layers}
+
+    def to_dict(self) -> dict[str, Any]:
+        from .report import analysis_dict  # noqa: PLC0415
+        return analysis_dict(self)
+
+    def text(self, *, top: int = 10) -> str:
+        from .report import analysis_text  # noqa: PLC0415
+        return analysis_text(self, top=top)
+
+    def html(self) -> str:
+        from .report import analysis_html  # noqa: PLC0415
+        return analysis_html(self)
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+# --------------------------------------------------------------------------- compact entries
+
+@dataclass(frozen=True)
+class _E:
+    path: str
+    kind: str          # fsmodel kind; "whiteout" for .wh.X; "opaque" for .wh..wh..opq
+    header_size: int   # size in the tar header (0 for links, dirs, whiteouts)
+    content: int       # docker's count: file bytes (hard links 0) + symlink target length
+    hardlink: str
+    head: bytes | None = None
+
+
+def _compact(e: Any) -> _E | None:
+    node = e.node
+    path = e.path
+    if getattr(e, "opaque", False):
+        return _E(path, "opaque", 0, 0, "")
+    if path == "":
+        return None                         # the root entry "./"
+    hard = getattr(e, "hardlink", None) or ""
+    kind = node.kind
+    size = node.size if kind == "file" and not hard else 0
+    content = size + (len(node.linkname.encode("utf-8", "surrogateescape")) if kind == "symlink" else 0)
+    head = None
+    data = getattr(node, "data", None)
+    if kind == "file" and not hard and data is not None and _secrets.wants_content(path, size):
+        head = bytes(data[:_secrets.SCAN_BYTES])
+    return _E(path, kind, size, content, hard.strip("/") if hard else "", head)
+
+
+def _parent(p: str) -> str:
+    return p.rsplit("/", 1)[0] if "/" in p else ""
+
+
+def _ancestors(p: str) -> list[str]:
+    parts = p.split("/")
+    return ["/".join(parts[:k]) for k in range(1, len(parts))]
+
+
+# --------------------------------------------------------------------------- dive's score
+
+class _Dive:
+    """dive's per-leaf accounting and its stacked tree (file-over-dir keeps children,
+    opaque markers dropped, implicit parents carry empty info), reproduced from its rules."""
+
+    def __init__(self) -> None:
+        self.eff: dict[str, list[int]] = {}          # path -> [count, cumulative, min]
+        self.layers_of: dict[str, list[int]] = {}
+        self.matches: list[str] = []
+        self.sizes: list[int] = []
+        self.stack: dict[str, tuple[bool, int]] = {}
+        self.kids: dict[str, set[str]] = {}
+
+    @staticmethod
+    def _tree(entries: Sequence[_E]) -> tuple[dict[str, tuple[bool, int]], dict[str, str]]:
+        nodes: dict[str, tuple[bool, int]] = {}
+        wh: dict[str, str] = {}
+        for e in entries:
+            if e.kind == "opaque":        # dropped, but AddPath made its parents first
+                for a in _ancestors(e.path) + ([e.path] if e.path else []):
+                    nodes.setdefault(a, (False, 0))
+                continue
+            tp = e.path
+            if e.kind == "whiteout":
+                parent = _parent(e.path)
+                tp = (parent + "/" if parent else "") + ".wh." + e.path.rsplit("/", 1)[-1]
+                wh[tp] = e.path
+            for a in _ancestors(tp):
+                nodes.setdefault(a, (False, 0))
+            nodes[tp] = (e.kind == "dir", e.header_size)
+        return nodes, wh
+
+    @staticmethod
+    def _kids(nodes: Mapping[str, Any]) -> dict[str, set[str]]:
+        kids: dict[str, set[str]] = {}
+        for p in nodes:
+            kids.setdefault(_parent(p), set()).add(p)
+        return kids
+
+    @staticmethod
+    def _subtree_sum(nodes: Mapping[str, tuple[bool, int]], kids: Mapping[str, set[str]], top: str) -> int:
+        total, todo = 0, [top]
+        while todo:
+            p = todo.pop()
+            total += nodes[p][1]
+            todo.extend(kids.get(p, ()))
+        return total
+
+    def add_layer(self, index: int, entries: Sequence[_E]) -> None:
+        self.sizes.append(sum(e.header_size for e in entries))
+        nodes, wh = self._tree(entries)
+        if index == 0:                       # dive stacks range(0, -1): layer 0's own tree
+            below, below_kids = nodes, self._kids(nodes)
+        else:
+            below, below_kids = self.stack, self.kids
+        parents = {_parent(p) for p in nodes}
+        order = sorted(nodes, key=lambda p: (*p.split("/"), _MARK))
+        for tp in order:
+            if tp in parents:
+                continue                     # only leaves are scored
+            key = wh.get(tp, tp)
+            data = self.eff.get(key)
+            if data is None:
+                data = self.eff[key] = [0, 0, -1]
+                self.layers_of[key] = []
+            if tp in wh:
+                prev = below.get(key)
+                if prev is None:             # dive: GetNode fails -> rest of this layer unscored
+                    break
+                size = self._subtree_sum(below, below_kids, key) if prev[0] else 0
+            else:
+                size = nodes[tp][1]
+            data[1] += size
+            if data[2] < 0 or size < data[2]:
+                data[2] = size
+            data[0] += 1
+            self.layers_of[key].append(index)
+            if data[0] == 2:
+                self.matches.append(key)
+        for tp in order:                     # Stack(): child first, whiteouts remove
+            if tp in wh:
+                self._remove(wh[tp])
+            else:
+                self._add(tp, nodes[tp])
+
+    def _add(self, p: str, info: tuple[bool, int]) -> None:
+        for a in _ancestors(p):
+            if a not in self.stack:
+                self.stack[a] = (False, 0)
+                self.kids.setdefault(_parent(a), set()).add(a)
+        if p not in self.stack:
+            self.kids.setdefault(_parent(p), set()).add(p)
+        self.stack[p] = info
+
+    def _remove(self, p: str) -> None:
+        if p not in self.stack:
+            return
+        todo = [p]
+        while todo:
+            q = todo.pop()
+            self.stack.pop(q, None)
+            todo.extend(self.kids.pop(q, ()))
+        self.kids.get(_parent(p), set()).discard(p)
+
+    def score(self) -> DiveScore:
+        minimum = sum(v[2] for v in self.eff.values())
+        discovered = sum(v[1] for v in self.eff.values())
+        efficiency = 1.0 if discovered == 0 else minimum / discovered
+        matches = [DiveInefficiency("/" + k, self.eff[k][0], self.eff[k][1], self.eff[k][2],
+                                    tuple(self.layers_of[k])) for k in self.matches]
+        matches.sort(key=lambda m: (-m.cumulative_size, m.path))
+        wasted = sum(m.cumulative_size for m in matches)
+        user = sum(self.sizes[1:])
+        if user:
+            pct = wasted / user
+        else:
+            pct = math.nan if wasted == 0 else math.inf
+        return DiveScore(efficiency, wasted, sum(self.sizes), user, pct, tuple(matches))
+
+
+# --------------------------------------------------------------------------- labkit's view
+
+@dataclass
+class _Event:
+    path: str
+    layer: int
+    how: str
+    bytes: int = 0
+    files: int = 0
+    added_by: set[int] = field(default_factory=set)
+
+
+class _Overlay:
+    """The merged view as overlay2 builds it, with where every stored byte ends up."""
+
+    def __init__(self, instructions: Mapping[int, str], top: int) -> None:
+        self.view: dict[str, tuple[str, int, int]] = {}     # path -> (kind, layer, group or -1)
+        self.kids: dict[str, set[str]] = {}
+        self.groups: list[list[int]] = []                   # [size, refs, layer]
+        self.events: list[_Event] = []
+        self.hidden: dict[int, int] = {}
+        self.findings: list[dict[str, Any]] = []
+        self.open_findings: dict[str, list[int]] = {}
+        self.instructions = instructions
+        self.top = top
+
+    def _put(self, p: str, v: tuple[str, int, int]) -> None:
+        if p not in self.view:
+            self.kids.setdefault(_parent(p), set()).add(p)
+        self.view[p] = v
+
+    def _remove(self, root: str, ev: _Event, keep_root: bool = False) -> None:
+        todo = list(self.kids.get(root, ())) if keep_root else [root]
+        if keep_root:
+            self.kids.pop(root, None)
+        else:
+            self.kids.get(_parent(root), set()).discard(root)
+        while todo:
+            p = todo.pop()
+            kind, layer, gid = self.view.pop(p)
+            todo.extend(self.kids.pop(p, ()))
+            if kind != "dir":
+                ev.files += 1
+            if gid >= 0:
+                g = self.groups[gid]
+                g[1] -= 1
+                if g[1] == 0:
+                    ev.bytes += g[0]
+                    ev.added_by.add(g[2])
+                    self.hidden[g[2]] = self.hidden.get(g[2], 0) + g[0]
+            for fi in self.open_findings.pop(p, ()):
+                self.findings[fi]["removed_by"] = ev.layer
+                self.findings[fi]["how"] = ev.how
+
+    def add_layer(self, index: int, entries: Sequence[_E]) -> LayerSummary:
+        view = self.view
+        added, modified, deleted, opaque = [], [], [], []
+        for e in entries:
+            if e.kind == "opaque":
+                opaque.append(e.path)
+            elif e.kind == "whiteout":
+                if e.path in view:
+                    deleted.append(e.path)
+            elif e.path in view:
+                modified.append(e.path)
+            else:
+                added.append(e.path)
+        for d in opaque:
+            if d == "" or d in view:
+                ev = _Event(d, index, "hidden by opaque directory")
+                self._remove(d, ev, keep_root=True)
+                self.events.append(ev)
+        for p in deleted:
+            if p in view:
+                ev = _Event(p, index, "deleted")
+                self._remove(p, ev)
+                self.events.append(ev)
+        local: dict[str, int] = {}                       # path -> group, for hard links
+        largest: list[tuple[int, str]] = []
+        file_count = 0
+        for e in entries:
+            if e.kind in ("opaque", "whiteout"):
+                continue
+            if e.kind != "dir":
+                file_count += 1
+            for a in _ancestors(e.path):                 # Docker creates missing parents
+                old = view.get(a)
+                if old is None or old[0] != "dir":
+                    if old is not None:
+                        ev = _Event(a, index, "replaced")
+                        self._remove(a, ev)
+                        self.events.append(ev)
+                    self._put(a, ("dir", index, -1))
+            old = view.get(e.path)
+            if old is not None and not (old[0] == "dir" and e.kind == "dir"):
+                ev = _Event(e.path, index, "overwritten" if old[0] != "dir" and e.kind != "dir" else "replaced")
+                self._remove(e.path, ev)
+                self.events.append(ev)
+            gid = -1
+            if e.hardlink:
+                gid = local.get(e.hardlink, -1)
+                if gid >= 0:
+                    self.groups[gid][1] += 1
+            elif e.kind == "file":
+                gid = len(self.groups)
+                self.groups.append([e.header_size, 1, index])
+                local[e.path] = gid
+                if e.header_size:
+                    if len(largest) < self.top:
+                        heapq.heappush(largest, (e.header_size, e.path))
+                    elif e.header_size > largest[0][0]:
+                        heapq.heapreplace(largest, (e.header_size, e.path))
+            self._put(e.path, (e.kind, index, gid))
+            if e.kind == "file":
+                for kind, detail in _secrets.scan(e.path, e.head):
+                    self.open_findings.setdefault(e.path, []).append(len(self.findings))
+                    self.findings.append({"path": e.path, "kind": kind, "detail": detail, "added_by": index})
+        return LayerSummary(
+            index=index, instruction=self.instructions.get(index, ""),
+            size=sum(e.content for e in entries), tar_bytes=sum(e.header_size for e in entries),
+            entries=len(entries), file_count=file_count, added=tuple(added), modified=tuple(modified),
+            deleted=tuple(deleted), opaque_dirs=tuple(opaque),
+            largest=tuple(PathSize(p, s) for s, p in sorted(largest, key=lambda x: (-x[0], x[1]))),
+            hidden_later=0)
+
+    def story(self, ev: _Event) -> str:
+        def name(i: int) -> str:
+            text = self.instructions.get(i, "")
+            return f"layer {i}" + (f" ({short_instruction(text)})" if text else "")
+        adders = sorted(ev.added_by)
+        by = (name(adders[0]) if len(adders) == 1 else
+              "layers " + ", ".join(str(i) for i in adders))
+        what = f"/{ev.path}" + (f" ({ev.files} files)" if ev.files > 1 else "")
+        return f"{what}: {human_size(ev.bytes)} added by {by}, {ev.how} by {name(ev.layer)}"
+
+
+# --------------------------------------------------------------------------- entry points
+
+def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
+                   top: int = 10) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
+    """Analyse layers given as iterables of ``tarlayer.TarEntry`` (bottom first), one at a time."""
+    instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
+    dive, ov = _Dive(), _Overlay(instr, top)
+    summaries = []
+    for i, entries in enumerate(layers):
+        compact = [c for c in map(_compact, entries) if c is not None]
+        dive.add_layer(i, compact)
+        summaries.append(ov.add_layer(i, compact))
+        del compact
+    summaries = [LayerSummary(**{**s.__dict__, "hidden_later": ov.hidden.get(s.index, 0)}) for s in summaries]
+    return tuple(summaries), dive.score(), ov
+
+
+def dive_score(layers: Iterable[Iterable[Any]]) -> DiveScore:
+    """Only dive's numbers for layers of ``TarEntry`` values."""
+    return analyze_layers(layers)[1]
+
+
+def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis:
+    """Analyse an ``image.Image`` (from ``open_image``): every layer is streamed once and
+    verified; a digest mismatch raises and no result is returned."""
+    instructions = {la.index: la.created_by for la in image.layers}
+    streams = (image.iter_entries(i, with_data=scan_secrets) for i in range(len(image.layers)))
+    return _result(streams, instructions, top, image_id=image.ref.id, tags=image.ref.tags,
+                   source=getattr(image, "source", ""), diff_ids=image.diff_ids,
+                   history=tuple(image.history))
+
+
+def _result(layers: Iterable[Iterable[Any]], instructions: Mapping[int, str], top: int, **meta: Any) -> Analysis:
+    summaries, dive, ov = analyze_layers(layers, instructions=instructions, top=top)
+    events = [ev for ev in ov.events if ev.bytes > 0]
+    events.sort(key=lambda ev: (-ev.bytes, ev.path))
+    waste = tuple(WasteItem(ev.path, ev.bytes, ev.files, tuple(sorted(ev.added_by)), ev.layer, ev.how,
+                            ov.story(ev)) for ev in events)
+    final_bytes = sum(g[0] for g in ov.groups if g[1] > 0)
+    stored = sum(g[0] for g in ov.groups)
+    findings = tuple(_secrets.SecretFinding(**f) for f in ov.findings)
+    return Analysis(image_id=meta.get("image_id", ""), tags=tuple(meta.get("tags", ())),
+                    source=meta.get("source", ""), layers=summaries, dive=dive, waste=waste,
+                    reclaimable_bytes=sum(w.bytes for w in waste), stored_bytes=stored,
+                    final_bytes=final_bytes,
+                    final_files=sum(1 for v in ov.view.values() if v[0] != "dir"),
+                    secrets=findings, diff_ids=tuple(meta.get("diff_ids", ())),
+                    history=tuple(meta.get("history", ())))
+
+
+def analyze_entries(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
+                    top: int = 10) -> Analysis:
+    """``analyze`` for layers given directly as iterables of ``TarEntry`` (bottom first)."""
+    instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
+    return _result(layers, instr, top)
