@@ -1,0 +1,1762 @@
+"""The simulator's small shell: runs the commands the lessons use on an overlay ``Mount``.
+
+Docker runs a shell-form ``RUN`` as ``/bin/sh -c "<script>"``; in labkit's base image that
+shell is BusyBox ``ash``. This module interprets the part of that shell the lessons need,
+against a ``labkit.overlay.Mount``, so every file operation goes through the overlay model
+(copy-up, whiteouts, opaque directories) exactly as the kernel would see it::
+
+    result = run("mkdir -p /app && echo hi > /app/greeting", mount, env={"PATH": "/bin"})
+    result.exit_code, result.output        # (0, "")
+
+What is supported
+-----------------
+Syntax
+    lists ``a && b``, ``a || b``, ``a ; b`` and newlines; ``! cmd``; comments ``# ...``;
+    quoting ``'...'``, ``"..."`` and backslash; ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
+    ``${VAR-word}``, ``${VAR:+word}``, ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
+    field splitting of unquoted expansions; globs ``*``, ``?``, ``[...]`` matched against the
+    mount (a pattern that matches nothing stays as written, like sh); assignments ``A=1`` and
+    ``A=1 cmd``; redirections ``>``, ``>>``, ``<``, ``2>``, ``2>>``, ``2>&1``, ``>&2``
+    (``/dev/null``, ``/dev/stdout`` and ``/dev/stderr`` are understood).
+Commands (BusyBox behaviour and messages)
+    ``mkdir [-p] [-m MODE]``, ``rmdir``, ``touch [-c]``, ``echo [-n] [-e]``, ``printf``
+    (``%s %d %b %%`` with widths, ``\\n \\t \\\\``; the format is reused for extra arguments),
+    ``cat``, ``rm [-r -f -R]``, ``cp [-r -R -a -p -d -f]``, ``mv [-f]``, ``ln [-s] [-f] [-n]``,
+    ``chmod [-R]`` (octal or ``u+x,go-w`` style), ``chown [-R] USER[:GROUP]`` (numeric ids, or
+    names looked up in the mount's ``/etc/passwd`` and ``/etc/group``),
+    ``dd if= of= bs= count=``, ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
+    -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
+    ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
+    ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
+    --install [-s] DIR`` (applet names read from the BusyBox binary in the mount), and any
+    applet by path (``/bin/mkdir``) when that path leads to BusyBox.
+
+Faithful details
+    ``mv`` of a directory that lives in a lower layer fails with ``EXDEV`` on overlayfs (Docker
+    leaves ``redirect_dir`` off), so BusyBox falls back to copy + delete; this shell does the
+    same, which leaves a whiteout plus a full copy in the upper, as Docker's layer shows.
+    New files get mode ``0666 & ~022``, directories ``0777 & ~022`` (Docker's umask ``022``);
+    ``cp`` without ``-p`` keeps the source mode minus the umask; ``touch`` of an existing
+    lower file changes its mtime, which copies it up. Output is stdout and stderr
+    interleaved, as ``docker build`` shows it.
+
+Determinism
+    ``dd if=/dev/urandom`` cannot produce the kernel's random bytes. It writes a
+    deterministic stream instead: SHA-256 in counter mode over ``"labkit-urandom:" + of=
+    path``, block ``i`` = ``sha256(seed + i.to_bytes(8, "big"))``. Sizes match Docker; the
+    content cannot. ``touch`` and writes use ``now`` (default: the current time).
+
+Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
+no-op): pipes ``|``, background ``&``, ``$(...)`` and backticks, ``$((...))``, ``if`` / ``for``
+/ ``while`` / ``case``, subshells and groups, here-documents, and every program not listed
+above that exists in the image (``ls``, ``apk``, ...). A name found nowhere in the image
+prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from .errors import UnsupportedOperation
+from .fsmodel import Node
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .overlay import Mount
+
+__all__ = ["ShellResult", "run", "run_argv", "SUPPORTED_COMMANDS", "UMASK"]
+
+UMASK = 0o022
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_FIX = ("build this Dockerfile with the Docker engine (LABKIT_ENGINE=docker), or rewrite the "
+        "step with the commands listed in labkit.shell's documentation")
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    """What a script did: its exit status and its output (stdout and stderr interleaved)."""
+
+    exit_code: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def _unsupported(what: str) -> UnsupportedOperation:
+    return UnsupportedOperation(f"the simulator's shell does not support {what}", fix=_FIX)
+
+
+# --------------------------------------------------------------------------- parsing
+
+@dataclass(frozen=True)
+class _Lit:
+    text: str
+    quoted: bool
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+    quoted: bool
+    op: str = ""                       # "", ":-", "-", ":+", "+"
+    arg: tuple = ()                    # parts of the word after op
+
+
+@dataclass(frozen=True)
+class _Word:
+    parts: tuple
+    raw: str
+
+    def is_quoted(self) -> bool:
+        return any(p.quoted for p in self.parts)
+
+
+@dataclass(frozen=True)
+class _Redir:
+    fd: int
+    op: str                            # ">", ">>", "<", ">&"
+    target: _Word
+
+
+@dataclass(frozen=True)
+class _Simple:
+    assigns: tuple[tuple[str, _Word], ...]
+    words: tuple[_Word, ...]
+    redirs: tuple[_Redir, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _AndOr:
+    first: _Simple
+    rest: tuple[tuple[str, _Simple], ...]   # ("&&"|"||", command)
+
+
+class _SyntaxError(Exception):
+    pass
+
+
+_RESERVED = {"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
+             "case", "esac", "{", "}", "function", "select", "in"}
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ASSIGN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+class _Lexer:
+    """Turns a script into words and operators, keeping which parts were quoted."""
+
+    def __init__(self, text: str) -> None:
+        self.s = text.replace("\\\n", "")
+        self.i = 0
+
+    def tokens(self) -> list:
+        out: list = []
+        s = self.s
+        while self.i < len(s):
+            c = s[self.i]
+            if c in " \t\r":
+                self.i += 1
+            elif c == "\n":
+                out.append(";")
+                self.i += 1
+            elif c == "#":
+                while self.i < len(s) and s[self.i] != "\n":
+                    self.i += 1
+            elif s.startswith("&&", self.i) or s.startswith("||", self.i):
+                out.append(s[self.i:self.i + 2])
+                self.i += 2
+            elif c == ";":
+                if s.startswith(";;", self.i):
+                    raise _unsupported("'case' statements (';;')")
+                out.append(";")
+                self.i += 1
+            elif c == "|":
+                raise _unsupported("pipes ('|')")
+            elif c == "&":
+                if s.startswith("&>", self.i):
+                    raise _unsupported("the '&>' redirection (not POSIX sh)")
+                raise _unsupported("background jobs ('&')")
+            elif c in "()":
+                raise _unsupported("subshells '( ... )'")
+            elif c in "<>" or (c.isdigit() and self._redir_after_digit()):
+                out.append(self._redir())
+            else:
+                out.append(self._word())
+        return out
+
+    def _redir_after_digit(self) -> bool:
+        j = self.i
+        while j < len(self.s) and self.s[j].isdigit():
+            j += 1
+        return j < len(self.s) and self.s[j] in "<>"
+
+    def _redir(self) -> tuple:
+        s = self.s
+        j = self.i
+        while s[j].isdigit():
+            j += 1
+        fd_text = s[self.i:j]
+        if s.startswith("<<", j):
+            raise _unsupported("here-documents ('<<')")
+        for op in (">>", ">&", ">|", ">", "<&", "<"):
+            if s.startswith(op, j):
+                break
+        if op == "<&":
+            raise _unsupported("the '<&' redirection")
+        self.i = j + len(op)
+        while self.i < len(s) and s[self.i] in " \t":
+            self.i += 1
+        if self.i >= len(s) or s[self.i] in ";&|<>\n":
+            raise _SyntaxError("syntax error: unexpected redirection")
+        target = self._word()
+        fd = int(fd_text) if fd_text else (0 if op == "<" else 1)
+        return ("redir", fd, ">" if op == ">|" else op, target)
+
+    def _word(self) -> _Word:
+        s = self.s
+        start = self.i
+        parts: list = []
+        buf: list[str] = []
+
+        def flush(quoted: bool) -> None:
+            if buf:
+                parts.append(_Lit("".join(buf), quoted))
+                buf.clear()
+
+        while self.i < len(s):
+            c = s[self.i]
+            if c in " \t\r\n;&|()<>":
+                break
+            if c == "\\":
+                flush(False)
+                if self.i + 1 < len(s):
+                    parts.append(_Lit(s[self.i + 1], True))
+                self.i += 2
+            elif c == "'":
+                flush(False)
+                end = s.find("'", self.i + 1)
+                if end < 0:
+                    raise _SyntaxError("syntax error: unterminated quoted string")
+                parts.append(_Lit(s[self.i + 1:end], True))
+                self.i = end + 1
+            elif c == '"':
+                flush(False)
+                self.i += 1
+                parts.extend(self._double())
+            elif c == "$":
+                flush(False)
+                parts.append(self._dollar(False))
+            elif c == "`":
+                raise _unsupported("command substitution (backticks)")
+            else:
+                buf.append(c)
+                self.i += 1
+        flush(False)
+        return _Word(tuple(parts), s[start:self.i])
+
+    def _double(self) -> list:
+        s = self.s
+        parts: list = []
+        buf: list[str] = []
+        while True:
+            if self.i >= len(s):
+                raise _SyntaxError("syntax error: unterminated quoted string")
+            c = s[self.i]
+            if c == '"':
+                self.i += 1
+                break
+            if c == "\\" and self.i + 1 < len(s) and s[self.i + 1] in '$`"\\':
+                buf.append(s[self.i + 1])
+                self.i += 2
+            elif c == "$":
+                if buf:
+                    parts.append(_Lit("".join(buf), True))
+                    buf = []
+                parts.append(self._dollar(True))
+            elif c == "`":
+                raise _unsupported("command substitution (backticks)")
+            else:
+                buf.append(c)
+                self.i += 1
+        if buf or not parts:
+            parts.append(_Lit("".join(buf), True))
+        return parts
+
+    def _dollar(self, quoted: bool):
+        s = self.s
+        j = self.i + 1
+        if s.startswith("((", j):
+            raise _unsupported("arithmetic expansion '$((...))'")
+        if j < len(s) and s[j] == "(":
+            raise _unsupported("command substitution '$(...)'")
+        if j < len(s) and s[j] == "{":
+            end = self._brace_end(j)
+            body = s[j + 1:end]
+            self.i = end + 1
+            m = _NAME_RE.match(body) or re.match(r"[0-9?#@*$!-]", body)
+            if not m:
+                raise _SyntaxError(f"syntax error: bad substitution '${{{body}}}'")
+            name, rest = m.group(0), body[m.end():]
+            if not rest:
+                return _Var(name, quoted)
+            for op in (":-", ":+", "-", "+"):
+                if rest.startswith(op):
+                    arg = _Lexer(rest[len(op):])
+                    return _Var(name, quoted, op, tuple(arg._inner_word(quoted)))
+            raise _unsupported(f"the parameter expansion '${{{body}}}'")
+        m = _NAME_RE.match(s, j)
+        if m:
+            self.i = m.end()
+            return _Var(m.group(0), quoted)
+        if j < len(s) and s[j] in "0123456789?#@*$!-":
+            self.i = j + 1
+            return _Var(s[j], quoted)
+        self.i = j
+        return _Lit("$", quoted)
+
+    def _brace_end(self, j: int) -> int:
+        depth = 0
+        for k in range(j, len(self.s)):
+            if self.s[k] == "{":
+                depth += 1
+            elif self.s[k] == "}":
+                depth -= 1
+                if depth == 0:
+                    return k
+        raise _SyntaxError("syntax error: missing '}'")
+
+    def _inner_word(self, quoted: bool) -> list:
+        """The word inside ``${X:-word}``: expansions allowed, quoting as around it."""
+        parts: list = []
+        buf: list[str] = []
+        s = self.s
+        while self.i < len(s):
+            c = s[self.i]
+            if c == "$":
+                if buf:
+                    parts.append(_Lit("".join(buf), quoted))
+                    buf = []
+                parts.append(self._dollar(quoted))
+            elif c == "'" and not quoted:
+                end = s.find("'", self.i + 1)
+                end = len(s) if end < 0 else end
+                parts.append(_Lit(s[self.i + 1:end], True))
+                self.i = end + 1
+            elif c == '"':
+                self.i += 1
+            else:
+                buf.append(c)
+                self.i += 1
+        if buf:
+            parts.append(_Lit("".join(buf), quoted))
+        return parts
+
+
+def _parse(script: str) -> list[_AndOr]:
+    toks = _Lexer(script).tokens()
+    lists: list[_AndOr] = []
+    i = 0
+
+    def simple() -> _Simple:
+        nonlocal i
+        negate = False
+        assigns: list = []
+        words: list = []
+        redirs: list = []
+        while i < len(toks) and toks[i] not in (";", "&&", "||"):
+            t = toks[i]
+            i += 1
+            if isinstance(t, tuple):
+                redirs.append(_Redir(t[1], t[2], t[3]))
+                continue
+            if not words and not assigns and not redirs and t.raw == "!" and not negate:
+                negate = True
+                continue
+            if not words and t.raw in _RESERVED and not t.is_quoted():
+                raise _unsupported(f"the shell keyword {t.raw!r} (if/for/while/case/{{ }})")
+            if not words and _ASSIGN_RE.match(t.raw) and t.parts and not t.parts[0].quoted \
+                    and isinstance(t.parts[0], _Lit):
+                name, _, first = t.parts[0].text.partition("=")
+                rest = ((_Lit(first, False),) if first else ()) + t.parts[1:]
+                assigns.append((name, _Word(rest, t.raw[len(name) + 1:])))
+                continue
+            words.append(t)
+        if not (words or assigns or redirs):
+            nxt = toks[i] if i < len(toks) else "end of file"
+            raise _SyntaxError(f"syntax error: unexpected {nxt!r}")
+        return _Simple(tuple(assigns), tuple(words), tuple(redirs), negate)
+
+    while i < len(toks):
+        if toks[i] == ";":
+            i += 1
+            continue
+        first = simple()
+        rest = []
+        while i < len(toks) and toks[i] in ("&&", "||"):
+            op = toks[i]
+            i += 1
+            while i < len(toks) and toks[i] == ";" :   # newline after && is allowed
+                i += 1
+            rest.append((op, simple()))
+        lists.append(_AndOr(first, tuple(rest)))
+    return lists
+
+
+# --------------------------------------------------------------------------- I/O
+
+class _Sink:
+    """Where one file descriptor writes: the build output, nowhere, or a file."""
+
+    def __init__(self, kind: str, path: str = "") -> None:
+        self.kind, self.path, self.buf = kind, path, bytearray()
+
+    def write(self, data: bytes, out: list) -> None:
+        if self.kind == "term":
+            out.append(data)
+        elif self.kind == "file":
+            self.buf += data
+
+
+@dataclass
+class _IO:
+    stdin: bytes
+    fds: dict[int, _Sink]
+    out: list
+    files: list = field(default_factory=list)
+
+    def stdout(self, data: str | bytes) -> None:
+        self.fds[1].write(data.encode() if isinstance(data, str) else data, self.out)
+
+    def stderr(self, data: str | bytes) -> None:
+        self.fds[2].write(data.encode() if isinstance(data, str) else data, self.out)
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class _CmdError(Exception):
+    """A command failed with a message (already formatted, BusyBox-like)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        self.message, self.code = message, code
+
+
+def _oserr(e: OSError) -> str:
+    return os.strerror(e.errno) if e.errno else (e.strerror or str(e))
+
+
+# --------------------------------------------------------------------------- the shell
+
+class _Shell:
+    def __init__(self, mount: "Mount", env: Mapping[str, str], cwd: str, now: int,
+                 argv0: str = "/bin/sh", args: Sequence[str] = ()) -> None:
+        self.mount = mount
+        self.vars: dict[str, str] = dict(env)
+        self.vars.setdefault("PATH", DEFAULT_PATH)
+        self.vars.setdefault("HOME", "/root")
+        self.cwd = "/" + posixpath.normpath("/" + cwd).lstrip("/")
+        self.now = now
+        self.argv0 = argv0
+        self.args = list(args)
+        self.status = 0
+        self.errexit = False
+        self.depth = 0
+        self.busybox_exe: str | None = None
+        self._applet_names: list[str] | None = None
+
+    # ---- paths
+    def abs(self, p: str) -> str:
+        full = p if p.startswith("/") else posixpath.join(self.cwd, p)
+        n = posixpath.normpath(full)
+        return "/" + n.lstrip("/") if n not in ("/", "//") else "/"
+
+    def lstat(self, p: str) -> Node | None:
+        try:
+            return self.mount.stat(self.abs(p), follow=False)
+        except OSError:
+            return None
+
+    def fstat(self, p: str) -> Node | None:
+        try:
+            return self.mount.stat(self.abs(p), follow=True)
+        except OSError:
+            return None
+
+    def realpath(self, p: str) -> str:
+        """Resolve every symlink of an absolute path in the mount (like realpath(3))."""
+        parts = [c for c in self.abs(p).split("/") if c]
+        done: list[str] = []
+        hops = 0
+        while parts:
+            c = parts.pop(0)
+            if c == "..":
+                if done:
+                    done.pop()
+                continue
+            if c == ".":
+                continue
+            cur = "/" + "/".join(done + [c])
+            node = self.lstat(cur)
+            if node is not None and node.kind == "symlink":
+                hops += 1
+                if hops > 40:
+                    raise OSError(_errno.ELOOP, os.strerror(_errno.ELOOP), cur)
+                target = node.linkname
+                if target.startswith("/"):
+                    done = []
+                parts = [x for x in target.split("/") if x] + parts
+            else:
+                done.append(c)
+        return "/" + "/".join(done)
+
+    # ---- expansion
+    def _var(self, name: str) -> str | None:
+        if name == "?":
+            return str(self.status)
+        if name == "#":
+            return str(len(self.args))
+        if name in ("@", "*"):
+            return " ".join(self.args)
+        if name == "$":
+            return "1"
+        if name == "!":
+            return ""
+        if name == "-":
+            return "e" if self.errexit else ""
+        if name.isdigit():
+            k = int(name)
+            if k == 0:
+                return self.argv0
+            return self.args[k - 1] if k <= len(self.args) else None
+        return self.vars.get(name)
+
+    def _expand_parts(self, parts) -> list[list[tuple[str, bool]]]:
+        """Expand parts into fields; each field is a list of (text, quoted) segments."""
+        fields: list[list[tuple[str, bool]]] = [[]]
+        started = [False]
+        for p in parts:
+            if isinstance(p, _Lit):
+                fields[-1].append((p.text, p.quoted))
+                if p.quoted:
+                    started[-1] = True
+                continue
+            value = self._var(p.name)
+            if p.op:
+                unset_or_empty = value is None or (p.op.startswith(":") and value == "")
+                if p.op in (":-", "-"):
+                    if unset_or_empty:
+                        sub = self._expand_parts(p.arg)
+                        for k, f in enumerate(sub):
+                            if k:
+                                fields.append([])
+                                started.append(False)
+                            fields[-1].extend(f)
+                        if p.quoted:
+                            started[-1] = True
+                        continue
+                else:  # :+ / +
+                    if unset_or_empty:
+                        value = ""
+                    else:
+                        sub = self._expand_parts(p.arg)
+                        value = " ".join("".join(t for t, _ in f) for f in sub)
+            value = value or ""
+            if p.name == "@" and p.quoted and self.args:
+                for k, a in enumerate(self.args):
+                    if k:
+                        fields.append([])
+                        started.append(False)
+                    fields[-1].append((a, True))
+                    started[-1] = True
+                continue
+            if p.quoted:
+                fields[-1].append((value, True))
+                started[-1] = True
+                continue
+            pieces = re.split(r"[ \t\n]+", value)
+            for k, piece in enumerate(pieces):
+                if k:
+                    fields.append([])
+                    started.append(False)
+                if piece:
+                    fields[-1].append((piece, False))
+        return [f for f, st in zip(fields, started) if st or any(t for t, _ in f)]
+
+    def expand(self, word: _Word, *, glob: bool = True) -> list[str]:
+        out: list[str] = []
+        for f in self._expand_parts(word.parts):
+            text = "".join(t for t, _ in f)
+            if glob and any(not q and any(ch in t for ch in "*?[") for t, q in f):
+                pattern = "".join(t if not q else _glob_escape(t) for t, q in f)
+                matches = self.glob(pattern)
+                if matches:
+                    out.extend(matches)
+                    continue
+            out.append(text)
+        return out
+
+    def expand_one(self, word: _Word) -> str:
+        return " ".join(self.expand(word, glob=False))
+
+    def glob(self, pattern: str) -> list[str]:
+        absolute = pattern.startswith("/")
+        comps = [c for c in pattern.split("/") if c]
+        results = [""]
+        for k, comp in enumerate(comps):
+            last = k == len(comps) - 1
+            nxt: list[str] = []
+            for base in results:
+                base_abs = self.abs(base or ("/" if absolute else "."))
+                if base == "" and absolute:
+                    base_abs = "/"
+                if any(ch in comp for ch in "*?["):
+                    try:
+                        names = self.mount.listdir(base_abs)
+                    except OSError:
+                        continue
+                    for n in names:
+                        if n.startswith(".") and not comp.startswith("."):
+                            continue
+                        if fnmatch.fnmatchcase(n, comp):
+                            cand = _joinrel(base, n, absolute)
+                            if last or (self.fstat(cand) or Node("file")).kind == "dir":
+                                nxt.append(cand)
+                else:
+                    lit = _glob_unescape(comp)
+                    cand = _joinrel(base, lit, absolute)
+                    if last and self.lstat(cand) is None:
+                        continue
+                    nxt.append(cand)
+            results = nxt
+        return sorted(results)
+
+    # ---- running
+    def run_script(self, script: str, io: _IO) -> int:
+        try:
+            lists = _parse(script)
+        except _SyntaxError as e:
+            io.stderr(f"{self.argv0}: {e}\n")
+            self.status = 2
+            return 2
+        for ao in lists:
+            status, last_ran = self.run_andor(ao, io)
+            self.status = status
+            if self.errexit and status != 0 and last_ran:
+                raise _Exit(status)
+        return self.status
+
+    def run_andor(self, ao: _AndOr, io: _IO) -> tuple[int, bool]:
+        status = self.run_simple(ao.first, io)
+        last_ran = not ao.rest and not ao.first.negate
+        for k, (op, cmd) in enumerate(ao.rest):
+            self.status = status
+            if (op == "&&" and status == 0) or (op == "||" and status != 0):
+                status = self.run_simple(cmd, io)
+                last_ran = k == len(ao.rest) - 1 and not cmd.negate
+            else:
+                last_ran = False
+        return status, last_ran
+
+    def run_simple(self, cmd: _Simple, io: _IO) -> int:
+        argv: list[str] = []
+        for w in cmd.words:
+            argv.extend(self.expand(w))
+        values = {name: self.expand_one(w) for name, w in cmd.assigns}
+        sub = _IO(io.stdin, dict(io.fds), io.out)
+        try:
+            for r in cmd.redirs:
+                self._redirect(r, sub)
+        except _CmdError as e:
+            io.stderr(e.message + "\n")
+            return 1
+        try:
+            if not argv:
+                self.vars.update(values)
+                status = 0
+            else:
+                saved = {k: self.vars.get(k) for k in values}
+                self.vars.update(values)
+                try:
+                    status = self.execute(argv, sub)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            self.vars.pop(k, None)
+                        else:
+                            self.vars[k] = v
+        finally:
+            self._flush(sub)
+        if cmd.negate:
+            status = 0 if status else 1
+        self.status = status
+        return status
+
+    def _redirect(self, r: _Redir, io: _IO) -> None:
+        target = self.expand_one(r.target)
+        if r.op == ">&":
+            if target == "-":
+                io.fds[r.fd] = _Sink("null")
+                return
+            if not target.isdigit() or int(target) not in io.fds:
+                raise _CmdError(f"{self.argv0}: {target}: bad file descriptor", 2)
+            io.fds[r.fd] = io.fds[int(target)]
+            return
+        if target in ("/dev/null",):
+            if r.op == "<":
+                io.stdin = b""
+            else:
+                io.fds[r.fd] = _Sink("null")
+            return
+        if target in ("/dev/stdout", "/dev/stderr") and r.op != "<":
+            io.fds[r.fd] = io.fds[1 if target == "/dev/stdout" else 2]
+            return
+        path = self.abs(target)
+        if r.op == "<":
+            try:
+                io.stdin = self.mount.read(path)
+            except OSError as e:
+                raise _CmdError(f"{self.argv0}: can't open '{target}': {_oserr(e)}")
+            return
+        try:  # opening for write creates/truncates now (and copies a lower file up)
+            self.mount.write(path, b"", append=(r.op == ">>"))
+        except OSError as e:
+            raise _CmdError(f"{self.argv0}: can't create {target}: {_oserr(e)}")
+        sink = _Sink("file", path)
+        io.fds[r.fd] = sink
+        io.files.append(sink)
+
+    def _flush(self, io: _IO) -> None:
+        for sink in io.files:
+            if sink.buf:
+                self.mount.write(sink.path, bytes(sink.buf), append=True)
+                sink.buf = bytearray()
+
+    def execute(self, argv: list[str], io: _IO) -> int:
+        name = argv[0]
+        if name in _BUILTINS:
+            return self._call(_BUILTINS[name], name, argv, io)
+        if "/" in name:
+            node = self.fstat(name)
+            if node is None:
+                io.stderr(f"{self.argv0}: {name}: not found\n")
+                return 127
+            if node.kind == "dir":
+                io.stderr(f"{self.argv0}: {name}: Permission denied\n")
+                return 126
+            real = self.realpath(name)
+            if posixpath.basename(real) == "busybox":
+                self.busybox_exe = real
+                return self.applet(posixpath.basename(name), argv, io)
+            return self._script(name, argv, io)
+        if name in _APPLETS:
+            # BusyBox ash prefers its own applets (FEATURE_SH_STANDALONE), found or not.
+            return self.applet(name, argv, io)
+        for d in self.vars.get("PATH", "").split(":"):
+            cand = posixpath.join(d or ".", name)
+            node = self.fstat(cand)
+            if node is not None and node.kind == "file":
+                real = self.realpath(cand)
+                if posixpath.basename(real) == "busybox":
+                    self.busybox_exe = real
+                    return self.applet(name, argv, io)
+                return self._script(cand, argv, io)
+        if name in self.applet_names():
+            raise _unsupported(f"the command {name!r}")
+        io.stderr(f"{self.argv0}: {name}: not found\n")
+        return 127
+
+    def exe(self) -> str | None:
+        """Where BusyBox lives in the mount (as /proc/self/exe would name it)."""
+        if self.busybox_exe is None and self.fstat("/bin/busybox") is not None:
+            self.busybox_exe = self.realpath("/bin/busybox")
+        return self.busybox_exe
+
+    def applet_names(self) -> list[str]:
+        if self._applet_names is None:
+            exe = self.exe()
+            try:
+                self._applet_names = busybox_applets(self.mount.read(exe)) if exe else []
+            except OSError:
+                self._applet_names = []
+        return self._applet_names
+
+    def _script(self, path: str, argv: list[str], io: _IO) -> int:
+        try:
+            data = self.mount.read(self.abs(path))
+        except OSError as e:
+            io.stderr(f"{self.argv0}: {path}: {_oserr(e)}\n")
+            return 126
+        first = data.split(b"\n", 1)[0]
+        if first.startswith(b"#!") and first[2:].strip().split(b" ")[0].endswith(b"sh"):
+            node = self.fstat(path)
+            if node is not None and not node.mode & 0o111:
+                io.stderr(f"{self.argv0}: {path}: Permission denied\n")
+                return 126
+            return self.subshell(data.decode(errors="replace"), io, path, argv[1:])
+        raise _unsupported(f"running the program {argv[0]!r} (only BusyBox applets and "
+                           "#!/bin/sh scripts run on the simulator)")
+
+    def applet(self, name: str, argv: list[str], io: _IO) -> int:
+        if name == "busybox":
+            return self._call(_cmd_busybox, name, argv, io)
+        fn = _APPLETS.get(name) or _BUILTINS.get(name)
+        if fn is None:
+            raise _unsupported(f"the command {name!r}")
+        return self._call(fn, name, argv, io)
+
+    def _call(self, fn: Callable, name: str, argv: list[str], io: _IO) -> int:
+        try:
+            return fn(self, [name] + argv[1:], io)
+        except _CmdError as e:
+            io.stderr(e.message + "\n")
+            return e.code
+
+    def subshell(self, script: str, io: _IO, argv0: str, args: Sequence[str]) -> int:
+        if self.depth > 20:
+            raise _unsupported("nesting 'sh -c' more than 20 levels deep")
+        child = _Shell(self.mount, self.vars, self.cwd, self.now, argv0, args)
+        child.depth = self.depth + 1
+        try:
+            return child.run_script(script, io)
+        except _Exit as e:
+            return e.code
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
+def _glob_unescape(comp: str) -> str:
+    return re.sub(r"\[([*?\[])\]", r"\1", comp)
+
+
+def _joinrel(base: str, name: str, absolute: bool) -> str:
+    if base:
+        return base.rstrip("/") + "/" + name
+    return ("/" if absolute else "") + name
+
+
+# --------------------------------------------------------------------------- commands
+
+def _opts(argv: list[str], letters: str, *, with_value: str = "") -> tuple[set[str], dict[str, str], list[str]]:
+    """Parse short options like getopt: ``-rf`` == ``-r -f``; stops at ``--`` or a non-option."""
+    flags: set[str] = set()
+    values: dict[str, str] = {}
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            i += 1
+            break
+        if not a.startswith("-") or a == "-":
+            break
+        k = 1
+        while k < len(a):
+            ch = a[k]
+            if ch in with_value:
+                val = a[k + 1:] or (args[i + 1] if i + 1 < len(args) else "")
+                if not a[k + 1:]:
+                    i += 1
+                values[ch] = val
+                break
+            if ch not in letters:
+                raise _CmdError(f"{argv[0]}: invalid option -- '{ch}'", 1)
+            flags.add(ch)
+            k += 1
+        i += 1
+    return flags, values, args[i:]
+
+
+def _cmd_true(sh: _Shell, argv: list[str], io: _IO) -> int:
+    return 0
+
+
+def _cmd_false(sh: _Shell, argv: list[str], io: _IO) -> int:
+    return 1
+
+
+def _cmd_echo(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    newline, escapes = True, False
+    while args and re.fullmatch(r"-[neE]+", args[0]):
+        for ch in args[0][1:]:
+            if ch == "n":
+                newline = False
+            elif ch == "e":
+                escapes = True
+            else:
+                escapes = False
+        args = args[1:]
+    text = " ".join(args)
+    if escapes:
+        text, stop = _backslash(text, echo=True)
+        if stop:
+            newline = False
+    io.stdout(text + ("\n" if newline else ""))
+    return 0
+
+
+_ESC = {"n": "\n", "t": "\t", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "r": "\r",
+        "v": "\v", "e": "\x1b"}
+
+
+def _backslash(text: str, *, echo: bool = False) -> tuple[str, bool]:
+    """Interpret backslash escapes (printf/echo -e); returns (text, saw ``\\c``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            n = text[i + 1]
+            if n in _ESC:
+                out.append(_ESC[n])
+                i += 2
+                continue
+            if n == "c":
+                return "".join(out), True
+            if n in "01234567":
+                j = i + 1 + (1 if echo and n == "0" else 0)
+                m = re.match(r"[0-7]{1,3}", text[j:])
+                if m:
+                    out.append(chr(int(m.group(0), 8)))
+                    i = j + m.end()
+                    continue
+            out.append(c)
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out), False
+
+
+def _cmd_printf(sh: _Shell, argv: list[str], io: _IO) -> int:
+    if len(argv) < 2:
+        raise _CmdError("printf: usage: printf FORMAT [ARGUMENT...]", 1)
+    fmt, args = argv[1], argv[2:]
+    status = 0
+    spec = re.compile(r"%([-+ #0]*)(\d*)(?:\.(\d+))?([sdibcxXou%])")
+    while True:
+        used = 0
+        out: list[str] = []
+        pos = 0
+        for m in spec.finditer(fmt):
+            lit, stop = _backslash(fmt[pos:m.start()])
+            out.append(lit)
+            if stop:
+                io.stdout("".join(out))
+                return status
+            pos = m.end()
+            flags, width, prec, conv = m.groups()
+            if conv == "%":
+                out.append("%")
+                continue
+            arg = args[used] if used < len(args) else None
+            used += 1
+            if conv in "sb":
+                text = arg or ""
+                if conv == "b":
+                    text, _ = _backslash(text, echo=True)
+                if prec:
+                    text = text[:int(prec)]
+            elif conv == "c":
+                text = (arg or "")[:1]
+            else:
+                try:
+                    num = int(arg, 0) if arg not in (None, "") else 0
+                    if arg == "":
+                        raise ValueError
+                except ValueError:
+                    io.stderr(f"printf: invalid number '{arg}'\n")
+                    num, status = 0, 1
+                text = {"d": str(num), "i": str(num), "x": format(num, "x"),
+                        "X": format(num, "X"), "o": format(num, "o"), "u": str(num)}[conv]
+            w = int(width) if width else 0
+            text = text.ljust(w) if "-" in flags else (
+                text.rjust(w, "0") if "0" in flags and conv not in "sbc" else text.rjust(w))
+            out.append(text)
+        lit, stop = _backslash(fmt[pos:])
+        out.append(lit)
+        io.stdout("".join(out))
+        if stop or used == 0 or used >= len(args):
+            return status
+        args = args[used:]
+
+
+def _cmd_cat(sh: _Shell, argv: list[str], io: _IO) -> int:
+    _, _, files = _opts(argv, "uvetn")
+    status = 0
+    for f in files or ["-"]:
+        if f == "-":
+            io.stdout(io.stdin)
+            continue
+        try:
+            io.stdout(_read_special(sh, f, None))
+        except OSError as e:
+            io.stderr(f"cat: can't open '{f}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _read_special(sh: _Shell, path: str, size: int | None) -> bytes:
+    if path == "/dev/null":
+        return b""
+    if path == "/dev/zero":
+        if size is None:
+            raise _unsupported("reading /dev/zero without a count")
+        return bytes(size)
+    if path == "/dev/urandom":
+        if size is None:
+            raise _unsupported("reading /dev/urandom without a count")
+        return _urandom(size, "")
+    node = sh.mount.stat(sh.abs(path), follow=True)
+    if node.kind == "dir":
+        raise OSError(_errno.EISDIR, os.strerror(_errno.EISDIR), path)
+    data = sh.mount.read(sh.abs(path))
+    return data if size is None else data[:size]
+
+
+def _urandom(size: int, seed: str) -> bytes:
+    """Deterministic stand-in for /dev/urandom (documented in the module docstring)."""
+    key = ("labkit-urandom:" + seed).encode()
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.sha256(key + i.to_bytes(8, "big")).digest()
+        i += 1
+    return bytes(out[:size])
+
+
+def _cmd_mkdir(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, values, names = _opts(argv, "pv", with_value="m")
+    if not names:
+        raise _CmdError("mkdir: missing operand", 1)
+    mode = 0o777 & ~UMASK
+    if "m" in values:
+        mode = _parse_mode(values["m"], 0o777, is_dir=True, umask=0) if values["m"] else mode
+    status = 0
+    for name in names:
+        path = sh.abs(name)
+        try:
+            if "p" in flags:
+                comps = [c for c in path.split("/") if c]
+                for k in range(1, len(comps) + 1):
+                    sub = "/" + "/".join(comps[:k])
+                    node = sh.fstat(sub)
+                    if node is not None and node.kind == "dir":
+                        continue
+                    sh.mount.mkdir(sub, mode if k == len(comps) else 0o777 & ~UMASK)
+            else:
+                sh.mount.mkdir(path, mode)
+        except OSError as e:
+            io.stderr(f"mkdir: can't create directory '{name}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _cmd_rmdir(sh: _Shell, argv: list[str], io: _IO) -> int:
+    _, _, names = _opts(argv, "p")
+    status = 0
+    for name in names:
+        try:
+            sh.mount.rmdir(sh.abs(name))
+        except OSError as e:
+            io.stderr(f"rmdir: '{name}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _cmd_touch(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "cham")
+    if not names:
+        raise _CmdError("touch: missing operand", 1)
+    status = 0
+    for name in names:
+        path = sh.abs(name)
+        try:
+            if sh.fstat(name) is not None:
+                sh.mount.utime(path, sh.now)        # metadata change: copies a lower file up
+            elif "c" not in flags:
+                sh.mount.write(path, b"")
+        except OSError as e:
+            io.stderr(f"touch: {name}: {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _remove(sh: _Shell, path: str, recursive: bool) -> None:
+    node = sh.mount.stat(path, follow=False)
+    if node.kind == "dir":
+        for child in sh.mount.listdir(path):
+            _remove(sh, posixpath.join(path, child), recursive)
+        sh.mount.rmdir(path)
+    else:
+        sh.mount.unlink(path)
+
+
+def _cmd_rm(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "rRfiv")
+    recursive, force = bool(flags & {"r", "R"}), "f" in flags
+    if not names and not force:
+        raise _CmdError("rm: missing operand", 1)
+    status = 0
+    for name in names:
+        if posixpath.basename(name.rstrip("/")) in (".", ".."):
+            io.stderr(f"rm: refusing to remove '.' or '..' directory: skipping '{name}'\n")
+            status = 1
+            continue
+        path = sh.abs(name)
+        node = sh.lstat(name)
+        if node is None:
+            if not force:
+                io.stderr(f"rm: can't remove '{name}': No such file or directory\n")
+                status = 1
+            continue
+        if node.kind == "dir" and not recursive:
+            io.stderr(f"rm: '{name}' is a directory\n")
+            status = 1
+            continue
+        try:
+            _remove(sh, path, recursive)
+        except OSError as e:
+            io.stderr(f"rm: can't remove '{name}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _copy(sh: _Shell, src: str, dst: str, *, recursive: bool, preserve: bool, deref: bool,
+          top: bool = True, shown: str = "") -> None:
+    """BusyBox copy_file: ``src``/``dst`` absolute; raises _CmdError with its messages."""
+    shown = shown or src
+    try:
+        node = sh.mount.stat(src, follow=deref or (top and not recursive))
+    except OSError as e:
+        raise _CmdError(f"cp: can't stat '{shown}': {_oserr(e)}")
+    dnode = sh.lstat(dst)
+    if node.kind == "dir":
+        if not recursive:
+            raise _CmdError(f"cp: omitting directory '{shown}'")
+        if dst == src or dst.startswith(src.rstrip("/") + "/"):
+            raise _CmdError(f"cp: recursion detected, omitting directory '{shown}'")
+        if dnode is not None and (sh.fstat(dst) or dnode).kind != "dir":
+            raise _CmdError(f"cp: target '{dst}' is not a directory")
+        if dnode is None:
+            mode = node.mode if preserve else node.mode & ~UMASK
+            try:
+                sh.mount.mkdir(dst, (mode | 0o700) & 0o7777)
+            except OSError as e:
+                raise _CmdError(f"cp: can't create directory '{dst}': {_oserr(e)}")
+        for child in sh.mount.listdir(src):
+            _copy(sh, posixpath.join(src, child), posixpath.join(dst, child), recursive=True,
+                  preserve=preserve, deref=deref, top=False)
+        if dnode is None or preserve:
+            sh.mount.chmod(dst, node.mode if preserve else node.mode & ~UMASK)
+    elif node.kind == "symlink":
+        if dnode is not None:
+            _unlink_for_copy(sh, dst, dnode)
+        sh.mount.symlink(node.linkname, dst)
+    elif node.kind == "file":
+        if dnode is not None and dnode.kind == "dir":
+            raise _CmdError(f"cp: can't create '{dst}': Is a directory")
+        data = sh.mount.read(src)
+        existed = sh.fstat(dst) is not None
+        try:
+            sh.mount.write(dst, data)
+        except OSError as e:
+            raise _CmdError(f"cp: can't create '{dst}': {_oserr(e)}")
+        if not existed or preserve:
+            sh.mount.chmod(dst, node.mode if preserve else node.mode & ~UMASK & 0o777)
+    else:
+        raise _unsupported(f"copying the special file {shown!r} ({node.kind})")
+    if preserve and node.kind != "symlink":
+        sh.mount.chown(dst, node.uid, node.gid)   # chown first: it clears set-id bits
+        sh.mount.chmod(dst, node.mode)
+        sh.mount.utime(dst, node.mtime)
+
+
+def _unlink_for_copy(sh: _Shell, dst: str, dnode: Node) -> None:
+    if dnode.kind == "dir":
+        raise _CmdError(f"cp: can't create '{dst}': Is a directory")
+    sh.mount.unlink(dst)
+
+
+def _cmd_cp(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "rRapdPLHfinvu")
+    if "a" in flags:
+        flags |= {"R", "p", "d"}
+    recursive = bool(flags & {"r", "R"})
+    preserve = "p" in flags
+    deref = not (flags & {"d", "P"})
+    if recursive and not flags & {"L", "H"}:
+        deref = False          # -R copies symlinks inside the tree as symlinks
+    if len(names) < 2:
+        raise _CmdError("cp: missing destination file operand" if names else "cp: missing file operand")
+    *srcs, dest = names
+    dnode = sh.fstat(dest)
+    into = dnode is not None and dnode.kind == "dir"
+    if len(srcs) > 1 and not into:
+        raise _CmdError(f"cp: '{dest}' is not a directory")
+    status = 0
+    for s in srcs:
+        target = posixpath.join(sh.abs(dest), posixpath.basename(s.rstrip("/"))) if into else sh.abs(dest)
+        try:
+            _copy(sh, sh.abs(s), target, recursive=recursive, preserve=preserve, deref=deref, shown=s)
+        except _CmdError as e:
+            io.stderr(e.message + "\n")
+            status = 1
+        except OSError as e:
+            io.stderr(f"cp: can't create '{target}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _cmd_mv(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "finvT")
+    if len(names) < 2:
+        raise _CmdError("mv: missing destination file operand" if names else "mv: missing file operand")
+    *srcs, dest = names
+    dnode = sh.fstat(dest)
+    into = dnode is not None and dnode.kind == "dir" and "T" not in flags
+    if len(srcs) > 1 and not into:
+        raise _CmdError(f"mv: '{dest}' is not a directory")
+    status = 0
+    for s in srcs:
+        src = sh.abs(s)
+        dst = posixpath.join(sh.abs(dest), posixpath.basename(s.rstrip("/"))) if into else sh.abs(dest)
+        if src == dst:
+            continue
+        try:
+            sh.mount.rename(src, dst)
+            continue
+        except OSError as e:
+            if e.errno != _errno.EXDEV:
+                io.stderr(f"mv: can't rename '{s}': {_oserr(e)}\n")
+                status = 1
+                continue
+        # EXDEV: a directory from a lower layer (overlayfs without redirect_dir) -> copy + delete
+        snode = sh.lstat(s)
+        dn = sh.lstat(dst)
+        if dn is not None:
+            if (dn.kind == "dir") != (snode is not None and snode.kind == "dir"):
+                io.stderr("mv: can't overwrite %sdirectory with %sdirectory\n"
+                          % (("", "non-") if dn.kind == "dir" else ("non-", "")))
+                status = 1
+                continue
+            try:
+                sh.mount.unlink(dst)           # BusyBox unlink()s even a directory (and fails)
+            except OSError as e:
+                io.stderr(f"mv: can't remove '{dst}': {_oserr(e)}\n")
+                status = 1
+                continue
+        try:
+            _copy(sh, src, dst, recursive=True, preserve=True, deref=False, shown=s)
+            _remove(sh, src, True)
+        except _CmdError as e:
+            io.stderr(e.message.replace("cp:", "mv:", 1) + "\n")
+            status = 1
+        except OSError as e:
+            io.stderr(f"mv: can't remove '{s}': {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _cmd_ln(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "sfnbvT")
+    if not names:
+        raise _CmdError("ln: missing file operand")
+    if len(names) == 1:
+        names = [names[0], posixpath.basename(names[0].rstrip("/")) or names[0]]
+    *targets, dest = names
+    dnode = sh.lstat(dest) if "n" in flags else sh.fstat(dest)
+    into = dnode is not None and dnode.kind == "dir"
+    if len(targets) > 1 and not into:
+        raise _CmdError(f"ln: '{dest}' is not a directory")
+    status = 0
+    for t in targets:
+        link = posixpath.join(dest, posixpath.basename(t.rstrip("/"))) if into else dest
+        path = sh.abs(link)
+        if "s" not in flags and sh.lstat(t) is None:
+            io.stderr(f"ln: {t}: No such file or directory\n")
+            status = 1
+            continue
+        existing = sh.lstat(link)
+        if existing is not None:
+            if "f" not in flags:
+                io.stderr(f"ln: {link}: File exists\n")
+                status = 1
+                continue
+            try:
+                if existing.kind == "dir":
+                    raise OSError(_errno.EISDIR, os.strerror(_errno.EISDIR), link)
+                sh.mount.unlink(path)
+            except OSError as e:
+                io.stderr(f"ln: {link}: {_oserr(e)}\n")
+                status = 1
+                continue
+        try:
+            if "s" in flags:
+                sh.mount.symlink(t, path)
+            else:
+                sh.mount.link(sh.abs(t), path)
+        except OSError as e:
+            io.stderr(f"ln: {link}: {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+_WHO = {"u": 0o4700, "g": 0o2070, "o": 0o0007, "a": 0o6777}
+
+
+def _parse_mode(spec: str, current: int, *, is_dir: bool, umask: int = 0) -> int:
+    """chmod's MODE: octal, or comma-separated ``[ugoa]*[+-=][rwxXst]*`` clauses."""
+    if re.fullmatch(r"[0-7]{1,4}", spec):
+        return int(spec, 8)
+    mode = current & 0o7777
+    for clause in spec.split(","):
+        m = re.fullmatch(r"([ugoa]*)((?:[-+=][rwxXstugo]*)+)", clause)
+        if not m:
+            raise ValueError(spec)
+        who = m.group(1)
+        mask = 0
+        for w in who or "a":
+            mask |= _WHO[w]
+        for op, perms in re.findall(r"([-+=])([rwxXstugo]*)", m.group(2)):
+            bits = 0
+            for p in perms:
+                if p == "r":
+                    bits |= 0o444
+                elif p == "w":
+                    bits |= 0o222
+                elif p == "x":
+                    bits |= 0o111
+                elif p == "X":
+                    if is_dir or mode & 0o111:
+                        bits |= 0o111
+                elif p == "s":
+                    bits |= 0o6000
+                elif p == "t":
+                    bits |= 0o1000
+                elif p in "ugo":
+                    shift = {"u": 6, "g": 3, "o": 0}[p]
+                    v = (mode >> shift) & 7
+                    bits |= v << 6 | v << 3 | v
+            bits &= mask
+            if not who:
+                bits &= ~umask
+            if op == "+":
+                mode |= bits
+            elif op == "-":
+                mode &= ~bits
+            else:
+                mode = (mode & ~(mask & 0o7777)) | bits
+    return mode
+
+
+def _walk(sh: _Shell, path: str) -> list[str]:
+    out = [path]
+    node = sh.mount.stat(path, follow=False)
+    if node.kind == "dir":
+        for child in sh.mount.listdir(path):
+            out.extend(_walk(sh, posixpath.join(path, child)))
+    return out
+
+
+def _cmd_chmod(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    recursive = False
+    while args and args[0].startswith("-") and re.fullmatch(r"-[Rvcf]+", args[0]):
+        recursive = recursive or "R" in args[0]
+        args = args[1:]
+    if len(args) < 2:
+        raise _CmdError("chmod: missing operand")
+    spec, names = args[0], args[1:]
+    status = 0
+    for name in names:
+        try:
+            paths = _walk(sh, sh.abs(name)) if recursive else [sh.abs(name)]
+            for k, p in enumerate(paths):
+                node = sh.mount.stat(p, follow=(k == 0))
+                if node.kind == "symlink":
+                    continue
+                try:
+                    mode = _parse_mode(spec, node.mode, is_dir=node.kind == "dir")
+                except ValueError:
+                    raise _CmdError(f"chmod: invalid mode '{spec}'")
+                sh.mount.chmod(p, mode)
+        except OSError as e:
+            io.stderr(f"chmod: {name}: {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+def _lookup(sh: _Shell, db: str, name: str) -> tuple[int, int] | None:
+    """(id, primary gid) of a name in the mount's /etc/passwd or /etc/group."""
+    try:
+        text = sh.mount.read("/etc/" + db).decode(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        f = line.split(":")
+        if len(f) >= 3 and f[0] == name and f[2].isdigit():
+            gid = int(f[3]) if db == "passwd" and len(f) > 3 and f[3].isdigit() else int(f[2])
+            return int(f[2]), gid
+    return None
+
+
+def _cmd_chown(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    recursive = False
+    while args and re.fullmatch(r"-[RhvcfLHP]+", args[0]):
+        recursive = recursive or "R" in args[0]
+        args = args[1:]
+    if len(args) < 2:
+        raise _CmdError("chown: missing operand")
+    spec, names = args[0], args[1:]
+    user, sep, group = spec.replace(".", ":", 1).partition(":") if ":" not in spec and "." in spec \
+        else spec.partition(":")
+    uid = gid = None
+    if user:
+        if user.isdigit():
+            uid = int(user)
+        else:
+            found = _lookup(sh, "passwd", user)
+            if found is None:
+                raise _CmdError(f"chown: unknown user {user}")
+            uid = found[0]
+            if sep and not group:
+                gid = found[1]
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            found = _lookup(sh, "group", group)
+            if found is None:
+                raise _CmdError(f"chown: unknown group {group}")
+            gid = found[0]
+    status = 0
+    for name in names:
+        try:
+            paths = _walk(sh, sh.abs(name)) if recursive else [sh.abs(name)]
+            for k, p in enumerate(paths):
+                node = sh.mount.stat(p, follow=(k == 0))
+                sh.mount.chown(p, node.uid if uid is None else uid, node.gid if gid is None else gid,
+                               follow=node.kind != "symlink")   # -R uses lchown inside the tree
+        except OSError as e:
+            io.stderr(f"chown: {name}: {_oserr(e)}\n")
+            status = 1
+    return status
+
+
+_DD_SUFFIX = {"c": 1, "w": 2, "b": 512, "kB": 1000, "k": 1024, "K": 1024, "MB": 1000 ** 2,
+              "M": 1024 ** 2, "GB": 1000 ** 3, "G": 1024 ** 3}
+
+
+def _dd_number(text: str) -> int:
+    m = re.fullmatch(r"(\d+)([a-zA-Z]*)", text)
+    if not m or (m.group(2) and m.group(2) not in _DD_SUFFIX):
+        raise _CmdError(f"dd: invalid number '{text}'")
+    return int(m.group(1)) * (_DD_SUFFIX[m.group(2)] if m.group(2) else 1)
+
+
+def _cmd_dd(sh: _Shell, argv: list[str], io: _IO) -> int:
+    ops: dict[str, str] = {}
+    for a in argv[1:]:
+        key, eq, value = a.partition("=")
+        if not eq or key not in ("if", "of", "bs", "count", "status"):
+            raise _unsupported(f"the dd operand {a!r} (supported: if= of= bs= count= status=)")
+        ops[key] = value
+    bs = _dd_number(ops.get("bs", "512"))
+    count = _dd_number(ops["count"]) if "count" in ops else None
+    if bs == 0:
+        raise _CmdError("dd: invalid number '0'")
+    src = ops.get("if")
+    want = None if count is None else bs * count
+    if src is None:
+        data = io.stdin if want is None else io.stdin[:want]
+    elif src == "/dev/urandom":
+        if want is None:
+            raise _unsupported("dd from /dev/urandom without count=")
+        data = _urandom(want, sh.abs(ops.get("of", "-")) if "of" in ops else "-")
+    else:
+        try:
+            data = _read_special(sh, src, want)
+        except OSError as e:
+            raise _CmdError(f"dd: can't open '{src}': {_oserr(e)}")
+    full, part = divmod(len(data), bs)
+    dest = ops.get("of")
+    if dest is None:
+        io.stdout(data)
+    elif dest != "/dev/null":
+        try:
+            sh.mount.write(sh.abs(dest), data)
+        except OSError as e:
+            raise _CmdError(f"dd: can't open '{dest}': {_oserr(e)}")
+    if ops.get("status") != "none":
+        rec = f"{full}+{1 if part else 0}"
+        io.stderr(f"{rec} records in\n{rec} records out\n")
+    return 0
+
+
+def _test(sh: _Shell, args: list[str]) -> bool:
+    if not args:
+        return False
+    if args[0] == "!":
+        return not _test(sh, args[1:])
+    if len(args) == 1:
+        return args[0] != ""
+    if len(args) == 2:
+        op, x = args
+        if op == "-z":
+            return x == ""
+        if op == "-n":
+            return x != ""
+        if op in ("-e", "-f", "-d", "-s", "-x", "-r", "-w"):
+            node = sh.fstat(x) if x else None
+            if node is None:
+                return False
+            return {"-e": True, "-f": node.kind == "file", "-d": node.kind == "dir",
+                    "-s": node.size > 0 if node.kind == "file" else True,
+                    "-x": bool(node.mode & 0o111), "-r": True, "-w": True}[op]
+        if op in ("-h", "-L"):
+            node = sh.lstat(x) if x else None
+            return node is not None and node.kind == "symlink"
+        raise _CmdError(f"test: {op}: unknown operand", 2)
+    if len(args) == 3:
+        a, op, b = args
+        if op in ("=", "=="):
+            return a == b
+        if op == "!=":
+            return a != b
+        ints = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
+                "-gt": int.__gt__, "-ge": int.__ge__}
+        if op in ints:
+            try:
+                return ints[op](int(a), int(b))
+            except ValueError:
+                raise _CmdError(f"test: bad number", 2)
+    raise _unsupported(f"the test expression {' '.join(args)!r}")
+
+
+def _cmd_test(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    if argv[0] == "[":
+        if not args or args[-1] != "]":
+            raise _CmdError(f"{sh.argv0}: missing ]", 2)
+        args = args[:-1]
+    return 0 if _test(sh, args) else 1
+
+
+def _cmd_cd(sh: _Shell, argv: list[str], io: _IO) -> int:
+    target = argv[1] if len(argv) > 1 else sh.vars.get("HOME", "/")
+    node = sh.fstat(target)
+    if node is None or node.kind != "dir":
+        why = "No such file or directory" if node is None else "Not a directory"
+        raise _CmdError(f"{sh.argv0}: cd: can't cd to {target}: {why}", 2)
+    sh.cwd = sh.abs(target)
+    sh.vars["PWD"] = sh.cwd
+    return 0
+
+
+def _cmd_pwd(sh: _Shell, argv: list[str], io: _IO) -> int:
+    io.stdout(sh.cwd + "\n")
+    return 0
+
+
+def _cmd_export(sh: _Shell, argv: list[str], io: _IO) -> int:
+    for a in argv[1:]:
+        if a.startswith("-"):
+            continue
+        name, eq, value = a.partition("=")
+        if not _NAME_RE.fullmatch(name):
+            raise _CmdError(f"{sh.argv0}: export: bad variable name '{name}'", 2)
+        if eq:
+            sh.vars[name] = value
+        else:
+            sh.vars.setdefault(name, "")
+    return 0
+
+
+def _cmd_unset(sh: _Shell, argv: list[str], io: _IO) -> int:
+    for a in argv[1:]:
+        if not a.startswith("-"):
+            sh.vars.pop(a, None)
+    return 0
+
+
+def _cmd_set(sh: _Shell, argv: list[str], io: _IO) -> int:
+    for a in argv[1:]:
+        if re.fullmatch(r"[-+][eu]+", a):      # -u is accepted and not enforced
+            if "e" in a:
+                sh.errexit = a.startswith("-")
+        elif a != "--":
+            raise _unsupported(f"'set {a}'")
+    return 0
+
+
+def _cmd_exit(sh: _Shell, argv: list[str], io: _IO) -> int:
+    code = sh.status
+    if len(argv) > 1:
+        if not argv[1].lstrip("-").isdigit():
+            raise _CmdError(f"{sh.argv0}: exit: Illegal number: {argv[1]}", 2)
+        code = int(argv[1]) & 0xFF
+    raise _Exit(code)
+
+
+def _cmd_sleep(sh: _Shell, argv: list[str], io: _IO) -> int:
+    return 0
+
+
+def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    while args and args[0] in ("-e", "-x", "-ex", "-xe"):
+        args = args[1:]
+    if args and args[0] == "-c":
+        if len(args) < 2:
+            raise _CmdError(f"{argv[0]}: -c requires an argument", 2)
+        script = args[1]
+        argv0 = args[2] if len(args) > 2 else argv[0]
+        return sh.subshell(script, io, argv0, args[3:])
+    if not args:
+        return sh.subshell(io.stdin.decode(errors="replace"), io, argv[0], [])
+    try:
+        data = sh.mount.read(sh.abs(args[0]))
+    except OSError as e:
+        raise _CmdError(f"{argv[0]}: can't open '{args[0]}': {_oserr(e)}", 2)
+    return sh.subshell(data.decode(errors="replace"), io, args[0], args[1:])
+
+
+def busybox_applets(binary: bytes) -> list[str]:
+    """The applet names compiled into a BusyBox binary (its NUL-separated name table).
+
+    BusyBox keeps its applet names sorted in one string table that starts with ``[`` and
+    ``[[``; ``busybox --list`` prints exactly this table.
+    """
+    start = binary.find(b"[\x00[[\x00")
+    if start < 0:
+        return []
+    names: list[str] = []
+    j = start
+    while True:
+        k = binary.index(b"\x00", j)
+        name = binary[j:k]
+        if not name or not re.fullmatch(rb"[\x21-\x7e]+", name):
+            break
+        names.append(name.decode())
+        j = k + 1
+    return names
+
+
+def _cmd_busybox(sh: _Shell, argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    if not args:
+        raise _unsupported("'busybox' without an applet")
+    if args[0] in ("--list", "--install"):
+        exe = sh.exe()
+        if exe is None:
+            raise _unsupported("'busybox --install' when /bin/busybox is not in the image")
+        names = sh.applet_names()
+        if not names:
+            raise _unsupported("'busybox --install' with a binary whose applet table was not found")
+        if args[0] == "--list":
+            io.stdout("".join(n + "\n" for n in names))
+            return 0
+        rest = args[1:]
+        symbolic = bool(rest) and rest[0] == "-s"
+        if symbolic:
+            rest = rest[1:]
+        if not rest:
+            raise _unsupported("'busybox --install' without a directory (per-applet "
+                               "install locations are not modelled)")
+        dest = sh.abs(rest[0])
+        for n in names:
+            path = posixpath.join(dest, n)
+            try:
+                if symbolic:
+                    sh.mount.symlink(exe, path)
+                else:
+                    sh.mount.link(exe, path)
+            except OSError as e:
+                if e.errno != _errno.EEXIST:
+                    io.stderr(f"busybox: {path}: {_oserr(e)}\n")
+        return 0
+    return sh.applet(args[0], args, io)
+
+
+_BUILTINS: dict[str, Callable] = {
+    "true": _cmd_true, "false": _cmd_false, ":": _cmd_true, "echo": _cmd_echo,
+    "printf": _cmd_printf, "test": _cmd_test, "[": _cmd_test, "cd": _cmd_cd, "pwd": _cmd_pwd,
+    "export": _cmd_export, "unset": _cmd_unset, "set": _cmd_set, "exit": _cmd_exit,
+}
+
+_APPLETS: dict[str, Callable] = {
+    "mkdir": _cmd_mkdir, "rmdir": _cmd_rmdir, "touch": _cmd_touch, "cat": _cmd_cat,
+    "rm": _cmd_rm, "cp": _cmd_cp, "mv": _cmd_mv, "ln": _cmd_ln, "chmod": _cmd_chmod,
+    "chown": _cmd_chown, "dd": _cmd_dd, "sleep": _cmd_sleep, "sh": _cmd_sh, "ash": _cmd_sh,
+    "true": _cmd_true, "false": _cmd_false, "echo": _cmd_echo, "printf": _cmd_printf,
+    "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
+}
+
+SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))
+
+
+# --------------------------------------------------------------------------- entry points
+
+def _finish(out: list, code: int) -> ShellResult:
+    return ShellResult(code, b"".join(out).decode(errors="replace"))
+
+
+def run(script: str, mount: "Mount", *, env: Mapping[str, str], cwd: str = "/",
+        now: int | None = None) -> ShellResult:
+    """Run ``script`` as ``/bin/sh -c script`` would, on ``mount``; never raises for a failing
+    command (its status and message are in the result). Raises ``UnsupportedOperation`` for
+    shell features or programs the simulator does not model."""
+    sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now)
+    out: list = []
+    io = _IO(b"", {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
+    try:
+        code = sh.run_script(script, io)
+    except _Exit as e:
+        code = e.code
+    return _finish(out, code)
+
+
+def run_argv(argv: Sequence[str], mount: "Mount", *, env: Mapping[str, str], cwd: str = "/",
+             now: int | None = None) -> ShellResult:
+    """Run an exec-form command (``RUN ["/bin/busybox", "--install", "-s", "/bin"]``): no
+    shell parsing; the program is looked up on ``PATH`` in the mount like Docker does."""
+    if not argv:
+        return ShellResult(127, "no command given\n")
+    sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now, argv0=argv[0])
+    out: list = []
+    io = _IO(b"", {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
+    name = argv[0]
+    found = None
+    if "/" in name:
+        found = name if sh.fstat(name) is not None else None
+    else:
+        for d in sh.vars.get("PATH", "").split(":"):
+            cand = posixpath.join(d or "/", name)
+            node = sh.fstat(cand)
+            if node is not None and node.kind == "file":
+                found = cand
+                break
+    if found is None:
+        msg = (f'OCI runtime create failed: exec: "{name}": '
+               + ("stat " + name + ": no such file or directory" if "/" in name
+                  else "executable file not found in $PATH") + "\n")
+        return ShellResult(127, msg)
+    try:
+        code = sh.execute([found] + list(argv[1:]) if "/" not in name else list(argv), io)
+    except _Exit as e:
+        code = e.code
+    return _finish(out, code)
