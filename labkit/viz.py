@@ -1,0 +1,406 @@
+"""Diagrams of labkit values: layer stacks, overlay mounts, build-cache predictions, sizes.
+
+Every function takes labkit values only (``HistoryEntry``, ``overlay.Mount`` and its
+``OpEvent``s, ``cache.StepPrediction``, plain sizes) and returns a ``graphviz.Digraph``
+(or, for ``size_chart``, an ``SvgChart`` holding plain SVG text). ``graphviz`` is imported
+inside the functions, so ``import labkit.viz`` does no work.
+
+The DOT source is deterministic: nodes are named by their position in sorted order (never
+by ``id()`` or an address), so a notebook can print ``diagram.source`` in a compared cell.
+Rendering to SVG needs Graphviz's ``dot`` program (``labkit doctor`` checks for it).
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from .fsmodel import LayerDir, Node
+
+if TYPE_CHECKING:  # pragma: no cover
+    import graphviz
+
+    from .engine.base import HistoryEntry
+
+__all__ = ["layer_stack", "overlay_diagram", "cache_diagram", "size_chart", "SvgChart",
+           "human_size", "history_bottom_first", "entry_sources", "render_svg"]
+
+FONT = "Helvetica"
+# colours, one meaning each (also explained in each diagram's legend text)
+C_LAYER = "#dbe9f6"      # a layer that holds content
+C_EMPTY = "#f2f2f2"      # an empty-layer step (ENV, CMD ...)
+C_UPPER = "#fff2cc"      # the writable upper layer
+C_MERGED = "#e2f0d9"     # the merged view
+C_COPYUP = "#f4b183"     # copied up by the last operations
+C_WHITEOUT = "#7f7f7f"   # a whiteout (deletion marker)
+C_OPAQUE = "#b4a7d6"     # an opaque directory
+C_NEW = "#a9d18e"        # created in the upper by the last operations
+C_HIT = "#a9d18e"        # cache hit
+C_MISS = "#f4b183"       # cache miss
+C_HIGHLIGHT = "#ffd966"  # the selected layer
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+def human_size(n: int) -> str:
+    """Bytes the way ``docker history`` and ``docker images`` print them: three significant
+    digits, decimal units (``0B``, ``220B``, ``1.23kB``, ``4.19MB``)."""
+    if n < 0:
+        return "?"
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    value, i = float(n), 0
+    while value >= 1000 and i < len(units) - 1:
+        value /= 1000.0
+        i += 1
+    if float(f"{value:.3g}") >= 1000 and i < len(units) - 1:   # 999999 -> "1MB", not "1e+03kB"
+        value /= 1000.0
+        i += 1
+    return f"{value:.3g}{units[i]}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def _label(*lines: str) -> str:
+    """A plain DOT label: backslashes kept literally, lines centred."""
+    import graphviz
+    return "\n".join(graphviz.escape(line) for line in lines)
+
+
+def _digraph(name: str, **attrs: str) -> "graphviz.Digraph":
+    import graphviz
+    g = graphviz.Digraph(name)
+    g.attr(fontname=FONT, **attrs)
+    g.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled")
+    g.attr("edge", fontname=FONT, fontsize="9")
+    return g
+
+
+def render_svg(graph: "graphviz.Digraph") -> str:
+    """The diagram as an inline ``<svg>`` element (no XML prologue, no version comment),
+    ready for an HTML widget. Needs Graphviz's ``dot``."""
+    svg = graph.pipe(format="svg", encoding="utf-8")
+    start = svg.find("<svg")
+    svg = svg[start:] if start >= 0 else svg
+    # drop comments (they carry graphviz's version and node names)
+    out, pos = [], 0
+    while True:
+        i = svg.find("<!--", pos)
+        if i < 0:
+            out.append(svg[pos:])
+            break
+        out.append(svg[pos:i])
+        j = svg.find("-->", i)
+        pos = len(svg) if j < 0 else j + 3
+    return "".join(out).strip()
+
+
+# -- layer stack -----------------------------------------------------------------------------
+
+def history_bottom_first(entries: Sequence["HistoryEntry"], newest_first: bool | None = None
+                         ) -> list["HistoryEntry"]:
+    """History in build order (oldest first). ``Engine.history`` lists newest first, like
+    ``docker history``; ``image.Image.history`` lists oldest first. With ``newest_first=None``
+    the order is read off the entries' ``layer_index`` values (then their ``created`` times);
+    when neither tells, the entries are taken as given (oldest first)."""
+    entries = list(entries)
+    if newest_first is None:
+        idx = [h.layer_index for h in entries if h.layer_index is not None]
+        if len(idx) >= 2 and idx[0] != idx[-1]:
+            newest_first = idx[0] > idx[-1]
+        else:
+            times = [h.created for h in entries if h.created]
+            newest_first = len(times) >= 2 and times[0] > times[-1]
+    return entries[::-1] if newest_first else entries
+
+
+def layer_stack(history_entries: Sequence["HistoryEntry"], *, title: str = "",
+                highlight: int | None = None, newest_first: bool | None = None,
+                width: int = 60) -> "graphviz.Digraph":
+    """An image's build steps drawn bottom (base) to top: one box per step with its
+    instruction and the size of the layer it made. Steps that made no layer (``ENV``,
+    ``CMD`` ...) are dashed grey boxes marked "no layer". ``highlight`` is a layer index
+    to mark (the layer-stack explorer's current layer)."""
+    steps = history_bottom_first(history_entries, newest_first)
+    g = _digraph("layer_stack", rankdir="BT", nodesep="0.15", ranksep="0.15")
+    if title:
+        g.attr(label=title, labelloc="t", fontsize="13")
+    total = sum(max(h.size, 0) for h in steps if not h.empty_layer)
+    g.attr("node", width="5")
+    for i, h in enumerate(steps):
+        text = _short(h.created_by or "(no history)", width)
+        if h.empty_layer or h.layer_index is None:
+            g.node(f"s{i}", _label(f"step {i + 1}: {text}", "no layer (metadata only)"),
+                   style="rounded,dashed,filled", fillcolor=C_EMPTY, color="#999999",
+                   fontcolor="#555555")
+        else:
+            fill = C_HIGHLIGHT if highlight == h.layer_index else C_LAYER
+            pen = "2.5" if highlight == h.layer_index else "1"
+            g.node(f"s{i}", _label(f"layer {h.layer_index}  \u00b7  {human_size(h.size)}",
+                                   f"step {i + 1}: {text}"),
+                   fillcolor=fill, penwidth=pen)
+    for i in range(len(steps) - 1):
+        g.edge(f"s{i}", f"s{i + 1}", arrowhead="none", color="#bbbbbb")
+    n_layers = sum(1 for h in steps if not (h.empty_layer or h.layer_index is None))
+    g.node("total", _label(_plural(n_layers, "layer") + f", {human_size(total)} in all",
+                           _plural(len(steps) - n_layers, "step") + " made no layer"),
+           shape="plaintext", style="", fontsize="10")
+    if steps:
+        g.edge("total", "s0", style="invis")
+    return g
+
+
+# -- overlay mount ---------------------------------------------------------------------------
+
+_MARK_ORDER = ("copy_up", "whiteout", "opaque", "create", "write")
+_MARK_TEXT = {"copy_up": "copied up", "create": "new", "write": "written"}
+
+
+def _marks(events: Iterable[Any]) -> dict[str, str]:
+    """path -> the most telling thing the events did to it (copy-up first)."""
+    marks: dict[str, str] = {}
+    for ev in events:
+        kind, path = getattr(ev, "kind", ""), getattr(ev, "path", "")
+        if kind == "rename":
+            kind, path = "create", getattr(ev, "detail", "")
+        if not path or kind not in _MARK_ORDER:
+            continue
+        old = marks.get(path)
+        if old is None or _MARK_ORDER.index(kind) < _MARK_ORDER.index(old):
+            marks[path] = kind
+    return marks
+
+
+def _layer_names(mount: Any) -> list[tuple[object, str, LayerDir | None]]:
+    """(key, name, layer) from the top down: the upper (layer None when the mount is
+    read-only), then the lowers. ``key`` is what ``Mount.layers_of`` reports."""
+    from .overlay import UPPER
+    lowers = list(mount.lowers)
+    out: list[tuple[object, str, LayerDir | None]] = [
+        (UPPER, "upper", None if mount.read_only else mount.upper)]
+    for i, layer in enumerate(lowers):
+        name = f"lower {i}"
+        if len(lowers) > 1 and i == 0:
+            name += " (top)"
+        elif len(lowers) > 1 and i == len(lowers) - 1:
+            name += " (bottom)"
+        out.append((i, name, layer))
+    return out
+
+
+def entry_sources(mount: Any) -> dict[str, tuple[str, ...]]:
+    """For each path of the merged view: the layers its entry comes from, topmost first
+    (``"upper"``, ``"lower 0 (top)"`` ...), as ``Mount.layers_of`` reports them. A file has
+    one source; a merged directory lists every layer whose directory merges into it."""
+    names = {key: name for key, name, _ in _layer_names(mount)}
+    return {path: tuple(names[k] for k in mount.layers_of(path)) for path in sorted(mount.tree())}
+
+
+def _node_text(path: str, node: Node) -> str:
+    base = path.rsplit("/", 1)[-1]
+    if node.kind == "dir":
+        return f"{path}/" + ("  (opaque)" if node.opaque else "")
+    if node.kind == "whiteout":
+        return f"{path}  (whiteout)"
+    if node.kind == "symlink":
+        return f"{path} -> {node.linkname}"
+    if node.kind == "file":
+        return f"{path}  {human_size(node.size)}"
+    return f"{path}  ({node.kind})" if base else path
+
+
+def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterable[str] | None = None,
+                    max_entries: int = 40, title: str = "") -> "graphviz.Digraph":
+    """A ``labkit.overlay.Mount`` drawn as the kernel stacks it: the lower layers (top
+    first) at the bottom, the upper above them, the merged view on top. Each merged entry
+    has an arrow from the layer it comes from (directories: from every layer that adds
+    to them). Whiteouts are dark grey, opaque directories purple; ``highlight`` takes the
+    Mount's ``OpEvent``s (``mount.take_events()``) and marks what they did: copied-up
+    entries orange, entries the operations created green.
+
+    ``paths`` limits the drawing to those paths and what lies under them; each layer shows
+    at most ``max_entries`` entries (then "... N more")."""
+    marks = _marks(highlight)
+    wanted = None if paths is None else [p.strip("/") for p in paths]
+
+    def keep(path: str) -> bool:
+        return wanted is None or any(path == w or path.startswith(w + "/") or w == ""
+                                     for w in wanted)
+
+    tree = mount.tree()
+    sources = entry_sources(mount)
+    stack = [(name, layer) for _, name, layer in _layer_names(mount)]
+    g = _digraph("overlay", rankdir="BT", nodesep="0.12", ranksep="0.5")
+    if title:
+        g.attr(label=title, labelloc="t", fontsize="13")
+    all_paths = sorted(set(tree).union(*(set(l or {}) for _, l in stack)))
+    num = {p: i for i, p in enumerate(all_paths)}
+    ids: dict[str, str] = {}       # layer name -> cluster prefix
+    rows = [(name, layer) for name, layer in reversed(stack)]  # bottom lower first
+    prev_anchor = None
+    drawn: dict[str, set[str]] = {}
+    for r, (name, layer) in enumerate(rows):
+        prefix = f"L{len(rows) - 1 - r}" if name != "upper" else "U"
+        ids[name] = prefix
+        with g.subgraph(name=f"cluster_{prefix}") as c:
+            read_only = name == "upper" and layer is None
+            c.attr(label=_label("upper (none: read-only mount)" if read_only else name),
+                   style="rounded,filled", color="#999999",
+                   fillcolor=C_UPPER if name == "upper" else C_LAYER, labeljust="l", fontsize="11")
+            anchor = f"{prefix}_anchor"
+            c.node(anchor, "", shape="point", style="invis", width="0")
+            entries = [p for p in sorted(layer or {}) if keep(p)]
+            drawn[name] = set(entries[:max_entries])
+            for p in entries[:max_entries]:
+                node = (layer or {})[p]
+                attrs = {"fillcolor": "white"}
+                if node.kind == "whiteout":
+                    attrs = {"fillcolor": C_WHITEOUT, "fontcolor": "white"}
+                elif node.opaque:
+                    attrs = {"fillcolor": C_OPAQUE}
+                if name == "upper" and p in marks:
+                    m = marks[p]
+                    attrs = {"fillcolor": {"copy_up": C_COPYUP, "create": C_NEW, "write": C_NEW,
+                                           "whiteout": C_WHITEOUT, "opaque": C_OPAQUE}[m],
+                             "penwidth": "2.5", "fontcolor": "white" if m == "whiteout" else "black"}
+                text = _node_text(p, node)
+                if name == "upper" and marks.get(p) in _MARK_TEXT:
+                    text += f"  ({_MARK_TEXT[marks[p]]})"
+                c.node(f"{prefix}_{num[p]}", _label(text), **attrs)
+            if len(entries) > max_entries:
+                c.node(f"{prefix}_more", _label(f"... {len(entries) - max_entries} more"),
+                       shape="plaintext", style="")
+            if not entries and not read_only:
+                c.node(f"{prefix}_empty", "(empty)", shape="plaintext", style="")
+        if prev_anchor is not None:
+            g.edge(prev_anchor, anchor, style="invis")
+        prev_anchor = anchor
+    shown = [p for p in sorted(tree) if keep(p)]
+    with g.subgraph(name="cluster_M") as c:
+        c.attr(label="merged (what the container sees)", style="rounded,filled", color="#999999",
+               fillcolor=C_MERGED, labeljust="l", fontsize="11")
+        c.node("M_anchor", "", shape="point", style="invis", width="0")
+        for p in shown[:max_entries]:
+            c.node(f"M_{num[p]}", _label(_node_text(p, tree[p])), fillcolor="white")
+        if len(shown) > max_entries:
+            c.node("M_more", _label(f"... {len(shown) - max_entries} more"), shape="plaintext",
+                   style="")
+        if not shown:
+            c.node("M_empty", "(empty)", shape="plaintext", style="")
+    if prev_anchor is not None:
+        g.edge(prev_anchor, "M_anchor", style="invis")
+    for p in shown[:max_entries]:
+        for k, name in enumerate(sources.get(p, ())):
+            if p not in drawn.get(name, ()):
+                continue
+            g.edge(f"{ids[name]}_{num[p]}", f"M_{num[p]}", color="#555555" if k == 0 else "#aaaaaa",
+                   style="solid" if k == 0 else "dashed")
+    return g
+
+
+# -- build cache -----------------------------------------------------------------------------
+
+def cache_diagram(predictions: Sequence[Any], *, title: str = "", width: int = 60
+                  ) -> "graphviz.Digraph":
+    """Build-cache predictions (``cache.StepPrediction``: step, stage, instruction, line, hit,
+    reason) drawn as one chain per stage: hits green "cached", misses orange "miss" with the
+    reason. The first miss of a stage is drawn with a thick border: it busts the cache for
+    every later step of that stage."""
+    g = _digraph("cache", rankdir="TB", nodesep="0.2", ranksep="0.2")
+    if title:
+        g.attr(label=title, labelloc="t", fontsize="13")
+    g.attr("node", width="5")
+    stages: dict[str, list[Any]] = {}
+    order: list[str] = []
+    for p in predictions:
+        key = str(p.stage)
+        if key not in stages:
+            stages[key] = []
+            order.append(key)
+        stages[key].append(p)
+    n = 0
+    for s, key in enumerate(order):
+        with g.subgraph(name=f"cluster_stage{s}") as c:
+            c.attr(label=_label(f"stage {key}"), style="rounded", color="#999999", labeljust="l")
+            first_miss = True
+            prev = None
+            for p in stages[key]:
+                where = f"line {p.line}" if p.line else ""
+                head = f"step {p.step}" + (f" ({where})" if where else "") + ": " + \
+                    _short(p.instruction, width)
+                verdict = ("cached" if p.hit else "MISS") + (f": {p.reason}" if p.reason else "")
+                attrs = {"fillcolor": C_HIT if p.hit else C_MISS}
+                if not p.hit and first_miss:
+                    attrs["penwidth"] = "2.5"
+                    first_miss = False
+                c.node(f"p{n}", _label(head, _short(verdict, width + 20)), **attrs)
+                if prev is not None:
+                    c.edge(prev, f"p{n}")
+                prev = f"p{n}"
+                n += 1
+    hits = sum(1 for p in predictions if p.hit)
+    g.node("summary", _label(f"{hits} of {len(predictions)} steps from the cache"),
+           shape="plaintext", style="", fontsize="10")
+    return g
+
+
+# -- size chart (plain SVG, no plotting library) ---------------------------------------------
+
+@dataclass(frozen=True)
+class SvgChart:
+    """A chart as SVG text. Shows itself in Jupyter; ``svg`` is stable text to compare."""
+
+    svg: str
+    title: str = ""
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def __str__(self) -> str:
+        return self.svg
+
+
+def size_chart(sizes: Mapping[str, int] | Sequence[tuple[str, int]] | Sequence["HistoryEntry"],
+               *, title: str = "", sort: bool = False, width: int = 480,
+               bar_height: int = 18, label_width: int = 260) -> SvgChart:
+    """A horizontal bar chart of sizes, as plain SVG text (no matplotlib).
+
+    ``sizes`` is a mapping or a list of ``(label, bytes)`` pairs, or a history
+    (``HistoryEntry`` values: one bar per layer, build order, labelled by instruction).
+    ``sort=True`` puts the largest first. Each bar is labelled with its size as
+    ``docker history`` prints it."""
+    items: list[tuple[str, int]]
+    seq = list(sizes.items()) if isinstance(sizes, Mapping) else list(sizes)
+    if seq and hasattr(seq[0], "created_by"):
+        items = [(f"{h.layer_index}: {_short(h.created_by, 40)}", max(h.size, 0))
+                 for h in history_bottom_first(seq) if not h.empty_layer and h.layer_index is not None]
+    else:
+        items = [(str(k), int(v)) for k, v in seq]
+    if sort:
+        items = sorted(items, key=lambda kv: (-kv[1], kv[0]))
+    top = 24 if title else 6
+    height = top + len(items) * (bar_height + 6) + 6
+    biggest = max((v for _, v in items), default=0) or 1
+    bar_room = max(width - label_width - 70, 40)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="{FONT}, sans-serif" font-size="12">']
+    if title:
+        out.append(f'<text x="4" y="16" font-weight="bold">{html.escape(title)}</text>')
+    for i, (label, value) in enumerate(items):
+        y = top + i * (bar_height + 6)
+        w = round(bar_room * value / biggest) if value > 0 else 0
+        ty = y + bar_height - 5
+        out.append(f'<g class="bar"><title>{html.escape(label)}: {value} bytes</title>'
+                   f'<text x="{label_width - 6}" y="{ty}" text-anchor="end">'
+                   f'{html.escape(_short(label, 42))}</text>'
+                   f'<rect x="{label_width}" y="{y}" width="{max(w, 1)}" height="{bar_height}" '
+                   f'fill="{"#5b9bd5" if value > 0 else "#cccccc"}"/>'
+                   f'<text x="{label_width + max(w, 1) + 4}" y="{ty}">{human_size(value)}</text></g>')
+    out.append("</svg>")
+    return SvgChart("\n".join(out), title)
