@@ -132,6 +132,7 @@ class _Simple:
     words: tuple[_Word, ...]
     redirs: tuple[_Redir, ...]
     negate: bool = False
+    line: int = 0                      # 0-based line in the script (ash's "line N:")
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,11 @@ class _Lexer:
 
     def tokens(self) -> list:
         out: list = []
+        self.lines: list[int] = []
         s = self.s
         while self.i < len(s):
+            while len(self.lines) < len(out):
+                self.lines.append(s.count("\n", 0, self.i))
             c = s[self.i]
             if c in " \t\r":
                 self.i += 1
@@ -191,6 +195,9 @@ class _Lexer:
             else:
                 out.append(self._word())
         return out
+
+    def token_lines(self) -> list[int]:
+        return self.lines
 
     def _redir_after_digit(self) -> bool:
         j = self.i
@@ -360,14 +367,25 @@ class _Lexer:
         return parts
 
 
+def _token_starts(lexer: _Lexer, toks: list) -> list[int]:
+    """Line of each token (the lexer records the line where each token started)."""
+    lines = list(lexer.lines)
+    while len(lines) < len(toks):
+        lines.append(lexer.s.count("\n"))
+    return lines
+
+
 def _parse(script: str) -> list[_AndOr]:
-    toks = _Lexer(script).tokens()
+    lexer = _Lexer(script)
+    toks = lexer.tokens()
+    starts = _token_starts(lexer, toks)
     lists: list[_AndOr] = []
     i = 0
 
     def simple() -> _Simple:
         nonlocal i
         negate = False
+        line = starts[i] if i < len(starts) else 0
         assigns: list = []
         words: list = []
         redirs: list = []
@@ -392,7 +410,7 @@ def _parse(script: str) -> list[_AndOr]:
         if not (words or assigns or redirs):
             nxt = toks[i] if i < len(toks) else "end of file"
             raise _SyntaxError(f"syntax error: unexpected {nxt!r}")
-        return _Simple(tuple(assigns), tuple(words), tuple(redirs), negate)
+        return _Simple(tuple(assigns), tuple(words), tuple(redirs), negate, line)
 
     while i < len(toks):
         if toks[i] == ";":
@@ -469,6 +487,7 @@ class _Shell:
         self.argv0 = argv0
         self.args = list(args)
         self.status = 0
+        self.line = 0
         self.errexit = False
         self.depth = 0
         self.busybox_exe: str | None = None
@@ -668,6 +687,7 @@ class _Shell:
         return status, last_ran
 
     def run_simple(self, cmd: _Simple, io: _IO) -> int:
+        self.line = cmd.line
         argv: list[str] = []
         for w in cmd.words:
             argv.extend(self.expand(w))
@@ -1551,7 +1571,7 @@ def _cmd_test(sh: _Shell, argv: list[str], io: _IO) -> int:
     args = argv[1:]
     if argv[0] == "[":
         if not args or args[-1] != "]":
-            raise _CmdError(f"{sh.argv0}: missing ]", 2)
+            raise _CmdError("sh: missing ]", 2)        # ash names its applet here, not $0
         args = args[:-1]
     return 0 if _test(sh, args) else 1
 
@@ -1561,7 +1581,7 @@ def _cmd_cd(sh: _Shell, argv: list[str], io: _IO) -> int:
     node = sh.fstat(target)
     if node is None or node.kind != "dir":
         why = "No such file or directory" if node is None else "Not a directory"
-        raise _CmdError(f"{sh.argv0}: cd: can't cd to {target}: {why}", 2)
+        raise _CmdError(f"{sh.argv0}: cd: line {sh.line}: can't cd to {target}: {why}", 2)
     sh.cwd = sh.abs(target)
     sh.vars["PWD"] = sh.cwd
     return 0
@@ -1578,7 +1598,7 @@ def _cmd_export(sh: _Shell, argv: list[str], io: _IO) -> int:
             continue
         name, eq, value = a.partition("=")
         if not _NAME_RE.fullmatch(name):
-            raise _CmdError(f"{sh.argv0}: export: bad variable name '{name}'", 2)
+            raise _CmdError(f"{sh.argv0}: export: line {sh.line}: {name}: bad variable name", 2)
         if eq:
             sh.vars[name] = value
         else:
@@ -1607,7 +1627,7 @@ def _cmd_exit(sh: _Shell, argv: list[str], io: _IO) -> int:
     code = sh.status
     if len(argv) > 1:
         if not argv[1].lstrip("-").isdigit():
-            raise _CmdError(f"{sh.argv0}: exit: Illegal number: {argv[1]}", 2)
+            raise _CmdError(f"{sh.argv0}: exit: line {sh.line}: Illegal number: {argv[1]}", 2)
         code = int(argv[1]) & 0xFF
     raise _Exit(code)
 

@@ -1,0 +1,238 @@
+"""labkit.shell against the real thing: BusyBox ``sh`` on the kernel's overlayfs.
+
+Every script in ``SCRIPTS`` runs twice on the same two lower layers (BusyBox + a data
+layer): once for real (``chroot MERGED /bin/sh -c SCRIPT`` on a kernel overlay mount with
+Docker's options, umask 022, ``/dev`` bind-mounted like a container's), once in
+``labkit.shell.run`` on ``labkit.overlay.Mount``. The exit status, the output and the upper
+directory (paths, kinds, modes, owners, sizes, content digests, symlink targets,
+whiteouts, opaque marks, hard-link groups) must be the same.
+"""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import UnsupportedOperation
+from labkit.fsmodel import Node
+
+overlay = pytest.importorskip("labkit.overlay")
+realfs = pytest.importorskip("labkit.realfs")
+from labkit.shell import ShellResult, busybox_applets, run, run_argv  # noqa: E402
+
+BUSYBOX = Path("/bin/busybox")
+ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+NOW = 1_700_000_000
+
+
+def _applets_from_the_binary_itself() -> list[str]:
+    out = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def lowers():
+    """(data layer, busybox layer): top first, like lowerdir=."""
+    if not BUSYBOX.exists():
+        pytest.skip("needs the static busybox at /bin/busybox")
+    base: dict[str, Node] = {"bin": Node.dir(), "dev": Node.dir(),
+                             "bin/busybox": Node.file(BUSYBOX.read_bytes(), mode=0o755)}
+    for name in _applets_from_the_binary_itself():
+        if name != "busybox":
+            base[f"bin/{name}"] = Node.symlink("/bin/busybox")
+    data = {
+        "etc": Node.dir(),
+        "etc/passwd": Node.file(b"root:x:0:0:root:/root:/bin/sh\napp:x:1001:1002::/home/app:/bin/sh\n"),
+        "etc/group": Node.file(b"root:x:0:\nstaff:x:50:\napp:x:1002:\n"),
+        "srv": Node.dir(),
+        "srv/a.txt": Node.file(b"alpha\n"),
+        "srv/secret": Node.file(b"s3cret\n", mode=0o600),
+        "srv/link": Node.symlink("a.txt"),
+        "srv/run.sh": Node.file(b"#!/bin/sh\necho ran $0 $1\nexit 4\n", mode=0o755),
+        "srv/sub": Node.dir(0o750),
+        "srv/sub/b.bin": Node.file(bytes(range(256)) * 40, mode=0o640, uid=7, gid=8),
+        "srv/sub/deep": Node.dir(),
+        "srv/sub/deep/c": Node.file(b"c\n"),
+        "old": Node.dir(0o700),
+        "old/x": Node.file(b"x\n"),
+        "old/y": Node.symlink("/srv/a.txt"),
+        "old/z": Node.dir(),
+    }
+    return data, base
+
+
+@pytest.fixture(scope="session")
+def lower_dirs(lowers, kernel_overlay, tmp_path_factory):
+    root = tmp_path_factory.mktemp("shell-lowers")
+    data, base = lowers
+    realfs.write_dir(base, root / "l0")
+    realfs.write_dir(data, root / "l1")
+    return root / "l1", root / "l0"
+
+
+def _kernel_run(script: str, lower_dirs) -> tuple[int, str, dict]:
+    work = Path(tempfile.mkdtemp(prefix="labkit-shell-"))
+    upper, wd, merged = work / "u", work / "w", work / "m"
+    for d in (upper, wd, merged):
+        d.mkdir()
+    opts = (f"lowerdir={lower_dirs[0]}:{lower_dirs[1]},upperdir={upper},workdir={wd},"
+            "index=off,redirect_dir=off")
+    mounted = dev = False
+    try:
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True)
+        mounted = True
+        subprocess.run(["mount", "--bind", "/dev", str(merged / "dev")], check=True)
+        dev = True
+        proc = subprocess.run(["chroot", str(merged), "/bin/sh", "-c", script], env=ENV, umask=0o022,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    finally:
+        if dev:
+            subprocess.run(["umount", str(merged / "dev")], check=True)
+        if mounted:
+            subprocess.run(["umount", str(merged)], check=True)
+    layer = realfs.read_dir(upper)
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    return proc.returncode, proc.stdout.decode(errors="replace"), layer
+
+
+def _sim_run(script: str, lowers) -> tuple[int, str, dict]:
+    mount = overlay.Mount(list(lowers), {})
+    result = run(script, mount, env=ENV, now=NOW)
+    return result.exit_code, result.output, dict(mount.upper)
+
+
+def comparable(layer: dict) -> dict:
+    """What must agree between the kernel's upper and the simulator's (mtimes may not)."""
+    out = {}
+    for path, n in layer.items():
+        row = (n.kind, n.mode if n.kind != "whiteout" else 0, n.uid, n.gid)
+        if n.kind == "file":
+            row += (n.size, n.sha256)
+        elif n.kind == "symlink":
+            row += (n.linkname,)
+        elif n.kind == "dir":
+            row += (n.opaque,)
+        out[path] = row
+    groups: dict[int, list[str]] = {}
+    for path, n in layer.items():
+        if n.kind == "file" and n.inode is not None:
+            groups.setdefault(n.inode, []).append(path)
+    out["<hard links>"] = sorted(sorted(g) for g in groups.values() if len(g) > 1)
+    return out
+
+
+SCRIPTS = {
+    # files, redirections, quoting, expansion
+    "write-and-append": "echo one > /srv/new && echo two >> /srv/new && echo three >> /srv/a.txt",
+    "quoting": """A="a  b"; echo $A "$A" '$A' a\\ b "x\\"y" ${NOPE:-dflt} ${A:+set} "${HOME}" > /q""",
+    "printf": "printf '%s-%s\\n' a b c > /p && printf 'x\\ty %d%%\\n' 42 >> /p && printf '%5s|%-3s|\\n' r l >> /p",
+    "echo-n": "echo -n no-newline > /e; echo 'a\\nb' >> /e",
+    "redirect-through-symlink": "echo via-link > /srv/link",
+    "stderr-redirects": "cat /nope 2>/dev/null; echo $? > /r; cat /nope 2>> /r; echo out >&2",
+    "stderr-to-stdout-file": "cat /srv/a.txt /nope > /both 2>&1; echo rc=$?",
+    "globs": "cd /srv && echo * > /g1 && echo /srv/*.txt /srv/s* /nomatch* > /g2 && echo ./sub/* >> /g2",
+    # copy-up, whiteouts, opaque directories
+    "touch-copies-up": "touch /srv/a.txt /srv/fresh",
+    "chmod-octal-and-symbolic": "chmod 600 /srv/a.txt && chmod u+x,g-r,o= /srv/sub/b.bin && chmod -R go-rwx /old",
+    "chown-numeric-and-names": "chown 5:6 /srv/a.txt && chown app /srv/secret && chown app:staff /srv/run.sh && chown -R 9 /srv/sub",
+    "chown-unknown": "chown nobody /srv/a.txt; echo rc=$?",
+    "rm-lower-file": "rm /srv/a.txt && rm -f /nope && rm /nope2",
+    "rm-rf-lower-dir": "rm -rf /srv/sub",
+    "rm-rf-then-mkdir-opaque": "rm -rf /old && mkdir /old && echo new > /old/n",
+    "rm-dir-without-r": "rm /srv; echo rc=$?; rmdir /srv; echo rc=$?",
+    "mkdir-p-and-errors": "mkdir -p /a/b/c && mkdir /srv; mkdir /x/y; mkdir -p /srv/sub/deep/e && mkdir -m 700 /m7",
+    "mv-lower-dir-exdev": "mv /old /moved",
+    "mv-lower-file": "mv /srv/a.txt /srv/a2.txt && mv /srv/secret /old/",
+    "mv-upper-dir": "mkdir -p /t/u && echo f > /t/u/f && mv /t /t2",
+    "mv-errors": "mv /nope /x; echo rc=$?",
+    "cp-file-modes": "cp /srv/secret /s2 && cp /srv/link /l2 && cp /srv/run.sh /srv/sub/ && cp /srv /x; echo rc=$?",
+    "cp-r-and-a": "cp -r /srv /c1 && cp -a /old /c2 && cp -r /srv/sub /c1",
+    "cp-p": "cp -p /srv/sub/b.bin /bp",
+    "ln-symlink-and-hard": "ln -s /srv/a.txt /s && ln -s a.txt /srv/l3 && ln /srv/secret /hl && ln -sf x /srv/link",
+    "ln-errors": "ln -s a /srv/a.txt; echo rc=$?; ln /nope /n2; echo rc=$?",
+    "dd-zero": "dd if=/dev/zero of=/z bs=1k count=3 && dd if=/srv/a.txt of=/part bs=2 count=2",
+    "test-brackets": "[ -d /srv ] && [ -f /srv/a.txt ] && [ ! -e /nope ] && test -L /srv/link && [ a != b ] && "
+                     "[ 3 -lt 4 ] && echo all-true; [ -e /srv; echo rc=$?",
+    "and-or-not": "false || echo fallback; true && echo yes; ! false && echo negated; false && echo never; echo $?",
+    "sh-c-and-exit": "sh -c 'echo in $0 $1; exit 3' zero one; echo sub=$?; exit 7",
+    "set-e": "set -e; echo before; false; echo never",
+    "not-found": "nosuchprogram arg; echo rc=$?",
+    "cd-and-relative": "cd /srv/sub && touch rel && mkdir ../up && cd /nope; echo rc=$? $PWD",
+    "scripts": "sh /srv/run.sh one; echo rc=$?; /srv/run.sh two; echo rc=$?",
+    "busybox-and-paths": "busybox mkdir /bb && /bin/touch /bb/t && busybox echo hi > /bb/e",
+    "busybox-install": "mkdir -p /usr/local/bin && /bin/busybox --install -s /usr/local/bin",
+    "export-and-prefix": "export Q=1; echo $Q > /v; X=2 sh -c 'echo $X' >> /v; echo \"[$X]\" >> /v",
+}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_shell_matches_busybox_on_kernel_overlayfs(name, lowers, lower_dirs):
+    script = SCRIPTS[name]
+    k_code, k_out, k_upper = _kernel_run(script, lower_dirs)
+    s_code, s_out, s_upper = _sim_run(script, lowers)
+    assert (s_code, s_out) == (k_code, k_out)
+    assert comparable(s_upper) == comparable(k_upper)
+
+
+@pytest.mark.parametrize("script, what", [
+    ("echo a | cat", "pipes"),
+    ("if true; then echo; fi", "if"),
+    ("for x in a b; do echo $x; done", "for"),
+    ("echo $(pwd)", "$(...)"),
+    ("echo `pwd`", "backticks"),
+    ("ls /srv", "'ls'"),
+    ("sleep 1 &", "background"),
+    ("cat <<EOF\nx\nEOF", "here-documents"),
+])
+def test_unsupported_features_raise_and_name_the_feature(script, what, lowers):
+    with pytest.raises(UnsupportedOperation) as info:
+        run(script, overlay.Mount(list(lowers), {}), env=ENV)
+    message = str(info.value)
+    assert what in message and "Docker engine" in message
+
+
+def test_unsupported_command_fails_before_touching_nothing_silently(lowers):
+    mount = overlay.Mount(list(lowers), {})
+    with pytest.raises(UnsupportedOperation, match="'ls'"):
+        run("mkdir /made && ls /", mount, env=ENV)
+    assert "made" in mount.upper      # what ran before the unsupported command is kept
+
+
+def test_busybox_applet_table_matches_busybox_list():
+    if not BUSYBOX.exists():
+        pytest.skip("needs /bin/busybox")
+    assert busybox_applets(BUSYBOX.read_bytes()) == _applets_from_the_binary_itself()
+
+
+def test_exec_form_install_like_the_base_image(lowers):
+    data, base = lowers
+    only_busybox = {"bin": Node.dir(), "bin/busybox": base["bin/busybox"]}
+    mount = overlay.Mount([only_busybox], {})
+    result = run_argv(["/bin/busybox", "--install", "-s", "/bin"], mount, env=ENV)
+    assert result == ShellResult(0, "")
+    links = {p for p, n in mount.upper.items() if n.kind == "symlink"}
+    assert links == {f"bin/{a}" for a in _applets_from_the_binary_itself() if a != "busybox"}
+    assert {mount.upper[p].linkname for p in links} == {"/bin/busybox"}
+    missing = run_argv(["nosuch"], overlay.Mount([only_busybox], {}), env=ENV)
+    assert missing.exit_code == 127 and "executable file not found" in missing.output
+
+
+def test_urandom_is_deterministic_and_sized(lowers):
+    uppers = []
+    for _ in range(2):
+        mount = overlay.Mount(list(lowers), {})
+        r = run("dd if=/dev/urandom of=/r bs=1000 count=5", mount, env=ENV)
+        assert r.exit_code == 0
+        uppers.append(mount.upper["r"])
+    assert uppers[0].size == 5000 and uppers[0].sha256 == uppers[1].sha256
+    assert uppers[0].sha256 != Node.file(bytes(5000)).sha256
+
+
+def test_result_is_frozen(lowers):
+    result = run("true", overlay.Mount(list(lowers), {}), env=ENV)
+    with pytest.raises(FrozenInstanceError):
+        result.exit_code = 1  # type: ignore[misc]
