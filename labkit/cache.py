@@ -1,0 +1,518 @@
+"""A model of the classic builder's cache (Docker 20.10): which steps hit, which miss, and why.
+
+How the real builder decides (moby ``builder/dockerfile`` + ``image/cache``), and what
+this model reproduces:
+
+* Every step except ``FROM`` and a global ``ARG`` probes the cache with a *key*: the
+  command of the container that would make the step — ``/bin/sh -c #(nop) ENV A=b`` for
+  metadata steps (ENV, LABEL, ARG, WORKDIR, USER, EXPOSE, CMD, ENTRYPOINT, ...),
+  ``/bin/sh -c #(nop) COPY file:<checksum> in /dest`` for COPY/ADD, and the command itself
+  for RUN, prefixed by the build args the RUN sees (``|1 V=2 /bin/sh -c make``).
+  ``docker history`` shows exactly these strings; ``StepPrediction.key`` is the same text.
+* A step hits when an image made earlier *from the same parent image* has the same key.
+  So the cache is a tree; this model names each node by hashing its parent's name with
+  the key, and ``CacheState`` is the set of nodes earlier builds made.
+* The first miss busts the cache for the rest of that stage (the next stage starts again).
+* ``ARG`` steps key on the Dockerfile's default, not on ``--build-arg``; a changed build
+  arg first shows where it is *used*: in a substituted instruction (ENV, LABEL, COPY,
+  WORKDIR, ...) or in any RUN after the ARG (RUN gets all declared build args in its key,
+  unless an ``ENV`` of the same name shadows it).
+* COPY/ADD keys hash the copied files' content, names, permission bits and owners —
+  never their modification time (``labkit.context``). ``COPY --chown`` is part of the key.
+* ``--no-cache`` misses everything. Build ``labels`` are extra ``LABEL`` steps Docker
+  appends to the last stage.
+
+Known limit: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
+model does not have. It assumes they change exactly when that stage was rebuilt; such
+predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
+byte-identical files).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from labkit.context import BuildContext, CopySource, list_context
+from labkit.dockerfile import (DEFAULT_SHELL, Dockerfile, Instruction, Stage, find_stage,
+                               substitute, substitute_words)
+from labkit.errors import BuildError
+
+BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+                "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)|([A-Za-z0-9_]+))")
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of a build and the cache key the classic builder would probe with."""
+
+    step: int                              # Docker's "Step n/N" number
+    stage: str                             # stage name, or its index as text
+    stage_index: int
+    instruction: Instruction
+    key: tuple[str, ...]                   # the probe's command (empty for FROM / global ARG)
+    parent: str = ""                       # model name of the parent image
+    node: str = ""                         # model name of the image this step makes
+    args_used: tuple[tuple[str, str], ...] = ()   # build args in a RUN's key
+    vars_used: tuple[tuple[str, str], ...] = ()   # variables substituted into the text
+    sources: tuple[tuple[str, tuple], ...] = ()   # (context path, fingerprint) of COPY/ADD
+    from_stage: str | None = None          # COPY --from=<stage>
+    from_stage_rebuilt: bool = False
+
+    @property
+    def created_by(self) -> str:
+        """The key as ``docker history`` prints it."""
+        return " ".join(self.key)
+
+    @property
+    def probes(self) -> bool:
+        return bool(self.key)
+
+
+@dataclass(frozen=True)
+class StepPrediction:
+    step: int
+    stage: str
+    instruction: str                       # as Docker prints it after "Step n/N : "
+    line: int                              # 1-based Dockerfile line (0 for build labels)
+    hit: bool
+    reason: str
+    key: str = ""                          # what docker history will show for this step
+    certain: bool = True
+
+    def __str__(self) -> str:
+        mark = "CACHED" if self.hit else "BUILD "
+        return f"step {self.step:>2} {mark} {self.instruction}  -- {self.reason}"
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One image an earlier build made: parent + key -> node, and what went into the key."""
+
+    parent: str
+    node: str
+    keyword: str
+    text: str                              # the instruction as written
+    key: tuple[str, ...]
+    args_used: tuple[tuple[str, str], ...] = ()
+    vars_used: tuple[tuple[str, str], ...] = ()
+    sources: tuple[tuple[str, tuple], ...] = ()
+    build: int = 0                         # which recorded build made it (newest wins)
+    image_id: str | None = None            # the real image, when recorded from a BuildRecord
+
+
+@dataclass(frozen=True)
+class CacheState:
+    """What earlier builds left in the cache. Immutable: ``record`` returns a new state."""
+
+    entries: tuple[CacheEntry, ...] = ()
+    builds: int = 0
+
+    @property
+    def nodes(self) -> frozenset[str]:
+        return frozenset(e.node for e in self.entries)
+
+    def children(self, parent: str) -> list[CacheEntry]:
+        """Entries made on ``parent``, newest first."""
+        return sorted((e for e in self.entries if e.parent == parent), key=lambda e: -e.build)
+
+    def record(self, build: "Prediction", record: object | None = None) -> "CacheState":
+        """The state after ``build`` ran. With a ``BuildRecord`` of the real build, each entry
+        also keeps the real image id (the record's steps must be the same steps)."""
+        ids: dict[int, str | None] = {}
+        if record is not None:
+            real = {s.n: s for s in getattr(record, "steps")}
+            for p in build.plan:
+                if p.step not in real:
+                    raise BuildError(f"the build record has no step {p.step} "
+                                     f"({p.instruction.original}); it is not a record of this "
+                                     "Dockerfile", fix="record the build you predicted")
+                ids[p.step] = real[p.step].image_id
+        n = self.builds + 1
+        known = {e.node: e for e in self.entries}
+        new = list(self.entries)
+        for p in build.plan:
+            if not p.probes:
+                continue
+            e = CacheEntry(parent=p.parent, node=p.node, keyword=p.instruction.keyword,
+                           text=p.instruction.original, key=p.key, args_used=p.args_used,
+                           vars_used=p.vars_used, sources=p.sources, build=n,
+                           image_id=ids.get(p.step))
+            if p.node in known:
+                new[new.index(known[p.node])] = e
+            else:
+                new.append(e)
+            known[p.node] = e
+        return CacheState(tuple(new), n)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    steps: tuple[StepPrediction, ...]      # the steps that probe the cache, in order
+    plan: tuple[PlannedStep, ...]          # every step, FROM and global ARG included
+    state: CacheState                      # the cache after this build (if it succeeds)
+    total: int = 0                         # Docker's N in "Step n/N"
+
+    @property
+    def hits(self) -> tuple[bool, ...]:
+        return tuple(s.hit for s in self.steps)
+
+    def __str__(self) -> str:
+        return "\n".join(str(s) for s in self.steps)
+
+
+# ---------------------------------------------------------------------------
+
+def _node(parent: str, key: Sequence[str]) -> str:
+    return hashlib.sha256((parent + "\0" + json.dumps(list(key))).encode()).hexdigest()[:32]
+
+
+def _go_quote_list(items: Sequence[str]) -> str:
+    return "[" + " ".join(json.dumps(i, ensure_ascii=False) for i in items) + "]"
+
+
+@dataclass
+class _StageState:
+    env: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str | None] = field(default_factory=dict)   # declared in this stage
+    workdir: str = ""
+    shell: tuple[str, ...] = DEFAULT_SHELL
+    node: str = ""
+
+
+def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
+         build_args: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
+         base_ids: Mapping[str, str] | None = None, target: str | None = None) -> tuple[PlannedStep, ...]:
+    """Every step of the build with its cache key (no cache knowledge needed)."""
+    build_args = dict(build_args if build_args is not None else dict(dockerfile.build_args))
+    ctx = list_context(context) if isinstance(context, (str, Path)) else context
+    base_ids = dict(base_ids or {})
+    stages = list(dockerfile.stages)
+    if target is not None:
+        stages = stages[:dockerfile.stage(target).index + 1]
+    meta = dict(dockerfile.meta_values)
+    steps: list[PlannedStep] = []
+    n = 0
+    for ins in dockerfile.meta_args:
+        n += 1
+        steps.append(PlannedStep(n, "", -1, ins, ()))
+    finals: dict[int, _StageState] = {}
+    for st in stages:
+        n += 1
+        steps.append(PlannedStep(n, st.label, st.index, st.from_instruction, ()))
+        if st.base_stage is not None:
+            parent_state = finals[st.base_stage]
+            state = _StageState(env=dict(parent_state.env), workdir=parent_state.workdir,
+                                shell=parent_state.shell, node=parent_state.node)
+        else:
+            state = _StageState(node="image:" + base_ids.get(st.base, st.base))
+        extra = list(st.instructions)
+        if labels and st is stages[-1]:
+            for k in sorted(labels):
+                extra.append(Instruction("LABEL", f"{k}={labels[k]}", 0, 0,
+                                         f"LABEL {k}={labels[k]}", pairs=((k, labels[k]),)))
+        for ins in extra:
+            n += 1
+            step = _plan_step(n, st, ins, state, ctx, build_args, meta, dockerfile, finals, steps)
+            state.node = step.node
+            steps.append(step)
+        finals[st.index] = state
+    return tuple(steps)
+
+
+def _expansion_env(state: _StageState) -> dict[str, str]:
+    env = {k: v for k, v in state.args.items() if v is not None}
+    env.update(state.env)                  # ENV wins over ARG
+    return env
+
+
+def _used(text: str, env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    names = {a or b for a, b in _VAR.findall(text)}
+    return tuple(sorted((k, env.get(k, "")) for k in names if k in env or k))
+
+
+def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
+               ctx: BuildContext | None, build_args: Mapping[str, str],
+               meta: Mapping[str, str | None], dockerfile: Dockerfile,
+               finals: Mapping[int, _StageState], done: list[PlannedStep]) -> PlannedStep:
+    kw = ins.keyword
+    esc = dockerfile.escape
+    env = _expansion_env(state)
+
+    def sub(text: str) -> str:
+        return substitute(text, env, escape=esc, line=ins.line)
+
+    def nop(comment: str) -> tuple[str, ...]:
+        return state.shell + ("#(nop) ", comment)
+
+    extra: dict = {"vars_used": _used(ins.args, env)}
+    if kw == "RUN":
+        cmd = ins.words if ins.json else state.shell + (ins.args,)
+        allowed = {k: v for k, v in state.args.items() if v is not None and k not in state.env}
+        for k in BUILTIN_ARGS:
+            if k in build_args and k not in state.env and k not in state.args:
+                allowed.setdefault(k, build_args[k])
+        used = sorted(f"{k}={v}" for k, v in allowed.items()
+                      if k not in BUILTIN_ARGS or k in state.args)
+        key = tuple(cmd)
+        if allowed:
+            key = (f"|{len(used)}", *used, *cmd)
+        extra["args_used"] = tuple(sorted((k, v) for k, v in allowed.items()
+                                          if k not in BUILTIN_ARGS or k in state.args))
+        extra["vars_used"] = ()
+    elif kw in ("ENV", "LABEL"):
+        pairs = [(sub(k), sub(v or "")) for k, v in ins.pairs]
+        key = nop(kw + "".join(f" {k}={v}" for k, v in pairs))
+        if kw == "ENV":
+            for k, v in pairs:
+                state.env[k] = v
+    elif kw == "ARG":
+        words = []
+        for k, v in ins.pairs:
+            name = sub(k)
+            default = sub(v) if v is not None else None
+            words.append(name if default is None else f"{name}={default}")
+            if name in build_args:
+                state.args[name] = build_args[name]
+            elif default is None:
+                state.args[name] = meta.get(name)
+            else:
+                state.args[name] = default
+        key = nop("ARG " + " ".join(words))
+    elif kw == "WORKDIR":
+        path = sub(ins.args)
+        if not path.startswith("/"):
+            path = posixpath.join(state.workdir or "/", path)
+        state.workdir = posixpath.normpath(path) if path != "/" else "/"
+        if state.workdir.startswith("//"):
+            state.workdir = "/" + state.workdir.lstrip("/")
+        key = state.shell + ("#(nop) WORKDIR " + state.workdir,)
+    elif kw == "USER":
+        key = nop("USER " + sub(ins.args))
+    elif kw == "EXPOSE":
+        ports: list[str] = []
+        for w in ins.words:
+            ports.extend(substitute_words(w, env, escape=esc, line=ins.line))
+        key = nop("EXPOSE " + " ".join(sorted(ports)))
+    elif kw in ("CMD", "ENTRYPOINT"):
+        cmd = ins.words if ins.json else state.shell + (ins.args,)
+        key = nop(f"{kw} {_go_quote_list(cmd)}")
+        extra["vars_used"] = ()
+    elif kw == "SHELL":
+        key = nop(f"SHELL {_go_quote_list(ins.words)}")
+        state.shell = tuple(ins.words)
+        extra["vars_used"] = ()
+    elif kw == "VOLUME":
+        vols = [sub(w) for w in (ins.words if ins.json else ins.args.split())]
+        key = nop("VOLUME " + _go_quote_list(vols))
+    elif kw in ("COPY", "ADD"):
+        key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals, done)
+        extra.update(more)
+    else:  # STOPSIGNAL, MAINTAINER, HEALTHCHECK, ONBUILD: keyed on their text
+        key = nop(f"{kw} {sub(ins.args) if kw in ('STOPSIGNAL',) else ins.args}")
+    key = tuple(key)
+    return PlannedStep(n, st.label, st.index, ins, key, parent=state.node,
+                       node=_node(state.node, key), **extra)
+
+
+def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, sub, st: Stage,
+              dockerfile: Dockerfile, finals: Mapping[int, _StageState],
+              done: list[PlannedStep]) -> tuple[tuple[str, ...], dict]:
+    kw = ins.keyword
+    if ins.flag("chmod") is not None:
+        raise BuildError(f"{kw} --chmod needs BuildKit; Docker's classic builder refuses it",
+                         line=ins.line, instruction=ins.original,
+                         fix="drop --chmod and RUN chmod after the copy")
+    words = [sub(w) for w in ins.words]
+    srcs, dest = words[:-1], words[-1]
+    chown = ins.flag("chown")
+    chown_text = f"--chown={sub(chown)}" if chown else ""
+    extra: dict = {}
+    src_ref = ins.flag("from")
+    if src_ref is not None:
+        idx = find_stage(dockerfile.stages[:st.index], sub(src_ref))
+        if idx is None or idx not in finals:
+            raise BuildError(f"{kw} --from={src_ref}: no earlier stage of that name",
+                             line=ins.line, instruction=ins.original,
+                             fix="name a stage defined above this instruction")
+        src_stage = dockerfile.stages[idx]
+        checksum = f"from-stage:{src_stage.label}@{finals[idx].node}:" + ",".join(srcs)
+        extra["from_stage"] = src_stage.label
+    else:
+        if ctx is None:
+            raise BuildError(f"{kw} needs the build context to compute its cache key",
+                             line=ins.line, instruction=ins.original,
+                             fix="pass the context directory to predict()/plan()")
+        for s in srcs:
+            if re.match(r"^[a-z]+://", s):
+                raise BuildError(f"{kw} {s}: downloading is not available offline",
+                                 line=ins.line, instruction=ins.original,
+                                 fix="put the file into the build context and COPY it")
+        source: CopySource = ctx.copy_source(srcs, instruction=kw, line=ins.line)
+        checksum = source.key
+        extra["sources"] = tuple(sorted((e.path, e.fingerprint) for e in source.entries))
+    key = state.shell + (f"#(nop) {kw} {chown_text}{checksum} in {dest} ",)
+    return key, extra
+
+
+# ---------------------------------------------------------------------------
+
+def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
+            cache: CacheState | None = None, build_args: Mapping[str, str] | None = None,
+            no_cache: bool = False, labels: Mapping[str, str] | None = None,
+            base_ids: Mapping[str, str] | None = None, target: str | None = None) -> Prediction:
+    """Predict hit/miss (and why) for every step that probes the cache.
+
+    ``cache`` is what earlier builds left (``CacheState()`` for none); the result's
+    ``state`` is the cache after this build, ready for the next prediction.
+    """
+    cache = cache or CacheState()
+    ctx = list_context(context) if isinstance(context, (str, Path)) else context
+    steps = plan(dockerfile, ctx, build_args=build_args, labels=labels,
+                 base_ids=base_ids, target=target)
+    known = cache.nodes
+    out: list[StepPrediction] = []
+    busted: dict[int, PlannedStep] = {}
+    rebuilt: set[str] = set()
+    final_steps: dict[str, PlannedStep] = {}
+    for p in steps:
+        if not p.probes:
+            continue
+        final_steps[p.stage] = p
+        certain = True
+        if no_cache:
+            hit, why = False, "--no-cache: the cache is not consulted"
+        elif p.stage_index in busted:
+            first = busted[p.stage_index]
+            hit = False
+            why = (f"an earlier step missed (step {first.step}: {first.instruction.original}): "
+                   f"the cache is busted for the rest of stage {p.stage}")
+        elif p.node in known:
+            hit, why = True, _hit_reason(p)
+            if p.from_stage is not None and p.from_stage in rebuilt:
+                certain = False
+        else:
+            hit, why = False, _miss_reason(p, cache, steps, ctx)
+            if p.from_stage is not None and p.from_stage in rebuilt:
+                certain = False
+                why += (f" (stage {p.from_stage} was rebuilt; Docker still hits if the copied "
+                        "files came out byte-identical)")
+        if not hit:
+            busted.setdefault(p.stage_index, p)
+            rebuilt.add(p.stage)
+        out.append(StepPrediction(p.step, p.stage, p.instruction.original, p.instruction.line,
+                                  hit, why, p.created_by, certain))
+    pred = Prediction(tuple(out), steps, cache, total=len(steps))
+    return replace(pred, state=cache.record(pred))
+
+
+def _hit_reason(p: PlannedStep) -> str:
+    kw = p.instruction.keyword
+    if kw == "RUN":
+        args = f" and build args {_fmt_args(p.args_used)}" if p.args_used else ""
+        return f"same command{args} on the same parent image as an earlier build"
+    if kw in ("COPY", "ADD"):
+        if p.from_stage is not None:
+            return f"same files from stage {p.from_stage} on the same parent image"
+        return (f"same {len(p.sources)} context entr{'y' if len(p.sources) == 1 else 'ies'} "
+                "(content, names, modes, owners; mtime is ignored) on the same parent image")
+    return f"same {kw} on the same parent image as an earlier build"
+
+
+def _fmt_args(args: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in args) or "(none)"
+
+
+def _miss_reason(p: PlannedStep, cache: CacheState, steps: Sequence[PlannedStep],
+                 ctx: BuildContext | None) -> str:
+    kw = p.instruction.keyword
+    text = p.instruction.original
+    siblings = cache.children(p.parent)
+    if not siblings:
+        prev = [s for s in steps if s.stage_index == p.stage_index and s.step < p.step]
+        probed = [s for s in prev if s.probes]
+        if not probed:
+            return (f"{kw}: nothing is cached on this base yet "
+                    f"({prev[0].instruction.original if prev else 'FROM'})")
+        if p.parent in cache.nodes:
+            return (f"{kw}: new step — no earlier build ran anything after step "
+                    f"{probed[-1].step} ({probed[-1].instruction.original})")
+        return f"{kw}: no earlier build reached this step"
+    same_text = [e for e in siblings if e.keyword == kw and e.text == text]
+    if same_text:
+        e = same_text[0]
+        if kw in ("COPY", "ADD") and p.from_stage is not None:
+            return f"{kw} --from={p.from_stage}: stage {p.from_stage} was rebuilt, its files may differ"
+        if kw in ("COPY", "ADD"):
+            return f"{text}: " + _source_diff(dict(e.sources), dict(p.sources), ctx)
+        if kw == "RUN":
+            return f"{text}: " + _args_diff(dict(e.args_used), dict(p.args_used))
+        changed = _vars_diff(dict(e.vars_used), dict(p.vars_used))
+        if changed:
+            return f"{text}: {changed} — the substituted text changed (first use)"
+        return f"{text}: the resolved instruction changed (was {' '.join(e.key)!r})"
+    same_kw = [e for e in siblings if e.keyword == kw]
+    if same_kw:
+        return f"{kw}: instruction text changed (was {same_kw[0].text!r})"
+    return (f"{kw}: a different instruction was cached at this point ({siblings[0].text!r}); "
+            "steps were added, removed or reordered")
+
+
+def _args_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    parts = []
+    for k in sorted(set(old) | set(new)):
+        if k in old and k in new and old[k] != new[k]:
+            parts.append(f"ARG {k} changed ({old[k]} -> {new[k]})")
+        elif k in new and k not in old:
+            parts.append(f"ARG {k} is now set ({new[k]})")
+        elif k in old and k not in new:
+            parts.append(f"ARG {k} is no longer set (was {old[k]})")
+    if not parts:
+        return "the command's key changed"
+    return "; ".join(parts) + ": a RUN sees the build args in its environment, so this is " \
+                              "their first use"
+
+
+def _vars_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    parts = [f"${k} changed ({old.get(k, '')!r} -> {new.get(k, '')!r})"
+             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(parts)
+
+
+def _source_diff(old: Mapping[str, tuple], new: Mapping[str, tuple],
+                 ctx: BuildContext | None) -> str:
+    parts: list[str] = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        if a is None:
+            parts.append(f"{path} is new in the context")
+        elif b is None:
+            if ctx is not None and ctx.ignore.excludes(path) and (Path(ctx.root) / path).exists():
+                parts.append(f".dockerignore now excludes {path}")
+            else:
+                parts.append(f"{path} is gone from the context")
+        else:
+            what = []
+            if a[0] != b[0]:
+                what.append(f"type {a[0]} -> {b[0]}")
+            if a[4] != b[4]:
+                what.append("content changed")
+            if a[1] != b[1]:
+                what.append(f"mode {a[1]:04o} -> {b[1]:04o}")
+            if (a[2], a[3]) != (b[2], b[3]):
+                what.append(f"owner {a[2]}:{a[3]} -> {b[2]}:{b[3]}")
+            if a[5] != b[5]:
+                what.append(f"link target {a[5]!r} -> {b[5]!r}")
+            if a[6] != b[6]:
+                what.append("device numbers changed")
+            parts.append(f"{path}: " + ", ".join(what))
+    if not parts:
+        return "the copied files are the same but the key changed (destination or --chown)"
+    return "; ".join(parts)
