@@ -138,8 +138,9 @@ def _depth_key(path: str) -> tuple[int, str]:
     return (path.count("/"), path)
 
 
-def merge(layers: Sequence[LayerDir]) -> Tree:
-    """The merged view of ``layers`` (BOTTOM first): no whiteouts, no opaque xattrs."""
+def merge(layers: Iterable[LayerDir]) -> Tree:
+    """The merged view of ``layers`` (BOTTOM first; any iterable, consumed one layer at a
+    time): no whiteouts, no opaque xattrs."""
     idx = _Index()
     for layer in layers:
         idx.apply(layer)
