@@ -1,0 +1,149 @@
+"""The learner's real end state, as the checks of one ``check()`` call see it.
+
+Everything goes through the public ``Engine`` interface and ``labkit.image.open_image`` on a
+saved tar, so a check means the same on the simulator and on a real daemon. Expensive views
+(the saved image, its layer directories) are made once per call and cached; ``close()``
+removes the temporary files.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from .. import session
+from ..engine.base import Engine, ImageRef
+from ..errors import ExerciseError, LabkitError
+from ..fsmodel import LayerDir
+
+
+class StateMissing(ExerciseError):
+    """The state a check looks at does not exist (yet): the check fails with this message."""
+
+
+class State:
+    """Read-only access to the learner's images and containers for one exercise check."""
+
+    def __init__(self, engine: Engine, args: Mapping[str, Any]) -> None:
+        self.engine = engine
+        self.args = dict(args)
+        self._tmp: Path | None = None
+        self._refs: dict[str, ImageRef] = {}
+        self._images: dict[str, Any] = {}
+        self._layers: dict[tuple[str, int, bool], LayerDir] = {}
+
+    # -- arguments ----------------------------------------------------------------
+    def arg(self, name: str) -> Any:
+        if self.args.get(name) is None:
+            raise StateMissing(f"this exercise needs {name}=...",
+                               fix=f"call check(..., {name}=...)")
+        return self.args[name]
+
+    # -- images -------------------------------------------------------------------
+    def image_ref(self, name: str = "image") -> ImageRef:
+        """The image given as ``name=``: a tag ("app"), an id, an ImageRef or a BuildRecord."""
+        if name not in self._refs:
+            self._refs[name] = resolve_image(self.engine, self.arg(name))
+        return self._refs[name]
+
+    def image(self, name: str = "image"):
+        """The image saved from the engine and opened with ``labkit.image.open_image``."""
+        if name not in self._images:
+            from ..image import open_image
+            ref = self.image_ref(name)
+            dest = self.tmpdir() / f"{name}.tar"
+            try:
+                self.engine.save(ref, dest)
+            except LabkitError as exc:
+                raise StateMissing(f"could not save image {_label(ref)}: {exc}") from None
+            self._images[name] = open_image(dest)
+        return self._images[name]
+
+    def layer_count(self, name: str = "image") -> int:
+        return len(self.image(name).layers)
+
+    def layer_dir(self, i: int, name: str = "image", *, with_data: bool = False) -> LayerDir:
+        """Layer ``i`` (bottom first; negative counts from the top) as a layer directory."""
+        img = self.image(name)
+        i = i % len(img.layers)
+        key = (name, i, with_data)
+        if key not in self._layers:
+            self._layers[key] = img.layer_dir(i, with_data=with_data)
+        return self._layers[key]
+
+    def layer_dirs(self, name: str = "image", *, with_data: bool = False) -> list[LayerDir]:
+        return [self.layer_dir(i, name, with_data=with_data) for i in range(self.layer_count(name))]
+
+    def run(self, command: str, name: str = "image"):
+        """Run ``command`` in a new container of the image (removed afterwards)."""
+        return self.engine.run(self.image_ref(name), command, keep=False)
+
+    # -- containers ---------------------------------------------------------------
+    def container(self, name: str = "container") -> str:
+        value = self.arg(name)
+        cid = getattr(value, "container", value)   # a RunResult works too
+        if not isinstance(cid, str) or not cid:
+            raise StateMissing(f"{name}= should be a container id (engine.start(...) returns one)")
+        try:
+            self.engine.diff(cid)
+        except LabkitError as exc:
+            raise StateMissing(f"container {cid[:12]} not found: {exc}",
+                               fix="pass the id engine.start(image) returned") from None
+        return cid
+
+    # -- housekeeping -------------------------------------------------------------
+    def tmpdir(self) -> Path:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="labkit-check-"))
+        return self._tmp
+
+    def close(self) -> None:
+        for img in self._images.values():
+            close = getattr(img, "close", None)
+            if close:
+                close()
+        self._images.clear()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _label(ref: ImageRef) -> str:
+    return ref.tags[0] if ref.tags else ref.short_id
+
+
+def resolve_image(engine: Engine, value: Any) -> ImageRef:
+    """A learner's way of naming an image -> the engine's ``ImageRef``, or ``StateMissing``."""
+    value = getattr(value, "image", value)          # a BuildRecord names its image
+    if value is None:
+        raise StateMissing("the build made no image", fix="fix the build error, then build again")
+    if isinstance(value, ImageRef):
+        wanted_ids, wanted_tags = {value.id}, set(value.tags)
+    elif isinstance(value, str) and value:
+        text = value.strip()
+        wanted_ids = {text} if text.startswith("sha256:") else {"sha256:" + text}
+        wanted_tags = {text, text if ":" in text.rsplit("/", 1)[-1] else f"{text}:latest"}
+        try:
+            wanted_tags.add(session.qualify(text))
+        except Exception:  # an odd name: only the literal forms are tried
+            pass
+    else:
+        raise StateMissing(f"image=... should be a tag, an image id or an ImageRef, not "
+                           f"{type(value).__name__}")
+    try:
+        refs = engine.images()
+    except LabkitError as exc:
+        raise StateMissing(f"could not list images: {exc}") from None
+    for ref in refs:
+        if ref.id in wanted_ids or wanted_tags & set(ref.tags):
+            return ref
+    for ref in refs:  # a short id ("3f2a9c1b7d0e")
+        for w in wanted_ids:
+            short = w.split(":", 1)[1]
+            if len(short) >= 12 and ref.id.split(":", 1)[-1].startswith(short):
+                return ref
+    shown = value if isinstance(value, str) else (value.tags[0] if value.tags else value.short_id)
+    raise StateMissing(f"no image {shown!r} in the {engine.name} engine",
+                       fix=f"build it first, e.g. engine.build('.', tag={shown!r}), and pass the "
+                           f"same engine: check(..., engine=engine)")
