@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import secrets as _secrets
 
@@ -148,11 +148,12 @@ class Analysis:
 @dataclass(frozen=True)
 class _E:
     path: str
-    kind: str          # fsmodel kind; "whiteout" for .wh.X; "opaque" for .wh..wh..opq
+    kind: str          # fsmodel kind; "whiteout" for .wh.X or char 0/0; "opaque" for .wh..wh..opq
     header_size: int   # size in the tar header (0 for links, dirs, whiteouts)
     content: int       # docker's count: file bytes (hard links 0) + symlink target length
     hardlink: str
     head: bytes | None = None
+    wh_name: bool = False   # a ``.wh.NAME`` entry (dive only recognises whiteouts by name)
 
 
 def _compact(e: Any) -> _E | None:
@@ -170,7 +171,8 @@ def _compact(e: Any) -> _E | None:
     data = getattr(node, "data", None)
     if kind == "file" and not hard and data is not None and _secrets.wants_content(path, size):
         head = bytes(data[:_secrets.SCAN_BYTES])
-    return _E(path, kind, size, content, hard.strip("/") if hard else "", head)
+    wh_name = kind == "whiteout" and bool(getattr(e, "whiteout", True))
+    return _E(path, kind, size, content, hard.strip("/") if hard else "", head, wh_name)
 
 
 def _parent(p: str) -> str:
@@ -206,7 +208,7 @@ class _Dive:
                     nodes.setdefault(a, (False, 0))
                 continue
             tp = e.path
-            if e.kind == "whiteout":
+            if e.wh_name:
                 parent = _parent(e.path)
                 tp = (parent + "/" if parent else "") + ".wh." + e.path.rsplit("/", 1)[-1]
                 wh[tp] = e.path
@@ -357,7 +359,8 @@ class _Overlay:
                 self.findings[fi]["removed_by"] = ev.layer
                 self.findings[fi]["how"] = ev.how
 
-    def add_layer(self, index: int, entries: Sequence[_E]) -> LayerSummary:
+    def add_layer(self, index: int, entries: Sequence[_E],
+                  hits: Mapping[str, list[tuple[str, str]]] | None = None) -> LayerSummary:
         view = self.view
         added, modified, deleted, opaque = [], [], [], []
         for e in entries:
@@ -416,8 +419,9 @@ class _Overlay:
                     elif e.header_size > largest[0][0]:
                         heapq.heapreplace(largest, (e.header_size, e.path))
             self._put(e.path, (e.kind, index, gid))
-            if e.kind == "file":
-                for kind, detail in _secrets.scan(e.path, e.head):
+            if e.kind == "file" and not e.hardlink:
+                found = (hits.get(e.path) if hits is not None else None) or _secrets.scan(e.path, e.head)
+                for kind, detail in found:
                     self.open_findings.setdefault(e.path, []).append(len(self.findings))
                     self.findings.append({"path": e.path, "kind": kind, "detail": detail, "added_by": index})
         return LayerSummary(
@@ -442,15 +446,18 @@ class _Overlay:
 # --------------------------------------------------------------------------- entry points
 
 def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
-                   top: int = 10) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
-    """Analyse layers given as iterables of ``tarlayer.TarEntry`` (bottom first), one at a time."""
+                   top: int = 10, content_hits: Callable[[int], Mapping[str, list[tuple[str, str]]]] | None = None,
+                   ) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
+    """Analyse layers given as iterables of ``tarlayer.TarEntry`` (bottom first), one at a time.
+    ``content_hits(i)`` may supply secret findings from file contents of layer ``i``."""
     instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
     dive, ov = _Dive(), _Overlay(instr, top)
     summaries = []
     for i, entries in enumerate(layers):
+        hits = content_hits(i) if content_hits else None
         compact = [c for c in map(_compact, entries) if c is not None]
         dive.add_layer(i, compact)
-        summaries.append(ov.add_layer(i, compact))
+        summaries.append(ov.add_layer(i, compact, hits))
         del compact
     summaries = [LayerSummary(**{**s.__dict__, "hidden_later": ov.hidden.get(s.index, 0)}) for s in summaries]
     return tuple(summaries), dive.score(), ov
@@ -465,14 +472,47 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
     """Analyse an ``image.Image`` (from ``open_image``): every layer is streamed once and
     verified; a digest mismatch raises and no result is returned."""
     instructions = {la.index: la.created_by for la in image.layers}
-    streams = (image.iter_entries(i, with_data=scan_secrets) for i in range(len(image.layers)))
-    return _result(streams, instructions, top, image_id=image.ref.id, tags=image.ref.tags,
+    streams = (image.iter_entries(i, with_data=False, digest=False) for i in range(len(image.layers)))
+    hits = (lambda i: content_hits(image, i)) if scan_secrets else None
+    return _result(streams, instructions, top, hits, image_id=image.ref.id, tags=image.ref.tags,
                    source=getattr(image, "source", ""), diff_ids=image.diff_ids,
                    history=tuple(image.history))
 
 
-def _result(layers: Iterable[Iterable[Any]], instructions: Mapping[int, str], top: int, **meta: Any) -> Analysis:
-    summaries, dive, ov = analyze_layers(layers, instructions=instructions, top=top)
+def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
+    """Secret findings from the first ``SCAN_BYTES`` of each small regular file of layer ``i``.
+
+    ``tarlayer.iter_entries`` offers whole contents or none, so this reads file heads with the
+    standard library's streaming tar reader (only contents; paths are normalised with
+    ``tarlayer.clean_path`` and every entry rule stays with tarlayer). The layer is verified
+    at its end. A malformed tar is left for tarlayer to report.
+    """
+    import tarfile  # noqa: PLC0415
+    from .tarlayer import clean_path  # noqa: PLC0415
+    hits: dict[str, list[tuple[str, str]]] = {}
+    with image.open_layer(i) as f:
+        try:
+            with tarfile.open(fileobj=f, mode="r|") as tf:
+                for m in tf:
+                    if not (m.isreg() and _secrets.wants_content(m.name, m.size)):
+                        continue
+                    base = m.name.rstrip("/").rsplit("/", 1)[-1]
+                    if base.startswith(".wh."):
+                        continue
+                    fo = tf.extractfile(m)
+                    head = fo.read(_secrets.SCAN_BYTES) if fo else b""
+                    found = _secrets.scan(clean_path(m.name), head)
+                    if found:
+                        hits[clean_path(m.name)] = found
+        except tarfile.TarError:
+            return {}
+        f.finish()
+    return hits
+
+
+def _result(layers: Iterable[Iterable[Any]], instructions: Mapping[int, str], top: int,
+            hits: Callable[[int], Mapping[str, list[tuple[str, str]]]] | None = None, **meta: Any) -> Analysis:
+    summaries, dive, ov = analyze_layers(layers, instructions=instructions, top=top, content_hits=hits)
     events = [ev for ev in ov.events if ev.bytes > 0]
     events.sort(key=lambda ev: (-ev.bytes, ev.path))
     waste = tuple(WasteItem(ev.path, ev.bytes, ev.files, tuple(sorted(ev.added_by)), ev.layer, ev.how,
@@ -494,3 +534,99 @@ def analyze_entries(layers: Iterable[Iterable[Any]], *, instructions: Sequence[s
     """``analyze`` for layers given directly as iterables of ``TarEntry`` (bottom first)."""
     instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
     return _result(layers, instr, top)
+
+
+# --------------------------------------------------------------------------- dive CI rules
+
+_CI_DEFAULTS = {"lowestEfficiency": "0.9", "highestWastedBytes": "disabled",
+                "highestUserWastedPercent": "0.1"}
+_CI_OFF = ("", "disabled", "off", "false")
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "ki": 2**10, "kib": 2**10, "mi": 2**20, "mib": 2**20,
+          "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40}
+
+
+@dataclass(frozen=True)
+class CiResult:
+    rule: str          # "lowestEfficiency", ...
+    status: str        # "PASS", "FAIL", "SKIP"
+    message: str = ""
+
+
+def parse_size(text: str) -> int:
+    """``"20MB"`` -> 20_000_000, ``"1.5 GiB"`` -> 1610612736 (decimal and binary units, as dive)."""
+    from .errors import LabkitError  # noqa: PLC0415
+    s = text.strip().replace(",", "")
+    num = s.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ").strip()
+    unit = s[len(num):].strip().lower()
+    try:
+        value = float(num)
+    except ValueError:
+        raise LabkitError(f"size {text!r} is not a number with a unit",
+                          fix='write sizes like "20MB", "1.5GiB" or "300000"') from None
+    if unit not in _UNITS:
+        raise LabkitError(f"size {text!r} has an unknown unit {unit!r}", fix="use B, KB, MB, GB, KiB, MiB, GiB")
+    return int(value * _UNITS[unit])
+
+
+def parse_dive_ci(text: str) -> dict[str, str]:
+    """Read dive's ``.dive-ci`` (a tiny YAML subset: ``rules:`` then ``key: value`` lines,
+    ``#`` comments, optional quotes). Returns every rule, defaults filled in."""
+    from .errors import LabkitError  # noqa: PLC0415
+    rules = dict(_CI_DEFAULTS)
+    section = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip():
+            continue
+        key, sep, value = line.strip().partition(":")
+        if not sep:
+            raise LabkitError(f".dive-ci line {n}: expected 'key: value', got {raw.strip()!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if not raw[:1].isspace():
+            section = key if not value else ""
+            if not value:
+                continue
+            if key.startswith("rules."):
+                key = key[len("rules."):]
+            elif key not in rules:
+                continue                      # other dive settings are not rules
+        elif section != "rules":
+            continue
+        if key not in rules:
+            raise LabkitError(f".dive-ci line {n}: unknown rule {key!r}",
+                              fix="rules are " + ", ".join(_CI_DEFAULTS))
+        rules[key] = value
+    return rules
+
+
+def evaluate_ci(dive: DiveScore, rules: Mapping[str, str]) -> list[CiResult]:
+    """dive's CI verdicts: efficiency below lowestEfficiency, wasted bytes above
+    highestWastedBytes or userWastedPercent above highestUserWastedPercent fail."""
+    out = []
+    for rule in _CI_DEFAULTS:
+        value = str(rules.get(rule, _CI_DEFAULTS[rule])).strip()
+        if value.lower() in _CI_OFF:
+            out.append(CiResult(rule, "SKIP", "rule disabled"))
+            continue
+        try:
+            if rule == "highestWastedBytes":
+                limit_b = parse_size(value)
+                bad = dive.wasted_bytes > limit_b
+                msg = f"too many bytes wasted (wasted-bytes={dive.wasted_bytes} > threshold={limit_b})"
+            else:
+                limit = float(value)
+                if rule == "lowestEfficiency":
+                    bad = limit > dive.efficiency
+                    msg = f"image efficiency is too low (efficiency={dive.efficiency} < threshold={limit})"
+                else:
+                    bad = limit < dive.user_wasted_percent
+                    msg = ("too many bytes wasted, relative to the user bytes added "
+                           f"(%-user-wasted-bytes={dive.user_wasted_percent} > threshold={limit})")
+        except (ValueError, Exception) as exc:  # a misconfigured rule fails, as in dive
+            out.append(CiResult(rule, "FAIL", f"invalid config value ({value!r}): {exc}"))
+            continue
+        out.append(CiResult(rule, "FAIL", msg) if bad else CiResult(rule, "PASS"))
+    return out

@@ -338,7 +338,7 @@ class Image:
 
         def check_blob(actual: str, _n: int) -> None:
             if b.digest and actual != b.digest:
-                raise DigestMismatch(f"{label} blob ({b.name})", b.digest, actual)
+                raise DigestMismatch(label, b.digest, actual)
 
         def check_diff(actual: str, _n: int) -> None:
             if actual != b.diff_id:
@@ -364,11 +364,12 @@ class Image:
         outer = _Hashing(_GuardedRead(inner, f"{label} ({b.name}) of {self.source}", blame), check_diff)
         return LayerStream(outer, blob, (inner, blob_buf, raw))
 
-    def iter_entries(self, i: int, *, with_data: bool = False) -> Iterator[Any]:
-        """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end."""
+    def iter_entries(self, i: int, *, with_data: bool = False, digest: bool = True) -> Iterator[Any]:
+        """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end
+        (the digest check raises from the last step of the iteration)."""
         from .tarlayer import iter_entries  # noqa: PLC0415 - keeps import of image cheap
         with self.open_layer(i) as f:
-            yield from iter_entries(f, with_data=with_data, name=f"layer {i}")
+            yield from iter_entries(f, with_data=with_data, name=f"layer {i}", digest=digest)
             f.finish()
 
     def layer_dir(self, i: int, with_data: bool = False) -> LayerDir:
@@ -703,7 +704,7 @@ def _verified(image: Image) -> Image:
     metas = []
     for i, la in enumerate(image.layers):
         with image.open_layer(i) as f:
-            csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}"))
+            csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}", digest=False))
             _, tar_bytes = f.finish()
             metas.append((f.blob_digest, la.blob_size, la.media_type))
         sizes.append((csize, tar_bytes))

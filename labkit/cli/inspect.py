@@ -1,0 +1,101 @@
+"""Inspect an image: per-layer changes, dive's efficiency, reclaimable bytes, secrets."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.add_argument("image", metavar="IMAGE|TAR|DIR",
+                        help="a docker-save tar, an OCI layout directory, or an image name (saved from the engine)")
+    parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    parser.add_argument("--html", metavar="FILE", help="also write an HTML report to FILE")
+    parser.add_argument("--top", type=int, default=10, help="how many items per list (default 10)")
+    parser.add_argument("--tag", help="which image, when the tar holds several")
+    parser.add_argument("--ci", action="store_true", default=_env_ci(),
+                        help="evaluate dive's CI rules; exit 1 when one fails (also when CI=true)")
+    parser.add_argument("--ci-config", metavar="FILE", default=None,
+                        help="dive rules file (default: ./.dive-ci when it exists, else dive's defaults)")
+    parser.add_argument("--no-secrets", action="store_true", help="do not read file contents for secrets")
+
+
+def _env_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@contextlib.contextmanager
+def image_source(name: str, tag: str | None = None) -> Iterator[object]:
+    """Open ``name`` as a tar/dir, or save it from the engine to a temporary tar first."""
+    from ..errors import ImageError
+    from ..image import open_image
+    p = Path(name)
+    if p.exists():
+        with open_image(p, tag=tag) as img:
+            yield img
+        return
+    try:
+        from ..engine.connect import connect
+    except ImportError:
+        raise ImageError(f"{name}: no such file, and no engine is available to save an image by name",
+                         fix="docker save NAME -o image.tar, then: labkit inspect image.tar") from None
+    engine = connect(quiet=True)
+    with tempfile.TemporaryDirectory(prefix="labkit-inspect-") as tmp:
+        dest = Path(tmp) / "image.tar"
+        try:
+            engine.save(name, dest)
+        except Exception as exc:
+            raise ImageError(f"{name}: not a file or directory, and the {engine.name or 'current'} engine "
+                             f"cannot save an image by that name ({exc})",
+                             fix="pass a docker-save tar or OCI layout directory, or an image name "
+                                 "the engine knows (see `docker images`)") from None
+        with open_image(dest, tag=tag) as img:
+            yield img
+
+
+def _ci_rules(path: str | None) -> dict[str, str]:
+    from ..analysis import parse_dive_ci
+    from ..errors import LabkitError
+    if path is None:
+        path = ".dive-ci" if Path(".dive-ci").is_file() else None
+    if path is None:
+        return parse_dive_ci("")
+    try:
+        return parse_dive_ci(Path(path).read_text())
+    except OSError as exc:
+        raise LabkitError(f"cannot read the CI rules file {path}: {exc.strerror}",
+                          fix="pass an existing file to --ci-config") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import analyze, evaluate_ci
+    from ..report import analysis_dict, ci_text
+    rules = _ci_rules(args.ci_config) if args.ci else None
+    with image_source(args.image, args.tag) as img:
+        result = analyze(img, top=args.top, scan_secrets=not args.no_secrets)
+    verdicts = evaluate_ci(result.dive, rules) if rules is not None else []
+    failed = [v for v in verdicts if v.status == "FAIL"]
+    if args.json:
+        d = analysis_dict(result)
+        if rules is not None:
+            d["ci"] = {"pass": not failed, "rules": [v.__dict__ for v in verdicts]}
+        json.dump(d, sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.text(top=args.top))
+        if rules is not None:
+            sys.stdout.write("\n" + ci_text(verdicts))
+    if args.html:
+        Path(args.html).write_text("<!doctype html><meta charset=utf-8><title>labkit inspect</title>"
+                                   + result.html())
+    if failed:
+        print("labkit inspect: CI rule failed: " + ", ".join(f"{v.rule} ({v.message})" for v in failed),
+              file=sys.stderr)
+        return 1
+    return 0
