@@ -20,6 +20,9 @@ _EXPORTS: dict[str, str] = {
     "Engine": "labkit.engine.base",
     "ImageRef": "labkit.engine.base",
     "Change": "labkit.engine.base",
+    "format_history": "labkit.engine.base",
+    "instruction_of": "labkit.engine.base",
+    "example": "labkit.examples",
     # filesystem model and layers
     "Node": "labkit.fsmodel",
     "Mount": "labkit.overlay",

@@ -9,6 +9,7 @@ implement every method; where the simulator does not model something it raises
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
@@ -35,6 +36,33 @@ class HistoryEntry:
     size: int                          # bytes of the layer it made (0 when empty)
     layer_index: int | None            # index into the image's layers, None when empty
     created: str = ""                  # RFC 3339 time as the engine reports it
+
+
+_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s+")
+_RUN = re.compile(r"^(?:\|\d+ (?:\S+=\S* )*)?/bin/sh -c ")
+
+
+def instruction_of(created_by: str) -> str:
+    """The Dockerfile instruction behind a history entry, as a learner wrote it.
+
+    The classic builder records ``/bin/sh -c #(nop)  ENV X=1`` for metadata steps and COPY/ADD,
+    ``/bin/sh -c echo hi`` (prefixed ``|N ARG=v ...`` when build args are in use) for RUN.
+    """
+    text = created_by.strip()
+    if _NOP.match(text):
+        return _NOP.sub("", text).strip()
+    if _RUN.match(text):
+        return "RUN " + _RUN.sub("", text, count=1)
+    return text
+
+
+def format_history(entries: Sequence[HistoryEntry]) -> str:
+    """``docker history``-like text, oldest first: layer number (or -), size, instruction."""
+    rows = []
+    for h in reversed(list(entries)):
+        layer = "-" if h.layer_index is None else str(h.layer_index)
+        rows.append(f"{layer:>5}  {h.size:>10,} B  {instruction_of(h.created_by)}")
+    return "\n".join(["layer        size  instruction", *rows])
 
 
 @dataclass(frozen=True)
@@ -122,6 +150,18 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def remove(self, ref: ImageRef | str) -> None:
         """Remove an image or container labkit made (refuses anything unlabelled)."""
+
+    def layer_dirs(self, image: ImageRef | str) -> list:
+        """The image's layers as layer directories (bottom first), read from a ``save``."""
+        import tempfile
+
+        from ..image import open_image
+        with tempfile.TemporaryDirectory(prefix="labkit-layers-") as tmp:
+            img = open_image(self.save(image, Path(tmp) / "image.tar"))
+            try:
+                return [img.layer_dir(i, with_data=True) for i in range(len(img.layers))]
+            finally:
+                img.close()
 
     @abc.abstractmethod
     def clean(self, *, session_only: bool = False, dry_run: bool = False) -> list[str]:

@@ -95,23 +95,28 @@ class DockerEngine(Engine):
         return labels.get(LABEL) == "true"
 
     def base_image(self) -> ImageRef:
-        from ..image import write_image_tar
-        from ..tarlayer import layer_bytes
         import hashlib
+
+        from ..tarlayer import layer_bytes
         data = layer_bytes(baseimage.base_layer())
         diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
         tag = baseimage.base_tag(diff_id)
         with _calls("looking for the base image"):
             found = self._api.images(name=tag, quiet=True)
-        if found:
-            return self._ref(tag)
+        if not found:
+            self._load_base(data, diff_id, tag)
+        with _calls("tagging the base image"):  # Dockerfiles say FROM labkit/base
+            self._api.tag(tag, baseimage.BASE_REPO, "latest")
+        return self._ref(tag)
+
+    def _load_base(self, data: bytes, diff_id: str, tag: str) -> None:
+        from ..image import write_image_tar
         with tempfile.TemporaryDirectory(prefix="labkit-base-") as tmp:
             dest = Path(tmp) / "base.tar"
             write_image_tar([data], baseimage.base_config(diff_id, {LABEL: "true"}), dest,
                             repo_tags=(tag,))
             with _calls("loading the base image"), open(dest, "rb") as fh:
                 self._client.images.load(fh)  # type: ignore[attr-defined]
-        return self._ref(tag)
 
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,

@@ -124,6 +124,9 @@ class SimEngine(Engine):
         """The simulator's own value for an image (``SimImage``): layers, config, history."""
         return self._image(image)
 
+    def layer_dirs(self, image: ImageRef | str) -> list:
+        return [dict(layer) for layer in self._image(image).layers]
+
     def base_image(self) -> ImageRef:
         from ..simimage import SimImage
         from ..tarlayer import layer_bytes
@@ -133,6 +136,7 @@ class SimEngine(Engine):
         if tag in self._tags:
             return self._ref(self._images[self._tags[tag]])
         img = SimImage((layer,), baseimage.base_config(diff_id, {LABEL: "true"}))
+        self._store(img, f"{baseimage.BASE_REPO}:latest")  # Dockerfiles say FROM labkit/base
         return self._store(img, tag)
 
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
@@ -150,8 +154,9 @@ class SimEngine(Engine):
 
     def _resolve(self, name: str):
         """FROM name -> SimImage: labkit's base under any of its names, or an image built here."""
-        if name.split(":")[0] in (baseimage.BASE_REPO, "busybox", "labkit-base"):
-            return self._image(self.base_image())
+        if name.split(":")[0] == baseimage.BASE_REPO:
+            self.base_image()
+            return self._image(name if ":" in name else f"{name}:latest")
         return self._image(name)
 
     def history(self, image: ImageRef | str) -> list[HistoryEntry]:
