@@ -1,0 +1,253 @@
+"""Diagrams say what the real systems do.
+
+* ``entry_sources`` / ``overlay_diagram``: checked against the kernel's overlayfs — every
+  merged file's content comes from the layer the diagram names, every merged directory's
+  entries come from the layers it lists, and after a write/delete the upper shown (and
+  marked copied-up / whiteout) is the upper directory the kernel wrote.
+* ``layer_stack`` / ``size_chart``: sizes printed exactly as ``docker history`` prints them
+  for an image built by the real daemon, empty-layer steps where Docker reports them.
+* DOT source is deterministic across processes with different hash seeds.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from labkit.fsmodel import LayerDir, Node
+from labkit.overlay import Mount
+from labkit.realfs import read_dir, write_dir
+from labkit.viz import (entry_sources, history_bottom_first, human_size, layer_stack,
+                        overlay_diagram, render_svg, size_chart)
+
+MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"   # as Docker's overlay2 mounts
+
+
+@contextmanager
+def kernel_overlay_of(tmp: Path, lowers: list[LayerDir], upper: LayerDir | None):
+    """The same layers on the kernel's overlayfs; yields (merged, upperdir or None)."""
+    dirs = []
+    for i, layer in enumerate(lowers):
+        d = tmp / f"lower{i}"
+        d.mkdir()
+        write_dir(layer, d)
+        dirs.append(d)
+    if upper is None and len(dirs) < 2:       # the kernel wants two lowers when read-only
+        (tmp / "lower-empty").mkdir()
+        dirs.append(tmp / "lower-empty")
+    opts = "lowerdir=" + ":".join(str(d) for d in dirs) + "," + MOUNT_OPTS
+    up = None
+    if upper is not None:
+        up, work = tmp / "upper", tmp / "work"
+        up.mkdir()
+        work.mkdir()
+        write_dir(upper, up)
+        opts += f",upperdir={up},workdir={work}"
+    merged = tmp / "merged"
+    merged.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True,
+                   capture_output=True)
+    try:
+        yield merged, up
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
+def kernel_walk(root: Path) -> dict[str, str]:
+    """path -> kind of everything under a real directory (no symlinks followed)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(root))
+            out[rel] = ("symlink" if full.is_symlink() else "dir" if full.is_dir() else "file")
+    return out
+
+
+def _f(text: str) -> Node:
+    return Node.file(text.encode())
+
+
+# Each file's content names its layer, so the kernel's answer is readable from the file.
+BOTTOM: LayerDir = {
+    "etc": Node.dir(), "etc/hosts": _f("hosts from bottom"), "etc/passwd": _f("passwd from bottom"),
+    "app": Node.dir(), "app/a": _f("a from bottom"), "app/b": _f("b from bottom"),
+    "var": Node.dir(), "var/log": Node.dir(), "var/log/old": _f("old from bottom"),
+    "opt": Node.dir(), "opt/x": _f("x from bottom"),
+}
+MIDDLE: LayerDir = {
+    "etc": Node.dir(), "etc/hosts": _f("hosts from middle"),
+    "app": Node.dir(), "app/b": Node.whiteout(), "app/c": _f("c from middle"),
+    "var": Node.dir(), "var/log": Node.dir().with_opaque(), "var/log/new": _f("new from middle"),
+    "opt": _f("opt is a file in middle"),
+}
+TOP: LayerDir = {
+    "etc": Node.dir(), "etc/motd": _f("motd from top"),
+    "app": Node.dir(), "app/a": _f("a from top"),
+}
+UPPER: LayerDir = {
+    "etc": Node.dir(), "etc/passwd": _f("passwd from upper"), "etc/motd": Node.whiteout(),
+    "srv": Node.dir(), "srv/s": _f("s from upper"),
+}
+
+
+def _layer_by_name(mount: Mount) -> dict[str, LayerDir]:
+    lowers = list(mount.lowers)
+    names = {"upper": mount.upper}
+    for i, layer in enumerate(lowers):
+        suffix = " (top)" if i == 0 else " (bottom)" if i == len(lowers) - 1 else ""
+        names[f"lower {i}{suffix}"] = layer
+    return names
+
+
+def test_entry_sources_are_where_the_kernel_takes_each_entry_from(kernel_overlay, tmp_path):
+    mount = Mount([TOP, MIDDLE, BOTTOM], dict(UPPER))
+    sources = entry_sources(mount)
+    by_name = _layer_by_name(mount)
+    with kernel_overlay_of(tmp_path, [TOP, MIDDLE, BOTTOM], dict(UPPER)) as (merged, _):
+        seen = kernel_walk(merged)
+        assert sorted(sources) == sorted(seen)
+        for path, kind in seen.items():
+            names = sources[path]
+            assert names, path
+            if kind == "file":
+                content = (merged / path).read_bytes()
+                assert len(names) == 1, (path, names)
+                assert by_name[names[0]][path].data == content, (path, names)
+            elif kind == "dir":
+                # every entry the kernel lists in this directory comes from one of the
+                # layers the diagram says the directory merges
+                for child in os.listdir(merged / path):
+                    child_src = sources[f"{path}/{child}"][0]
+                    assert child_src in names, (path, child, child_src, names)
+    # the kernel's answers that make this check meaningful (not vacuous)
+    assert sources["etc/hosts"] == ("lower 1",)
+    assert sources["opt"] == ("lower 1",) and "opt/x" not in sources
+    assert "var/log/old" not in sources and sources["var/log"] == ("lower 1",)
+    assert sources["etc"] == ("upper", "lower 0 (top)", "lower 1", "lower 2 (bottom)")
+    assert sources["etc/passwd"] == ("upper",) and "etc/motd" not in sources
+
+
+def test_overlay_diagram_shows_the_upper_the_kernel_wrote(kernel_overlay, tmp_path):
+    mount = Mount([TOP, MIDDLE, BOTTOM], {})
+    mount.write("etc/hosts", b"+ appended\n", append=True)
+    mount.unlink("app/a")
+    events = mount.take_events()
+    dot = overlay_diagram(mount, events).source
+    with kernel_overlay_of(tmp_path, [TOP, MIDDLE, BOTTOM], {}) as (merged, upper):
+        with open(merged / "etc/hosts", "ab") as f:
+            f.write(b"+ appended\n")
+        os.unlink(merged / "app/a")
+        kernel_upper = read_dir(upper)
+        lower_hosts = len(b"hosts from middle")
+    # the upper drawn is the upper the kernel wrote, entry by entry
+    assert sorted(mount.upper) == sorted(kernel_upper)
+    for path, node in kernel_upper.items():
+        if node.kind == "whiteout":
+            assert f'"{path}  (whiteout)"' in dot
+        elif node.kind == "file":
+            assert f'"{path}  {human_size(node.size)}  (copied up)"' in dot
+        else:
+            assert f'"{path}/  (copied up)"' in dot
+    # the copy-up event reports the size of the whole lower file the kernel copied
+    assert f"copied up etc/hosts, {lower_hosts} bytes" in [str(e) for e in events]
+    # and the merged view drawn is the kernel's merged view
+    for path in ("etc/hosts", "etc/motd", "app/c", "opt"):
+        assert f'label="{path}' in dot
+    assert 'label="app/a' not in dot.split("cluster_M", 1)[1]
+
+
+def test_read_only_mount_is_drawn_without_upper(kernel_overlay, tmp_path):
+    mount = Mount([TOP, BOTTOM], None)
+    dot = overlay_diagram(mount).source
+    assert "upper (none: read-only mount)" in dot
+    with kernel_overlay_of(tmp_path, [TOP, BOTTOM], None) as (merged, _):
+        with pytest.raises(OSError) as kernel_err:
+            (merged / "etc/hosts").write_bytes(b"x")
+    with pytest.raises(OSError) as model_err:
+        mount.write("etc/hosts", b"x")
+    assert model_err.value.errno == kernel_err.value.errno
+
+
+def _dot_in_fresh_process(seed: str) -> str:
+    code = textwrap.dedent("""
+        from labkit.fsmodel import Node
+        from labkit.overlay import Mount
+        from labkit.viz import overlay_diagram
+        names = ["zeta", "alpha", "mid", "b/c", "b"]
+        lower = {}
+        for n in ["b", "zeta", "alpha", "mid", "b/c"]:
+            lower[n] = Node.dir() if n == "b" else Node.file(n.encode())
+        m = Mount([lower], {})
+        m.write("zeta", b"z2")
+        m.unlink("alpha")
+        print(overlay_diagram(m, m.take_events()).source)
+    """)
+    env = dict(os.environ, PYTHONHASHSEED=seed)
+    return subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_dot_source_is_the_same_in_every_process():
+    a, b = _dot_in_fresh_process("1"), _dot_in_fresh_process("12345")
+    assert a == b
+    assert "0x" not in a and "(copied up)" in a and "(whiteout)" in a
+
+
+@pytest.fixture(scope="module")
+def built_image(docker_engine, tmp_path_factory):
+    """An image with an empty-layer step and layers of known sizes, built by the daemon."""
+    base = docker_engine.base_image()
+    ctx = tmp_path_factory.mktemp("ctx")
+    (ctx / "Dockerfile").write_text(
+        f"FROM {base.tags[0] if base.tags else base.id}\n"
+        "ENV GREETING=hello\n"
+        "RUN echo hello > /hello.txt\n"
+        "RUN dd if=/dev/zero of=/blob bs=1000 count=1234\n"
+        'CMD ["sh"]\n')
+    record = docker_engine.build(ctx, tag="viz-test:1")
+    return record.image
+
+
+def test_layer_stack_and_size_chart_show_docker_history_sizes(docker_engine, built_image):
+    history = docker_engine.history(built_image)          # newest first, as docker prints
+    out = subprocess.run(["docker", "history", "--format", "{{.Size}}", built_image.id],
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert len(out) == len(history)
+    steps = history_bottom_first(history)
+    assert steps == list(reversed(history))
+    dot = layer_stack(history).source
+    chart = ET.fromstring(size_chart(history).svg)
+    bar_sizes = [t.text for g in chart.iter("{http://www.w3.org/2000/svg}g")
+                 for t in g.findall("{http://www.w3.org/2000/svg}text")[1:]]
+    layer_rows = [(h, printed) for h, printed in zip(history, out) if not h.empty_layer]
+    for h, printed in zip(history, out):
+        if h.empty_layer:
+            assert printed == "0B"
+        else:
+            assert human_size(h.size) == printed
+            assert f"layer {h.layer_index}  \u00b7  {printed}" in dot
+    # one bar per layer, oldest first, labelled as docker prints the size
+    assert bar_sizes == [p for _, p in reversed(layer_rows)]
+    assert dot.count("no layer (metadata only)") == sum(1 for h in history if h.empty_layer) >= 2
+    # dot renders it (real Graphviz)
+    svg = render_svg(layer_stack(history, highlight=1))
+    assert svg.startswith("<svg") and "1.23MB" in svg
+
+
+def test_size_chart_bars_scale_with_size():
+    sizes = {"small": 1000, "big": 4_000_000, "none": 0, "mid": 2_000_000}
+    svg = ET.fromstring(size_chart(sizes, sort=True).svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    rects = [(g.find(f"{ns}text").text, float(g.find(f"{ns}rect").get("width")))
+             for g in svg.iter(f"{ns}g")]
+    assert [name for name, _ in rects] == ["big", "mid", "small", "none"]
+    widths = dict(rects)
+    assert widths["big"] == pytest.approx(2 * widths["mid"], abs=1)
+    assert widths["big"] > widths["small"] >= widths["none"]
