@@ -396,18 +396,24 @@ class SizeView(_Shown):
 
 class CacheExplorer(_Shown):
     """Edit a Dockerfile (``dockerfile.value``) or pick a prepared edit (``edit``) and see
-    which steps the classic builder would take from its cache.
+    which steps the classic builder would take from its cache after building the original.
 
-    ``predict`` turns (previous Dockerfile text, new Dockerfile text) into
-    ``cache.StepPrediction`` values; by default ``labkit.cache`` does it. ``edits`` maps a
-    name to a function from the Dockerfile text to the edited text. The explorer shows
-    ``predictions`` as text (``lines``) and as a diagram (``dot_source``)."""
+    ``dockerfile`` is the original text, as built once; ``context`` its build context
+    directory (needed for COPY/ADD). ``edits`` maps a name to a function from the original
+    text to an edited text. Each prediction (``labkit.cache.predict`` on the edited text, with
+    the cache the original build left) is shown as a diagram (``dot_source``) and as text
+    (``lines``, one per step: ``step 3: MISS   RUN ... (reason)``). A Dockerfile that does not
+    parse shows its error line instead (``error``), never a traceback."""
 
-    def __init__(self, dockerfile: str, *, predict: Callable[[str, str], Sequence[Any]] | None = None,
-                 edits: dict[str, Callable[[str], str]] | None = None, render: bool = True) -> None:
+    def __init__(self, dockerfile: str, *, context: Any = None,
+                 build_args: dict[str, str] | None = None,
+                 edits: dict[str, Callable[[str], str]] | None = None, render: bool = True,
+                 predict: Callable[[str, str], Sequence[Any]] | None = None) -> None:
         w = _ipw()
         self.base_text = dockerfile
-        self.predict = predict or _default_predict
+        self.context = context
+        self.build_args = dict(build_args or {})
+        self.predict = predict or self._predict
         self.edits = dict(edits or {})
         self.render = render
         self.predictions: list[Any] = []
@@ -426,6 +432,17 @@ class CacheExplorer(_Shown):
         self.widget = w.VBox([self.dockerfile, w.HBox([self.edit, self.predict_button]),
                               self.diagram, self.text_view])
         self.refresh()
+
+    def _predict(self, before: str, after: str) -> Sequence[Any]:
+        from . import cache, dockerfile
+        ctx = self.context
+        if ctx is not None and not hasattr(ctx, "copy_source"):
+            from .context import list_context
+            ctx = list_context(ctx)
+        first = cache.predict(dockerfile.parse(before, build_args=self.build_args), ctx,
+                              build_args=self.build_args)
+        return cache.predict(dockerfile.parse(after, build_args=self.build_args), ctx,
+                             cache=first.state, build_args=self.build_args).steps
 
     def _apply_edit(self) -> None:
         fn = self.edits.get(self.edit.value)
@@ -447,8 +464,3 @@ class CacheExplorer(_Shown):
         self.dot_source = graph.source
         self.diagram.value = _svg_or_message(graph) if self.render and not self.error else ""
         self.text_view.value = _pre(self.lines)
-
-
-def _default_predict(before: str, after: str) -> Sequence[Any]:
-    from . import cache
-    return cache.predict(before, after)  # type: ignore[attr-defined]
