@@ -20,9 +20,10 @@ _EXPORTS: dict[str, str] = {
     "Engine": "labkit.engine.base",
     "ImageRef": "labkit.engine.base",
     "Change": "labkit.engine.base",
-    "format_history": "labkit.engine.base",
+    "format_history": "labkit.formatting",
     "instruction_of": "labkit.engine.base",
     "example": "labkit.examples",
+    "format_build": "labkit.formatting",
     # filesystem model and layers
     "Node": "labkit.fsmodel",
     "Mount": "labkit.overlay",
@@ -35,7 +36,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 
+# sub-modules reachable as attributes (``labkit.viz.layer_stack``), imported on first use
+_SUBMODULES = ("viz", "widgets", "analysis", "image", "layers", "overlay", "cache")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"labkit.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'labkit' has no attribute {name!r}")
@@ -45,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+    return sorted(list(globals()) + list(_EXPORTS) + list(_SUBMODULES))
 
 
 __all__ = sorted(_EXPORTS)

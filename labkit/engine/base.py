@@ -56,15 +56,6 @@ def instruction_of(created_by: str) -> str:
     return text
 
 
-def format_history(entries: Sequence[HistoryEntry]) -> str:
-    """``docker history``-like text, oldest first: layer number (or -), size, instruction."""
-    rows = []
-    for h in reversed(list(entries)):
-        layer = "-" if h.layer_index is None else str(h.layer_index)
-        rows.append(f"{layer:>5}  {h.size:>10,} B  {instruction_of(h.created_by)}")
-    return "\n".join(["layer        size  instruction", *rows])
-
-
 @dataclass(frozen=True)
 class Change:
     """One line of ``docker diff``: A added, C changed, D deleted."""

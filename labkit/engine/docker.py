@@ -227,7 +227,10 @@ class DockerEngine(Engine):
 
     def container_size(self, container: str) -> ContainerSize:
         with _calls(f"docker ps -s {container[:12]}"):
-            attrs = self._api.inspect_container(container, size=True)
+            rows = self._api.containers(all=True, size=True, filters={"id": container})
+            if not rows:
+                raise EngineError(f"container {container[:12]}: not found")
+            attrs = rows[0]
         return ContainerSize(int(attrs.get("SizeRw") or 0), int(attrs.get("SizeRootFs") or 0))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
