@@ -74,11 +74,8 @@ class Comparison:
 
 
 def _final_tree(image: Image) -> dict[str, Any]:
-    from .layers import apply  # noqa: PLC0415
-    tree: dict[str, Any] = {}
-    for i in range(len(image.layers)):
-        tree = apply(tree, image.layer_dir(i, with_data=False))
-    return tree
+    from .layers import merge  # noqa: PLC0415
+    return merge(image.layer_dir(i, with_data=False) for i in range(len(image.layers)))
 
 
 def _differs(a: Any, b: Any) -> str:

@@ -137,6 +137,7 @@ class _TarStore(_Store):
         self._members: dict[str, tuple[int, int]] = {}
         self._finalizer = weakref.finalize(self, os.close, fd) if owns_fd else None
         total = os.fstat(fd).st_size
+        os.lseek(fd, 0, os.SEEK_SET)          # the index is read from the start
         links: dict[str, str] = {}
         try:
             with os.fdopen(os.dup(fd), "rb") as fo, tarfile.open(fileobj=fo, mode="r:") as tf:

@@ -52,7 +52,7 @@ def image_source(name: str, tag: str | None = None) -> Iterator[object]:
             engine.save(name, dest)
         except Exception as exc:
             raise ImageError(f"{name}: not a file or directory, and the {engine.name or 'current'} engine "
-                             f"cannot save an image by that name ({exc})",
+                             f"cannot save an image by that name ({str(exc).split(chr(10))[0]})",
                              fix="pass a docker-save tar or OCI layout directory, or an image name "
                                  "the engine knows (see `docker images`)") from None
         with open_image(dest, tag=tag) as img:
