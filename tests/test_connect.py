@@ -78,3 +78,42 @@ def test_socket_permission_denied_is_explained(tmp_path):
         srv.close()
     assert "permission denied" in r.stdout.lower(), r.stdout + r.stderr
     assert "usermod -aG docker" in r.stdout
+
+
+def test_daemon_dropping_the_connection_mid_call_is_a_clear_error(tmp_path):
+    """A real socket that accepts, reads the request and hangs up (a daemon dying mid-call)."""
+    import socket
+    import threading
+
+    import docker
+
+    from labkit.engine.docker import DockerEngine
+
+    path = tmp_path / "dying.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(4)
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            conn.recv(65536)
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        engine = DockerEngine(docker.DockerClient(base_url=f"unix://{path}", version="1.41", timeout=5))
+        with pytest.raises(EngineUnavailable) as exc:
+            engine.images()
+        assert "does not answer" in str(exc.value)
+        assert "dockerd" in str(exc.value)
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
