@@ -32,6 +32,7 @@ MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"   # as Docker's overlay2 
 @contextmanager
 def kernel_overlay_of(tmp: Path, lowers: list[LayerDir], upper: LayerDir | None):
     """The same layers on the kernel's overlayfs; yields (merged, upperdir or None)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     dirs = []
     for i, layer in enumerate(lowers):
         d = tmp / f"lower{i}"
