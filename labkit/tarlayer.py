@@ -196,7 +196,7 @@ class _Source:
                         return n
                     self._seekable = False
                     return done  # truncated: exact count does not matter to callers
-                self._buf = self._raw(min(max(_CHUNK, want), 8 * _CHUNK))
+                self._buf = self._raw(_CHUNK)
                 self._pos = 0
                 if not self._buf:
                     return done
