@@ -829,6 +829,12 @@ class _Shell:
     def applet(self, name: str, argv: list[str], io: _IO) -> int:
         if name == "busybox":
             return self._call(_cmd_busybox, name, argv, io)
+        if name in ("sh", "ash"):                  # a shell keeps $0 as it was invoked
+            try:
+                return _cmd_sh(self, list(argv), io)
+            except _CmdError as e:
+                io.stderr(e.message + "\n")
+                return e.code
         fn = _APPLETS.get(name) or _BUILTINS.get(name)
         if fn is None:
             raise _unsupported(f"the command {name!r}")
