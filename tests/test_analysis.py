@@ -1,0 +1,242 @@
+"""labkit.analysis on hand-built layers; every expected number is worked out by hand below
+(or, for the final filesystem, measured on the kernel's own overlay mount)."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_image import make_layer
+
+from labkit.analysis import analyze, evaluate_ci, parse_dive_ci, parse_size
+from labkit.errors import LabkitError
+from labkit.image import open_image, write_image_tar
+
+
+def analysis_of(tmp_path: Path, *layers: tuple, history: tuple[str, ...] = ()):
+    cfg = {"history": [{"created_by": h} for h in history]} if history else {}
+    write_image_tar([make_layer(*entries) for entries in layers], cfg, tmp_path / "img.tar")
+    with open_image(tmp_path / "img.tar") as img:
+        return analyze(img)
+
+
+# --------------------------------------------------------------------------- dive's numbers
+
+def test_dive_unit_test_scores_075(tmp_path: Path) -> None:
+    # dive's TestEfficency: paths added without directory entries, then /etc/.wh.nginx
+    a = analysis_of(tmp_path,
+                    (("f", "etc/nginx/nginx.conf", bytes(2000)), ("f", "etc/nginx/public", bytes(3000))),
+                    (("f", "etc/nginx/nginx.conf", bytes(5000)), ("f", "etc/athing", bytes(10000))),
+                    (("w", "etc/nginx"),))
+    assert a.dive.efficiency == 0.75
+    assert [(m.path, m.cumulative_size, m.layers) for m in a.dive.inefficiencies] == \
+        [("/etc/nginx/nginx.conf", 7000, (0, 1))]
+    assert a.dive.wasted_bytes == 7000                       # the kept 5000-byte copy included
+    assert a.dive.user_size_bytes == 15000                   # layers 1 and 2 only
+    assert a.dive.user_wasted_percent == 7000 / 15000
+
+
+def test_dive_scratch_image_scores_one(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path, (("f", "nothing", b""),), (), ())
+    assert a.dive.efficiency == 1.0
+    assert a.dive.inefficiencies == ()
+
+
+def test_dive_whiteout_of_a_real_directory_scores_its_subtree(tmp_path: Path) -> None:
+    # With directory entries, /etc/nginx was a directory below: the whiteout scores
+    # 5000 + 3000 (the stacked subtree). Leaves: conf 2000+5000 (min 2000), public 3000,
+    # athing 10000, nginx 8000 -> 23000 / 28000.
+    a = analysis_of(tmp_path,
+                    (("d", "etc"), ("d", "etc/nginx"), ("f", "etc/nginx/nginx.conf", bytes(2000)),
+                     ("f", "etc/nginx/public", bytes(3000))),
+                    (("d", "etc"), ("d", "etc/nginx"), ("f", "etc/nginx/nginx.conf", bytes(5000)),
+                     ("f", "etc/athing", bytes(10000))),
+                    (("d", "etc"), ("w", "etc/nginx")))
+    assert a.dive.efficiency == 23000 / 28000
+    assert a.dive.wasted_bytes == 7000
+    # labkit: the 2000-byte copy was overwritten, then 5000 + 3000 deleted with the directory
+    assert a.reclaimable_bytes == 2000 + 5000 + 3000
+    assert a.final_bytes == 10000
+
+
+def test_dive_misses_rm_rf_and_labkit_does_not(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path,
+                    (("d", "d"), ("f", "d/a", bytes(100)), ("f", "d/b", bytes(200)), ("f", "keep", b"k")),
+                    (("w", "d"),),
+                    history=("COPY d /d", "RUN rm -rf /d"))
+    assert a.dive.wasted_bytes == 0 and a.dive.efficiency == 1.0
+    assert a.reclaimable_bytes == 300
+    [item] = a.waste
+    assert (item.path, item.bytes, item.files, item.added_by, item.removed_by, item.how) == \
+        ("d", 300, 2, (0,), 1, "deleted")
+    assert item.story == "/d (2 files): 300B added by layer 0 (COPY d /d), deleted by layer 1 (RUN rm -rf /d)"
+    assert a.layers[1].deleted == ("d",)
+    assert a.layers[0].hidden_later == 300
+
+
+def test_overwritten_copies_count_once(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path, (("f", "f", bytes(1000)),), (("f", "f", bytes(1000)),), (("f", "f", bytes(10)),))
+    assert a.dive.wasted_bytes == 2010                       # every copy, the kept one too
+    assert a.dive.efficiency == 10 / 2010
+    assert a.reclaimable_bytes == 2000
+    assert [(w.added_by, w.removed_by, w.how) for w in a.waste] == [((0,), 1, "overwritten"),
+                                                                   ((1,), 2, "overwritten")]
+    assert a.layers[1].modified == ("f",) and a.layers[2].modified == ("f",)
+
+
+def test_opaque_directories_hide_lower_bytes(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path,
+                    (("d", "d"), ("f", "d/old", bytes(100)), ("d", "d/sub"), ("f", "d/sub/x", bytes(50))),
+                    (("d", "d"), ("o", "d"), ("f", "d/new", b"new")))
+    assert a.dive.wasted_bytes == 0                          # dive drops opaque markers
+    assert a.reclaimable_bytes == 150
+    [item] = a.waste
+    assert (item.path, item.how, item.files) == ("d", "hidden by opaque directory", 2)
+    assert a.layers[1].opaque_dirs == ("d",)
+    assert a.final_files == 1 and a.final_bytes == 3
+
+
+def test_hard_links_keep_bytes_until_the_last_name_goes(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path,
+                    (("f", "f", bytes(1000)), ("h", "h", "f")),
+                    (("w", "f"),),
+                    (("w", "h"),))
+    assert [(w.path, w.bytes, w.removed_by) for w in a.waste] == [("h", 1000, 2)]
+    assert a.layers[0].size == 1000                          # the linked bytes are stored once
+
+
+def test_file_over_directory_replaces_its_subtree(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path, (("d", "x"), ("f", "x/a", bytes(70))), (("f", "x", b"now a file"),))
+    [item] = a.waste
+    assert (item.path, item.bytes, item.how) == ("x", 70, "replaced")
+    assert a.final_files == 1
+
+
+def test_layer_summaries(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path,
+                    (("d", "etc"), ("f", "etc/a", b"aa"), ("f", "etc/b", bytes(300)), ("l", "etc/l", "a")),
+                    (("d", "etc"), ("f", "etc/a", b"AAA"), ("w", "etc/b"), ("w", "etc/never"), ("f", "c", b"c")),
+                    history=("ADD base", "RUN change"))
+    l0, l1 = a.layers
+    assert (l0.size, l0.file_count, l0.entries) == (2 + 300 + 1, 3, 4)
+    assert l0.added == ("etc", "etc/a", "etc/b", "etc/l")
+    assert [(p.path, p.size) for p in l0.largest] == [("etc/b", 300), ("etc/a", 2)]
+    assert (l1.added, l1.modified, l1.deleted) == (("c",), ("etc", "etc/a"), ("etc/b",))
+    assert l1.instruction == "RUN change"
+    assert a.stored_bytes == 2 + 300 + 3 + 1
+    assert a.final_bytes == 3 + 1
+
+
+# --------------------------------------------------------------------------- secrets
+
+AWS = "AKIA" + "Q3EXAMPLEKEY7ZZZ"
+GH = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+PEM = (b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+       b"-----END OPENSSH PRIVATE KEY-----\n")
+
+
+def test_secrets_in_any_layer_are_found_and_masked(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path,
+                    (("d", "root"), ("d", "root/.ssh"), ("f", "root/.ssh/id_ed25519", PEM, 0o600),
+                     ("f", "app.env.txt", f"AWS_ACCESS_KEY_ID={AWS}\n".encode()),
+                     ("f", "ci.yml", f"token: {GH}\n".encode()), ("f", ".npmrc", b"registry=x\n"),
+                     ("f", "big.pem", PEM + bytes(2 << 20)), ("f", "plain.txt", b"nothing here\n")),
+                    (("d", "root"), ("d", "root/.ssh"), ("w", "root/.ssh/id_ed25519")),
+                    history=("COPY . /", "RUN rm /root/.ssh/id_ed25519"))
+    found = {s.path: s for s in a.secrets}
+    assert set(found) == {"root/.ssh/id_ed25519", "app.env.txt", "ci.yml", ".npmrc"}
+    key = found["root/.ssh/id_ed25519"]
+    assert "private key" in key.kind and (key.added_by, key.removed_by, key.visible) == (0, 1, False)
+    assert "deleted by layer 1 (RUN rm /root/.ssh/id_ed25519)" in key.story(a.instructions())
+    assert found["app.env.txt"].kind == "AWS access key id" and found["app.env.txt"].visible
+    assert found["ci.yml"].kind == "GitHub token"
+    assert found[".npmrc"].kind == "npm credentials file"
+    rendered = a.text() + json.dumps(a.to_dict()) + a.html()
+    for secret in (AWS, GH, "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"):
+        assert secret not in rendered
+    assert "AKIA…(20 chars)" in rendered
+
+
+# --------------------------------------------------------------------------- the kernel agrees
+
+def _walk(root: Path) -> tuple[int, int]:
+    total, files, seen = 0, 0, set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            st = os.lstat(os.path.join(dirpath, name))
+            files += 1
+            if os.path.isfile(os.path.join(dirpath, name)) and not os.path.islink(os.path.join(dirpath, name)):
+                if st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    total += st.st_size
+    return total, files
+
+
+def test_final_filesystem_matches_the_kernels_overlay(kernel_overlay, tmp_path: Path) -> None:
+    from labkit.realfs import write_dir
+    from labkit.tarlayer import read_layer
+    layers = [
+        (("d", "a"), ("f", "a/1", bytes(10)), ("d", "a/b"), ("f", "a/b/2", bytes(20)), ("f", "top", bytes(5)),
+         ("f", "f", bytes(40)), ("h", "g", "f"), ("d", "x"), ("f", "x/y", bytes(7))),
+        (("d", "a"), ("o", "a"), ("f", "a/3", bytes(30)), ("w", "top"), ("f", "x", bytes(3)), ("w", "f")),
+        (("d", "a"), ("d", "a/b"), ("f", "a/b/4", bytes(4)), ("l", "link", "a/3"), ("f", "top", bytes(6))),
+    ]
+    tars = [make_layer(*entries) for entries in layers]
+    write_image_tar(tars, {}, tmp_path / "img.tar")
+    with open_image(tmp_path / "img.tar") as img:
+        a = analyze(img)
+    dirs = []
+    for i, data in enumerate(tars):
+        d = tmp_path / f"l{i}"
+        d.mkdir()
+        write_dir(read_layer(io.BytesIO(data)), d)
+        dirs.append(str(d))
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + ":".join(reversed(dirs)), str(mnt)],
+                   check=True)
+    try:
+        total, files = _walk(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert (a.final_bytes, a.final_files) == (total, files)
+    assert a.stored_bytes - a.final_bytes == a.reclaimable_bytes
+
+
+# --------------------------------------------------------------------------- CI rules
+
+def test_parse_dive_ci_file() -> None:
+    text = """# dive CI
+rules:
+  # If the efficiency is measured below X%, mark as failed.
+  lowestEfficiency: 0.95
+  highestWastedBytes: "20MB"   # quoted
+  highestUserWastedPercent: disabled
+"""
+    assert parse_dive_ci(text) == {"lowestEfficiency": "0.95", "highestWastedBytes": "20MB",
+                                   "highestUserWastedPercent": "disabled"}
+    assert parse_dive_ci("") == {"lowestEfficiency": "0.9", "highestWastedBytes": "disabled",
+                                 "highestUserWastedPercent": "0.1"}
+    with pytest.raises(LabkitError, match="unknown rule 'lowestEfficency'"):
+        parse_dive_ci("rules:\n  lowestEfficency: 0.5\n")
+    assert parse_size("20MB") == 20_000_000 and parse_size("1 KiB") == 1024 and parse_size("300") == 300
+    with pytest.raises(LabkitError):
+        parse_size("twenty")
+
+
+def test_evaluate_ci(tmp_path: Path) -> None:
+    a = analysis_of(tmp_path, (("f", "f", bytes(1000)),), (("f", "f", bytes(1000)), ("f", "g", bytes(1000))))
+    # efficiency = (1000 + 1000) / (2000 + 1000); wasted 2000; user size 2000 -> 100 %
+    assert math.isclose(a.dive.efficiency, 2 / 3)
+    verdict = {r.rule: r.status for r in evaluate_ci(a.dive, parse_dive_ci(""))}
+    assert verdict == {"lowestEfficiency": "FAIL", "highestWastedBytes": "SKIP", "highestUserWastedPercent": "FAIL"}
+    rules = {"lowestEfficiency": "0.6", "highestWastedBytes": "2KB", "highestUserWastedPercent": "off"}
+    verdict = {r.rule: r.status for r in evaluate_ci(a.dive, rules)}
+    assert verdict == {"lowestEfficiency": "PASS", "highestWastedBytes": "PASS", "highestUserWastedPercent": "SKIP"}
+    rules = {"lowestEfficiency": "false", "highestWastedBytes": "1999B", "highestUserWastedPercent": ""}
+    verdict = {r.rule: r.status for r in evaluate_ci(a.dive, rules)}
+    assert verdict == {"lowestEfficiency": "SKIP", "highestWastedBytes": "FAIL", "highestUserWastedPercent": "SKIP"}
