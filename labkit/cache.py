@@ -459,8 +459,8 @@ def _miss_reason(p: PlannedStep, cache: CacheState, steps: Sequence[PlannedStep]
     same_kw = [e for e in siblings if e.keyword == kw]
     if same_kw:
         return f"{kw}: instruction text changed (was {same_kw[0].text!r})"
-    return (f"{kw}: a different instruction was cached at this point ({siblings[0].text!r}); "
-            "steps were added, removed or reordered")
+    return (f"{kw}: no earlier build ran this instruction on this parent image (the cache "
+            f"holds {siblings[0].text!r} there): steps were added, removed or reordered")
 
 
 def _args_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:

@@ -170,7 +170,9 @@ class BuildContext:
                     continue
                 h, real = self._hash(e.path)
                 hashes.append(h)
-                covered.append(real or e)
+                covered.append(e)
+                if real is not None and real.path != e.path:
+                    covered.append(real)  # a symlink is hashed as the file it points to
         return [CopySource(_hash_slice("dir", sorted(hashes)), tuple(covered))]
 
 
