@@ -24,7 +24,8 @@ Commands (BusyBox behaviour and messages)
     ``cat``, ``rm [-r -f -R]``, ``cp [-r -R -a -p -d -f]``, ``mv [-f]``, ``ln [-s] [-f] [-n]``,
     ``chmod [-R]`` (octal or ``u+x,go-w`` style), ``chown [-R] USER[:GROUP]`` (numeric ids, or
     names looked up in the mount's ``/etc/passwd`` and ``/etc/group``),
-    ``dd if= of= bs= count=``, ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
+    ``dd if= of= bs= count=``, ``ls [-1 -a -A -R -d -l -n]`` (``-l``: link counts and
+    ``total`` are estimates), ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
     -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
     ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
     ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
@@ -49,7 +50,7 @@ Determinism
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
 no-op): pipes ``|``, background ``&``, ``$(...)`` and backticks, ``$((...))``, ``if`` / ``for``
 / ``while`` / ``case``, subshells and groups, here-documents, and every program not listed
-above that exists in the image (``ls``, ``apk``, ...). A name found nowhere in the image
+above that exists in the image (``grep``, ``apk``, ...). A name found nowhere in the image
 prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
 """
 from __future__ import annotations
@@ -1661,6 +1662,115 @@ def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
     return sh.subshell(data.decode(errors="replace"), io, args[0], args[1:])
 
 
+def _ls_mode(n: Node) -> str:
+    kind = {"dir": "d", "symlink": "l", "char": "c", "block": "b", "fifo": "p"}.get(n.kind, "-")
+    m = n.mode
+    out = [kind]
+    for shift, special, ch in ((6, 0o4000, "s"), (3, 0o2000, "s"), (0, 0o1000, "t")):
+        r, w, x = (m >> (shift + 2)) & 1, (m >> (shift + 1)) & 1, (m >> shift) & 1
+        out.append("r" if r else "-")
+        out.append("w" if w else "-")
+        if m & special:
+            out.append(ch if x else ch.upper())
+        else:
+            out.append("x" if x else "-")
+    return "".join(out)
+
+
+def _ls_long(sh: _Shell, path: str, shown: str, n: Node, numeric: bool) -> str:
+    def name(db: str, i: int) -> str:
+        if numeric:
+            return str(i)
+        try:
+            text = sh.mount.read("/etc/" + db).decode(errors="replace")
+        except OSError:
+            return str(i)
+        for line in text.splitlines():
+            f = line.split(":")
+            if len(f) >= 3 and f[2] == str(i):
+                return f[0]
+        return str(i)
+    size = n.size if n.kind == "file" else (len(n.linkname) if n.kind == "symlink" else 4096)
+    t = time.gmtime(n.mtime)
+    recent = abs(sh.now - n.mtime) < 183 * 24 * 3600
+    date = time.strftime("%b ", t) + f"{t.tm_mday:>2} " + (time.strftime("%H:%M", t) if recent
+                                                           else f" {t.tm_year}")
+    nlink = 1
+    if n.kind == "dir":
+        try:
+            nlink = 2 + sum(1 for c in sh.mount.listdir(path)
+                            if (sh.lstat(posixpath.join(path, c)) or Node("file")).kind == "dir")
+        except OSError:
+            nlink = 2
+    line = (f"{_ls_mode(n)} {nlink:>4} {name('passwd', n.uid):<8} {name('group', n.gid):<8} "
+            f"{size:>9} {date} {shown}")
+    return line + (f" -> {n.linkname}" if n.kind == "symlink" else "")
+
+
+def _cmd_ls(sh: _Shell, argv: list[str], io: _IO) -> int:
+    """BusyBox ls as it prints to a pipe or file: one name per line, sorted bytewise.
+    ``-l``/``-n`` print sizes and dates from the model (link counts and ``total`` blocks are
+    estimates: the simulator has no disk blocks)."""
+    flags, _, names = _opts(argv, "1aAlnRd")
+    long_ = bool(flags & {"l", "n"})
+    status = 0
+    files: list[tuple[str, Node]] = []
+    dirs: list[str] = []
+    for name in names or ["."]:
+        node = sh.lstat(name)
+        if node is not None and node.kind == "symlink" and not (flags & {"d", "l", "n"}):
+            node = sh.fstat(name) or node
+        if node is None:
+            io.stderr(f"ls: {name}: No such file or directory\n")
+            status = 1
+        elif node.kind == "dir" and "d" not in flags:
+            dirs.append(name)
+        else:
+            files.append((name, node))
+    out: list[str] = []
+    for name, node in sorted(files, key=lambda x: x[0].encode()):
+        out.append(_ls_long(sh, sh.abs(name), name, node, "n" in flags) if long_ else name)
+    header = len(names) > 1 or "R" in flags
+
+    def listing(d: str, first: bool) -> None:
+        if not first:
+            out.append("")
+        if header:
+            out.append(f"{d}:")
+        try:
+            entries = sh.mount.listdir(sh.abs(d))
+        except OSError as e:
+            io.stderr(f"ls: {d}: {_oserr(e)}\n")
+            return
+        if "a" not in flags:
+            entries = [e for e in entries if not e.startswith(".") or "A" in flags]
+        entries = sorted(entries, key=lambda e: e.encode())
+        if "a" in flags:
+            entries = [".", ".."] + entries
+        base = d.rstrip("/") if d.rstrip("/") else ""
+        nodes = {e: sh.lstat(f"{base}/{e}") for e in entries}
+        if long_:
+            total = sum(4 if n.kind == "dir" else -(-n.size // 4096) * 4
+                        for n in nodes.values() if n is not None and n.kind in ("dir", "file"))
+            out.append(f"total {total}")
+        for e in entries:
+            n = nodes[e]
+            if long_ and n is not None:
+                out.append(_ls_long(sh, sh.abs(f"{base}/{e}"), e, n, "n" in flags))
+            else:
+                out.append(e)
+        if "R" in flags:
+            for e in entries:
+                n = nodes[e]
+                if e not in (".", "..") and n is not None and n.kind == "dir":
+                    listing(f"{base}/{e}" if base or d.startswith("/") else e, False)
+
+    for k, d in enumerate(sorted(dirs, key=lambda x: x.encode())):
+        listing(d, not files and k == 0)
+    io.stdout("".join(line + "\n" for line in out))
+    return status
+
+
 def busybox_applets(binary: bytes) -> list[str]:
     """The applet names compiled into a BusyBox binary (its NUL-separated name table).
 
@@ -1730,6 +1840,7 @@ _APPLETS: dict[str, Callable] = {
     "chown": _cmd_chown, "dd": _cmd_dd, "sleep": _cmd_sleep, "sh": _cmd_sh, "ash": _cmd_sh,
     "true": _cmd_true, "false": _cmd_false, "echo": _cmd_echo, "printf": _cmd_printf,
     "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
+    "ls": _cmd_ls,
 }
 
 SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))
