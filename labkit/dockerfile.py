@@ -256,6 +256,8 @@ class _Lexer:
         self.next()
         name = self._name()
         ch = self.next()
+        if ch == "":
+            raise self._err(f"missing '}}' in variable substitution of ${{{name}")
         if ch == "}":
             return self.env.get(name, "")
         colon = ch == ":"
@@ -456,8 +458,25 @@ def _instruction(first: int, last: int, text: str, escape: str) -> Instruction:
             key, eq, val = w.partition("=")
             pairs.append((key, val if eq else None))
         kw = {"pairs": tuple(pairs)}
-    return Instruction(keyword=keyword, args=args, line=first, end_line=last, original=text,
-                       flags=flags, **kw)
+    ins = Instruction(keyword=keyword, args=args, line=first, end_line=last, original=text,
+                      flags=flags, **kw)
+    _check_quotes(ins, escape)
+    return ins
+
+
+_SUBSTITUTED = ("ENV", "LABEL", "ARG", "COPY", "ADD", "WORKDIR", "USER", "EXPOSE", "VOLUME",
+                "STOPSIGNAL", "FROM")
+
+
+def _check_quotes(ins: Instruction, escape: str) -> None:
+    """Unbalanced quotes or ${...} fail at parse time, naming the line (not at build time)."""
+    if ins.keyword not in _SUBSTITUTED:
+        return
+    pieces = [v for pair in ins.pairs for v in pair if v is not None] + list(ins.words)
+    if not pieces:
+        pieces = [ins.args]
+    for piece in pieces:
+        substitute(piece, {}, escape=escape, line=ins.line)
 
 
 def parse(text: str, *, build_args: Mapping[str, str] | None = None) -> Dockerfile:
