@@ -92,3 +92,14 @@ def test_docker_objects_carry_labels_and_no_network(docker_engine, docker_client
         assert "lo:" in r.output and "eth0" not in r.output
     finally:
         docker_engine.remove(c)
+
+
+def test_sizes_count_symlinks_like_docker(engine):
+    """docker history / ps -s sizes are an lstat walk: a symlink counts its target's length."""
+    base = engine.base_image()
+    c = engine.start(base)
+    try:
+        engine.exec(c, "ln -s /a/target/of/length/27/xx /tmp/link && ln -s x /tmp/l2")
+        assert engine.container_size(c).rw == len("/a/target/of/length/27/xx") + 1
+    finally:
+        engine.remove(c)

@@ -30,24 +30,21 @@ NOT_MODELLED = (
 
 
 def layer_size(layer: LayerDir) -> int:
-    """Bytes of a layer as Docker counts them: regular files' sizes, each hard-link group once."""
+    """Bytes of a layer or upper dir as Docker counts them (``docker history`` SIZE, ``docker ps
+    -s``): a walk summing the lstat size of every non-directory: file content (each hard-link
+    group once) and symlink targets' lengths; whiteouts (char 0/0) count 0."""
     seen: set[int] = set()
     total = 0
     for node in layer.values():
-        if node.kind != "file":
-            continue
-        if node.inode is not None:
-            if node.inode in seen:
-                continue
-            seen.add(node.inode)
-        total += node.size
+        if node.kind == "symlink":
+            total += len(node.linkname.encode())
+        elif node.kind == "file":
+            if node.inode is not None:
+                if node.inode in seen:
+                    continue
+                seen.add(node.inode)
+            total += node.size
     return total
-
-
-def upper_size(upper: LayerDir) -> int:
-    """``docker ps -s`` SIZE: a walk of the upper dir summing non-directory sizes (symlink
-    targets count their length; hard links once)."""
-    return layer_size(upper) + sum(len(n.linkname.encode()) for n in upper.values() if n.kind == "symlink")
 
 
 @dataclass
@@ -229,7 +226,7 @@ class SimEngine(Engine):
 
     def container_size(self, container: str) -> ContainerSize:
         c = self._container(container)
-        rw = upper_size(c.mount.upper)
+        rw = layer_size(c.mount.upper)
         return ContainerSize(rw, rw + sum(layer_size(l) for l in self._images[c.image_id].layers))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
