@@ -11,7 +11,6 @@ from ..errors import LabkitError
 COMMANDS: dict[str, str] = {
     "doctor": "doctor",
     "clean": "clean",
-    "lab": "lab",
     "flatten": "flatten",
     "inspect": "inspect",
     "compare": "compare",
