@@ -141,13 +141,21 @@ def parse_docker_stream(chunks: Iterable[Mapping], *,
     image_id: str | None = None
     short_built: str | None = None
     tags: list[str] = []
+    preamble: list[str] = []
     done = False
 
     def on_line(line: str, stderr: bool) -> Iterator[BuildEvent]:
         nonlocal step, running, started_at, short_built
         text = line.rstrip("\n")
         m = _STEP.match(text)
+        if step is None and not m:  # before the first step: the daemon's warnings
+            if text.strip():
+                preamble.append(text)
+            return
         if m and not running:
+            if preamble:
+                yield BuildWarning("\n".join(preamble))
+                preamble.clear()
             step, running = int(m.group(1)), False
             started_at = clock()
             step_output.clear()
@@ -215,6 +223,9 @@ def parse_docker_stream(chunks: Iterable[Mapping], *,
             if buf:
                 yield from on_line(buf, stderr)
                 buf = ""
+            if preamble:
+                yield BuildWarning("\n".join(preamble))
+                preamble.clear()
             detail = chunk.get("errorDetail") or {}
             message = str(detail.get("message") or chunk.get("error") or "build failed")
             code = detail.get("code")
