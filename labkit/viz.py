@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.base import HistoryEntry
 
 __all__ = ["layer_stack", "overlay_diagram", "cache_diagram", "size_chart", "SvgChart",
-           "human_size", "history_bottom_first", "entry_sources", "render_svg"]
+           "human_size", "history_bottom_first", "entry_sources", "render_svg",
+           "overlay_rows", "overlay_columns", "OverlayRow", "OverlayCell"]
 
 FONT = "Helvetica"
 # colours, one meaning each (also explained in each diagram's legend text)
@@ -202,105 +203,148 @@ def entry_sources(mount: Any) -> dict[str, tuple[str, ...]]:
     return {path: tuple(names[k] for k in mount.layers_of(path)) for path in sorted(mount.tree())}
 
 
-def _node_text(path: str, node: Node) -> str:
-    base = path.rsplit("/", 1)[-1]
+def _cell_text(node: Node) -> str:
     if node.kind == "dir":
-        return f"{path}/" + ("  (opaque)" if node.opaque else "")
+        return "dir, opaque" if node.opaque else "dir"
     if node.kind == "whiteout":
-        return f"{path}  (whiteout)"
+        return "whiteout"
     if node.kind == "symlink":
-        return f"{path} -> {node.linkname}"
+        return f"\u2192 {node.linkname}"
     if node.kind == "file":
-        return f"{path}  {human_size(node.size)}"
-    return f"{path}  ({node.kind})" if base else path
+        return human_size(node.size)
+    return node.kind
+
+
+@dataclass(frozen=True)
+class OverlayCell:
+    """One layer's entry for one path in ``overlay_rows``: what it is, whether the merged
+    view uses it, and what the highlighted events did to it (upper only)."""
+
+    text: str                  # "220B", "dir", "dir, opaque", "whiteout", "\u2192 target", ""
+    kind: str = ""             # the Node kind ("" when the layer has no entry here)
+    used: bool = False         # the merged entry is taken from (or merges) this one
+    mark: str = ""             # "copied up", "new", "written", "whiteout", "opaque" or ""
+
+
+@dataclass(frozen=True)
+class OverlayRow:
+    path: str
+    cells: tuple[OverlayCell, ...]   # one per column of ``overlay_columns`` (bottom lower first)
+    merged: str                      # the merged entry ("" when the path is not visible)
+    sources: tuple[str, ...]         # layers it comes from, topmost first
+
+
+def overlay_columns(mount: Any) -> tuple[str, ...]:
+    """Column names of ``overlay_rows``: the lowers bottom first, then the upper."""
+    return tuple(name for _, name, _ in reversed(_layer_names(mount)))
+
+
+def overlay_rows(mount: Any, highlight: Iterable[Any] = (), *,
+                 paths: Iterable[str] | None = None) -> list[OverlayRow]:
+    """The overlay as a table: one row per path found in any layer (sorted), one cell per
+    layer (bottom lower first, upper last), the merged entry and where it comes from."""
+    marks = _marks(highlight)
+    wanted = None if paths is None else [p.strip("/") for p in paths]
+    tree = mount.tree()
+    sources = entry_sources(mount)
+    layers = list(reversed(_layer_names(mount)))
+    every = set(tree).union(*(set(layer or {}) for _, _, layer in layers))
+    rows = []
+    for path in sorted(every):
+        if wanted is not None and not any(w == "" or path == w or path.startswith(w + "/")
+                                          for w in wanted):
+            continue
+        cells = []
+        for key, name, layer in layers:
+            node = (layer or {}).get(path)
+            if node is None:
+                cells.append(OverlayCell(""))
+                continue
+            mark = ""
+            if name == "upper":
+                m = marks.get(path, "")
+                mark = _MARK_TEXT.get(m, m)
+            cells.append(OverlayCell(_cell_text(node), node.kind, name in sources.get(path, ()), mark))
+        merged = _cell_text(tree[path]) if path in tree else ""
+        rows.append(OverlayRow(path, tuple(cells), merged, sources.get(path, ())))
+    return rows
+
+
+_MARK_FILL = {"copied up": C_COPYUP, "new": C_NEW, "written": C_NEW, "whiteout": C_WHITEOUT,
+              "opaque": C_OPAQUE}
 
 
 def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterable[str] | None = None,
-                    max_entries: int = 40, title: str = "") -> "graphviz.Digraph":
-    """A ``labkit.overlay.Mount`` drawn as the kernel stacks it: the lower layers (top
-    first) at the bottom, the upper above them, the merged view on top. Each merged entry
-    has an arrow from the layer it comes from (directories: from every layer that adds
-    to them). Whiteouts are dark grey, opaque directories purple; ``highlight`` takes the
-    Mount's ``OpEvent``s (``mount.take_events()``) and marks what they did: copied-up
-    entries orange, entries the operations created green.
+                    max_entries: int = 60, title: str = "") -> "graphviz.Digraph":
+    """A ``labkit.overlay.Mount`` as one table: a row per path, a column per layer — the
+    lower layers from the bottom one up, then the upper — and the merged view with where
+    each entry comes from ("upper", "lower 0 (top)"; a directory lists every layer whose
+    directory merges into it). Lower entries the merged view does not use (hidden by a
+    whiteout, an opaque directory or a higher entry) are grey. Whiteouts are dark grey,
+    opaque directories purple. ``highlight`` takes the Mount's ``OpEvent``s
+    (``mount.take_events()``): what they did to the upper is coloured and named ("copied
+    up" orange, "new"/"written" green, "whiteout", "opaque").
 
-    ``paths`` limits the drawing to those paths and what lies under them; each layer shows
-    at most ``max_entries`` entries (then "... N more")."""
-    marks = _marks(highlight)
-    wanted = None if paths is None else [p.strip("/") for p in paths]
+    ``paths`` limits the table to those paths and what lies under them; at most
+    ``max_entries`` rows are drawn (then "... N more")."""
+    rows = overlay_rows(mount, highlight, paths=paths)
+    columns = overlay_columns(mount)
+    read_only = bool(getattr(mount, "read_only", False))
+    e = html.escape
 
-    def keep(path: str) -> bool:
-        return wanted is None or any(path == w or path.startswith(w + "/") or w == ""
-                                     for w in wanted)
+    def td(text: str, *, fill: str = "", color: str = "", bold: bool = False,
+           align: str = "left", port: str = "") -> str:
+        attrs = f' align="{align}"' + (f' bgcolor="{fill}"' if fill else "") + \
+            (f' port="{port}"' if port else "")
+        body = e(text) if text else " "
+        if bold:
+            body = f"<b>{body}</b>"
+        if color:
+            body = f'<font color="{color}">{body}</font>'
+        return f"<td{attrs}>{body}</td>"
 
-    tree = mount.tree()
-    sources = entry_sources(mount)
-    stack = [(name, layer) for _, name, layer in _layer_names(mount)]
-    g = _digraph("overlay", rankdir="BT", nodesep="0.12", ranksep="0.5")
+    head = [td("path", bold=True, fill="#eeeeee")]
+    for name in columns:
+        label = "upper (none: read-only mount)" if name == "upper" and read_only else name
+        head.append(td(label, bold=True, fill=C_UPPER if name == "upper" else C_LAYER, align="center"))
+    head.append(td("merged (what the container sees)", bold=True, fill=C_MERGED, align="center"))
+    lines = ["<tr>" + "".join(head) + "</tr>"]
+    for row in rows[:max_entries]:
+        cells = [td(row.path)]
+        for cell in row.cells:
+            if not cell.kind:
+                cells.append(td(""))
+                continue
+            text = cell.text + (f" ({cell.mark})" if cell.mark and cell.mark not in cell.text else "")
+            fill, color = "", "" if cell.used else "#999999"
+            if cell.kind == "whiteout":
+                fill, color = C_WHITEOUT, "white"
+            elif cell.text == "dir, opaque":
+                fill = C_OPAQUE
+            if cell.mark:
+                fill = _MARK_FILL.get(cell.mark, fill)
+                color = "white" if cell.mark == "whiteout" else ""
+            cells.append(td(text, fill=fill, color=color, bold=bool(cell.mark), align="center"))
+        if row.merged:
+            src = " + ".join(s.split(" (")[0] for s in row.sources)
+            cells.append(td(f"{row.merged}  \u2190 {src}", align="left"))
+        else:
+            cells.append(td("(not visible)", color="#999999", align="left"))
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    if len(rows) > max_entries:
+        lines.append(f'<tr><td colspan="{len(columns) + 2}">{e(f"... {len(rows) - max_entries} more")}</td></tr>')
+    if not rows:
+        lines.append(f'<tr><td colspan="{len(columns) + 2}">(no entries)</td></tr>')
+    legend = ("grey: hidden from the merged view  \u00b7  dark: whiteout  \u00b7  purple: opaque dir"
+              "  \u00b7  orange: copied up  \u00b7  green: new / written (last action)")
+    lines.append(f'<tr><td colspan="{len(columns) + 2}" align="left">'
+                 f'<font point-size="9" color="#555555">{e(legend)}</font></td></tr>')
+    table = ('<<table border="0" cellborder="1" cellspacing="0" cellpadding="4">'
+             + "\n".join(lines) + "</table>>")
+    g = _digraph("overlay")
     if title:
         g.attr(label=title, labelloc="t", fontsize="13")
-    all_paths = sorted(set(tree).union(*(set(l or {}) for _, l in stack)))
-    num = {p: i for i, p in enumerate(all_paths)}
-    ids: dict[str, str] = {}       # layer name -> cluster prefix
-    rows = [(name, layer) for name, layer in reversed(stack)]  # bottom lower first
-    prev_anchor = None
-    drawn: dict[str, set[str]] = {}
-    for r, (name, layer) in enumerate(rows):
-        prefix = f"L{len(rows) - 1 - r}" if name != "upper" else "U"
-        ids[name] = prefix
-        with g.subgraph(name=f"cluster_{prefix}") as c:
-            read_only = name == "upper" and layer is None
-            c.attr(label=_label("upper (none: read-only mount)" if read_only else name),
-                   style="rounded,filled", color="#999999",
-                   fillcolor=C_UPPER if name == "upper" else C_LAYER, labeljust="l", fontsize="11")
-            anchor = f"{prefix}_anchor"
-            c.node(anchor, "", shape="point", style="invis", width="0")
-            entries = [p for p in sorted(layer or {}) if keep(p)]
-            drawn[name] = set(entries[:max_entries])
-            for p in entries[:max_entries]:
-                node = (layer or {})[p]
-                attrs = {"fillcolor": "white"}
-                if node.kind == "whiteout":
-                    attrs = {"fillcolor": C_WHITEOUT, "fontcolor": "white"}
-                elif node.opaque:
-                    attrs = {"fillcolor": C_OPAQUE}
-                if name == "upper" and p in marks:
-                    m = marks[p]
-                    attrs = {"fillcolor": {"copy_up": C_COPYUP, "create": C_NEW, "write": C_NEW,
-                                           "whiteout": C_WHITEOUT, "opaque": C_OPAQUE}[m],
-                             "penwidth": "2.5", "fontcolor": "white" if m == "whiteout" else "black"}
-                text = _node_text(p, node)
-                if name == "upper" and marks.get(p) in _MARK_TEXT:
-                    text += f"  ({_MARK_TEXT[marks[p]]})"
-                c.node(f"{prefix}_{num[p]}", _label(text), **attrs)
-            if len(entries) > max_entries:
-                c.node(f"{prefix}_more", _label(f"... {len(entries) - max_entries} more"),
-                       shape="plaintext", style="")
-            if not entries and not read_only:
-                c.node(f"{prefix}_empty", "(empty)", shape="plaintext", style="")
-        if prev_anchor is not None:
-            g.edge(prev_anchor, anchor, style="invis")
-        prev_anchor = anchor
-    shown = [p for p in sorted(tree) if keep(p)]
-    with g.subgraph(name="cluster_M") as c:
-        c.attr(label="merged (what the container sees)", style="rounded,filled", color="#999999",
-               fillcolor=C_MERGED, labeljust="l", fontsize="11")
-        c.node("M_anchor", "", shape="point", style="invis", width="0")
-        for p in shown[:max_entries]:
-            c.node(f"M_{num[p]}", _label(_node_text(p, tree[p])), fillcolor="white")
-        if len(shown) > max_entries:
-            c.node("M_more", _label(f"... {len(shown) - max_entries} more"), shape="plaintext",
-                   style="")
-        if not shown:
-            c.node("M_empty", "(empty)", shape="plaintext", style="")
-    if prev_anchor is not None:
-        g.edge(prev_anchor, "M_anchor", style="invis")
-    for p in shown[:max_entries]:
-        for k, name in enumerate(sources.get(p, ())):
-            if p not in drawn.get(name, ()):
-                continue
-            g.edge(f"{ids[name]}_{num[p]}", f"M_{num[p]}", color="#555555" if k == 0 else "#aaaaaa",
-                   style="solid" if k == 0 else "dashed")
+    g.node("overlay", table, shape="plaintext", style="")
     return g
 
 
