@@ -1,0 +1,222 @@
+"""THE differential test of the simulator's builder: every case folder, built on the real
+daemon and on ``labkit.simbuild``, must give the same layers and the same cache decisions.
+
+For every folder in tests/cases (present now or added later; format in its README):
+
+1. a base image is built the same way on both sides — ``FROM scratch``, ``COPY busybox
+   /bin/busybox``, ``RUN ["/bin/busybox", "--install", "-s", "/bin"]`` with the same bytes
+   — and its layers are compared;
+2. the case is built, then rebuilt after each scripted edit (cumulative), on both;
+3. after every build: the same steps (``Step n/N`` text), the same hit/miss for every step,
+   the same history (``created_by`` text and which entries made no layer), and per layer
+   (``docker save`` -> ``labkit.image.open_image`` -> ``layer_dir``) the same paths, kinds,
+   modes, owners, sizes, content digests, symlink targets, whiteouts, opaque marks and
+   hard-link groups.
+
+Where the simulator deliberately does not model Docker, the difference is listed in
+``KNOWN_DIFFERENCES`` by case and path and checked to the extent it can be; nothing else is
+ignored. Everything built carries labkit's label and this run's session label and is
+removed at the end (with the unlabelled intermediate images our builds made).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from labkit import simbuild
+from labkit.buildevents import BuildRecord, parse_docker_stream, record_from_events
+from labkit.engine.base import LABEL, SESSION_LABEL
+from labkit.errors import BuildError
+from labkit.image import open_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cases.casekit import apply_ops, load_cases  # noqa: E402
+
+pytestmark = pytest.mark.docker
+
+SESSION = "simdiff-" + uuid.uuid4().hex[:12]
+LABELS = {LABEL: "true", SESSION_LABEL: SESSION}
+CASES = load_cases()
+BASE_DOCKERFILE = ('FROM scratch\nCOPY busybox /bin/busybox\n'
+                   'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
+
+# (case, path in the image) -> why the simulator's bytes differ there. Only the file's
+# size and digest are exempt; its presence, kind, mode and owner are still compared.
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+    ("owners-links", "owners"): "written by `ls -ln`: Docker prints real dates, link counts "
+                                "and disk-block totals; the simulator has no disk",
+}
+
+
+def comparable(layer: dict, exempt: set[str] = frozenset()) -> dict:
+    out: dict = {}
+    for path, n in layer.items():
+        row: tuple = (n.kind, 0 if n.kind == "whiteout" else n.mode, n.uid, n.gid)
+        if n.kind == "file":
+            row += ("<content not compared>",) if path in exempt else (n.size, n.sha256)
+        elif n.kind == "symlink":
+            row += (n.linkname,)
+        elif n.kind == "dir":
+            row += (n.opaque,)
+        out[path] = row
+    groups: dict[int, list[str]] = {}
+    for path, n in layer.items():
+        if n.kind == "file" and n.inode is not None:
+            groups.setdefault(n.inode, []).append(path)
+    out["<hard links>"] = sorted(sorted(g) for g in groups.values() if len(g) > 1)
+    return out
+
+
+class Lab:
+    """Both builders side by side for one test session."""
+
+    def __init__(self, client, tmp: Path) -> None:
+        self.api = client.api
+        self.tmp = tmp
+        self.made: list[str] = []
+        self.cache = simbuild.SimBuildCache()
+        self.sim_images: dict[str, object] = {}
+        self.base = f"labkit-simdiff-base:{SESSION}"
+
+    def docker_build(self, context: Path, build_args: dict, *, no_cache: bool = False,
+                     tag: str | None = None, dockerfile: str = "Dockerfile") -> BuildRecord:
+        chunks = self.api.build(path=str(context), dockerfile=dockerfile, decode=True, rm=True,
+                                forcerm=True, network_mode="none", labels=LABELS,
+                                buildargs=build_args, nocache=no_cache, tag=tag)
+        rec = record_from_events(parse_docker_stream(chunks))
+        for s in rec.steps:
+            if not s.cached and s.image_id and s.keyword != "FROM":
+                self.made.append(s.image_id)
+        if rec.image is not None:
+            self.made.append(rec.image.id)
+        return rec
+
+    def sim_build(self, context: Path, build_args: dict, *, no_cache: bool = False):
+        return simbuild.build(context, resolve=self.sim_images.__getitem__, cache=self.cache,
+                              build_args=build_args, no_cache=no_cache, labels=LABELS)
+
+    def docker_layers(self, image_id: str) -> tuple[list[dict], dict]:
+        dest = Path(tempfile.mkstemp(prefix="labkit-simdiff-", suffix=".tar", dir=self.tmp)[1])
+        try:
+            with open(dest, "wb") as f:
+                for chunk in self.api.get_image(image_id):
+                    f.write(chunk)
+            img = open_image(dest)
+            return [img.layer_dir(i, with_data=False) for i in range(len(img.layers))], dict(img.config)
+        finally:
+            dest.unlink()
+
+    def remove_all(self) -> None:
+        for _ in range(8):
+            mine = self.api.images(filters={"label": f"{SESSION_LABEL}={SESSION}"}, all=True, quiet=True)
+            if not mine:
+                break
+            for image in mine:
+                try:
+                    self.api.remove_image(image, force=True)
+                except Exception:  # a child still depends on it: next pass
+                    pass
+        for image in reversed(self.made):
+            try:
+                self.api.remove_image(image)
+            except Exception:  # removed with its child already, or used by a newer build
+                pass
+
+
+@pytest.fixture(scope="module")
+def lab(docker_client, tmp_path_factory):
+    busybox = Path("/bin/busybox")
+    if not busybox.exists():
+        pytest.skip("needs the static busybox at /bin/busybox")
+    lab = Lab(docker_client, tmp_path_factory.mktemp("simdiff"))
+    ctx = tmp_path_factory.mktemp("simdiff-base")
+    (ctx / "busybox").write_bytes(busybox.read_bytes())
+    (ctx / "busybox").chmod(0o755)
+    (ctx / "Dockerfile").write_text(BASE_DOCKERFILE)
+    try:
+        rec = lab.docker_build(ctx, {}, tag=lab.base)
+        assert rec.ok, rec.failure
+        lab.base_id = rec.image.id
+        _, sim_base = lab.sim_build(ctx, {})
+        lab.sim_base = sim_base
+        lab.sim_images[lab.base] = sim_base
+        yield lab
+    finally:
+        lab.remove_all()
+
+
+def _compare_images(lab: Lab, docker_id: str, sim_image, what: str, case: str = "") -> None:
+    layers, config = lab.docker_layers(docker_id)
+    d_hist = [(h.get("created_by", ""), bool(h.get("empty_layer"))) for h in config["history"]]
+    s_hist = [(h.get("created_by", ""), bool(h.get("empty_layer"))) for h in sim_image.config["history"]]
+    assert s_hist == d_hist, f"{what}: history differs"
+    assert len(sim_image.layers) == len(layers), f"{what}: layer count"
+    exempt = {path for (c, path) in KNOWN_DIFFERENCES if c == case}
+    for i, (d_layer, s_layer) in enumerate(zip(layers, sim_image.layers)):
+        assert comparable(s_layer, exempt) == comparable(d_layer, exempt), \
+            f"{what}: layer {i} ({d_hist[[k for k, h in enumerate(d_hist) if not h[1]][i]][0]})"
+    for key in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts"):
+        d_val, s_val = config["config"].get(key), sim_image.config["config"].get(key)
+        assert (s_val or None) == (d_val or None), f"{what}: config {key}"
+
+
+def test_base_image_is_the_same_on_both(lab):
+    _compare_images(lab, lab.base_id, lab.sim_base, "base image")
+    assert len(lab.sim_base.layers) == 2 and len(lab.sim_base.layers[1]) > 100
+
+
+def test_known_differences_name_real_cases():
+    names = {c.name for c in CASES}
+    assert {case for case, _ in KNOWN_DIFFERENCES} <= names
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_simulator_builds_like_the_daemon(lab, case, tmp_path):
+    ctx = case.prepare(tmp_path / "context")
+    args = dict(case.build_args)
+    runs = [("first build", (), False)] + [(e.name, e.ops, e.no_cache) for e in case.edits]
+    compared: set[str] = set()
+    for name, ops, no_cache in runs:
+        what = f"{case.name} / {name}"
+        apply_ops(ctx, ops, args)
+        build_args = {"BASE": lab.base, **args}
+        d_rec = lab.docker_build(ctx, build_args, no_cache=no_cache)
+        assert d_rec.ok, f"{what}: the real build failed: {d_rec.failure}"
+        s_rec, s_img = lab.sim_build(ctx, build_args, no_cache=no_cache)
+        assert [(s.n, s.instruction) for s in s_rec.steps] == \
+               [(s.n, s.instruction) for s in d_rec.steps], f"{what}: steps"
+        wrong = [f"step {d.n} {d.instruction!r}: docker {'HIT' if d.cached else 'MISS'}, "
+                 f"sim {'HIT' if s.cached else 'MISS'}"
+                 for d, s in zip(d_rec.steps, s_rec.steps) if d.cached != s.cached]
+        assert not wrong, f"{what}: cache decisions differ:\n" + "\n".join(wrong)
+        if d_rec.image.id not in compared:        # a fully cached rebuild is the same image
+            compared.add(d_rec.image.id)
+            _compare_images(lab, d_rec.image.id, s_img, what, case.name)
+
+
+def test_failures_match_the_daemon(lab, tmp_path):
+    """A failing RUN stops at the same step with the same status; a missing COPY source
+    stops at the COPY and names the file."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {lab.base}\nRUN echo before > /b\n"
+                                    "RUN echo oops && exit 3\nRUN echo never\n")
+    d_rec = lab.docker_build(ctx, {})
+    assert d_rec.failure is not None
+    with pytest.raises(BuildError) as info:
+        lab.sim_build(ctx, {})
+    err = info.value
+    assert (err.step, err.exit_code) == (d_rec.failure.step, d_rec.failure.exit_code) == (3, 3)
+    assert err.line == 3 and "oops" in err.output
+    assert [s.n for s in err.record.steps] == [s.n for s in d_rec.steps]
+
+    (ctx / "Dockerfile").write_text(f"FROM {lab.base}\nRUN echo x > /x\nCOPY missing.txt /m\n")
+    d_rec = lab.docker_build(ctx, {})
+    assert d_rec.failure is not None and "missing.txt" in d_rec.failure.message
+    with pytest.raises(BuildError) as info:
+        lab.sim_build(ctx, {})
+    assert info.value.step == d_rec.failure.step == 3 and "missing.txt" in str(info.value)
