@@ -272,10 +272,31 @@ def test_08a_deleted_key_is_still_in_a_layer(engine, tmp_path, monkeypatch):
     assert not hidden.passed and (hidden.points, hidden.max_points) == (4, 5)
 
 
+# ------------------------------------------------------------------ 09-a: efficiency
+
+def test_09a_deleted_bytes_still_count_until_cleaned_in_the_same_step(engine, tmp_path, monkeypatch):
+    fat = build(engine, tmp_path, "FROM labkit/base\nRUN mkdir /app && dd if=/dev/zero of=/tmp/junk "
+                "bs=1024 count=500\nRUN dd if=/dev/zero of=/app/data bs=1024 count=200\n"
+                "RUN rm /tmp/junk\n", "ex09fat")
+    layers = saved_layers(engine, fat.image, tmp_path)
+    assert "tmp/junk" in names_in(layers[1]) and "tmp/.wh.junk" in names_in(layers[3])
+    grading_log(monkeypatch, tmp_path)
+    r = ex.check("09-a", image="ex09fat", engine=engine)
+    assert not r.passed and (r.points, r.max_points) == (2, 5)
+    assert any("efficiency 0." in m for m in r.messages)
+    slim = build(engine, tmp_path, "FROM labkit/base\nRUN mkdir /app && dd if=/dev/zero of=/tmp/junk "
+                 "bs=1024 count=500 && rm /tmp/junk\nRUN dd if=/dev/zero of=/app/data bs=1024 "
+                 "count=200\n", "ex09slim")
+    assert not any("junk" in n for layer in saved_layers(engine, slim.image, tmp_path)
+                   for n in names_in(layer))
+    ok = ex.check("09-a", image="ex09slim", engine=engine)
+    assert ok.passed and ok.points == 5
+
+
 # ------------------------------------------------------------------ API and registry
 
 def test_unknown_exercise_and_arguments_are_clear_errors(sim_engine):
-    with pytest.raises(ExerciseError, match="known exercises: 00-a.*08-a"):
+    with pytest.raises(ExerciseError, match="known exercises: 00-a.*09-a"):
         ex.check("99-z", engine=sim_engine)
     with pytest.raises(ExerciseError, match="(?s)no argument 'img'.*takes: image"):
         ex.check("00-a", img="x", engine=sim_engine)
@@ -305,7 +326,7 @@ def test_import_does_no_work_and_lessons_load_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     before, after, ids = out.strip().split("] ", 2)
     assert before == "[" and after == "['labkit.exercises.lesson03'"
-    assert {"00-a", "03-a", "04-a", "04-b", "05-a", "05-b", "07-a", "08-a"} <= set(re.findall(r"\d\d-[a-z]", ids))
+    assert {"00-a", "03-a", "04-a", "04-b", "05-a", "05-b", "07-a", "08-a", "09-a"} <= set(re.findall(r"\d\d-[a-z]", ids))
 
 
 def test_register_adds_an_exercise(sim_engine):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import session
 from ..engine.base import Engine, ImageRef
@@ -32,6 +32,7 @@ class State:
         self._refs: dict[str, ImageRef] = {}
         self._images: dict[str, Any] = {}
         self._layers: dict[tuple[str, int, bool], LayerDir] = {}
+        self._memo: dict[str, Any] = {}
 
     # -- arguments ----------------------------------------------------------------
     def arg(self, name: str) -> Any:
@@ -78,6 +79,12 @@ class State:
     def run(self, command: str, name: str = "image"):
         """Run ``command`` in a new container of the image (removed afterwards)."""
         return self.engine.run(self.image_ref(name), command, keep=False)
+
+    def memo(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per check() call, shared by the exercise's checks (e.g. an analysis)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     # -- containers ---------------------------------------------------------------
     def container(self, name: str = "container") -> str:
