@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.base import HistoryEntry
 
 __all__ = ["layer_stack", "overlay_diagram", "cache_diagram", "size_chart", "SvgChart",
-           "human_size", "history_bottom_first", "entry_sources", "render_svg",
-           "overlay_rows", "overlay_columns", "OverlayRow", "OverlayCell"]
+           "human_size", "instruction_text", "history_bottom_first", "entry_sources", "render_svg",
+           "overlay_rows", "overlay_columns", "OverlayRow", "OverlayCell", "efficiency_chart"]
 
 FONT = "Helvetica"
 # colours, one meaning each (also explained in each diagram's legend text)
@@ -61,6 +61,13 @@ def human_size(n: int) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def instruction_text(created_by: str) -> str:
+    """A history entry's ``created_by`` as the Dockerfile line it came from:
+    ``/bin/sh -c #(nop)  ENV A=1`` -> ``ENV A=1``, ``/bin/sh -c make`` -> ``RUN make``."""
+    from .analysis import short_instruction
+    return short_instruction(created_by, 100_000) if created_by else created_by
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -135,7 +142,7 @@ def layer_stack(history_entries: Sequence["HistoryEntry"], *, title: str = "",
     total = sum(max(h.size, 0) for h in steps if not h.empty_layer)
     g.attr("node", width="5")
     for i, h in enumerate(steps):
-        text = _short(h.created_by or "(no history)", width)
+        text = _short(instruction_text(h.created_by) or "(no history)", width)
         if h.empty_layer or h.layer_index is None:
             g.node(f"s{i}", _label(f"step {i + 1}: {text}", "no layer (metadata only)"),
                    style="rounded,dashed,filled", fillcolor=C_EMPTY, color="#999999",
@@ -422,7 +429,7 @@ def size_chart(sizes: Mapping[str, int] | Sequence[tuple[str, int]] | Sequence["
     items: list[tuple[str, int]]
     seq = list(sizes.items()) if isinstance(sizes, Mapping) else list(sizes)
     if seq and hasattr(seq[0], "created_by"):
-        items = [(f"{h.layer_index}: {_short(h.created_by, 40)}", max(h.size, 0))
+        items = [(f"{h.layer_index}: {_short(instruction_text(h.created_by), 40)}", max(h.size, 0))
                  for h in history_bottom_first(seq) if not h.empty_layer and h.layer_index is not None]
     else:
         items = [(str(k), int(v)) for k, v in seq]
@@ -448,3 +455,44 @@ def size_chart(sizes: Mapping[str, int] | Sequence[tuple[str, int]] | Sequence["
                    f'<text x="{label_width + max(w, 1) + 4}" y="{ty}">{human_size(value)}</text></g>')
     out.append("</svg>")
     return SvgChart("\n".join(out), title)
+
+
+def efficiency_chart(analysis: Any, *, title: str = "", width: int = 560, bar_height: int = 18,
+                     label_width: int = 260) -> SvgChart:
+    """Each layer's bytes split in two, as plain SVG: what is still visible in the final
+    filesystem (blue) and what a later layer deleted, overwrote or hid (orange, "wasted").
+    ``analysis`` is an ``analysis.Analysis`` (``analysis.analyze(open_image(...))``)."""
+    layers = list(analysis.layers)
+    stored = sum(max(la.size, 0) for la in layers)
+    hidden = sum(max(la.hidden_later, 0) for la in layers)
+    head = title or (f"{human_size(stored)} stored, {human_size(hidden)} invisible in the final "
+                     f"filesystem")
+    top = 24
+    height = top + len(layers) * (bar_height + 6) + 22
+    biggest = max((la.size for la in layers), default=0) or 1
+    room = max(width - label_width - 120, 40)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="{FONT}, sans-serif" font-size="12">',
+           f'<text x="4" y="16" font-weight="bold">{html.escape(head)}</text>']
+    for i, la in enumerate(layers):
+        y = top + i * (bar_height + 6)
+        ty = y + bar_height - 5
+        size, gone = max(la.size, 0), min(max(la.hidden_later, 0), max(la.size, 0))
+        w_all = round(room * size / biggest)
+        w_gone = round(room * gone / biggest)
+        label = f"{la.index}: {_short(instruction_text(la.instruction) or '(no history)', 40)}"
+        note = human_size(size) + (f" ({human_size(gone)} wasted)" if gone else "")
+        out.append(f'<g class="layer"><title>{html.escape(label)}: {size} bytes, {gone} invisible '
+                   f'later</title><text x="{label_width - 6}" y="{ty}" text-anchor="end">'
+                   f'{html.escape(_short(label, 42))}</text>'
+                   f'<rect x="{label_width}" y="{y}" width="{max(w_all - w_gone, 1)}" '
+                   f'height="{bar_height}" fill="#5b9bd5"/>'
+                   + (f'<rect class="wasted" x="{label_width + w_all - w_gone}" y="{y}" '
+                      f'width="{max(w_gone, 1)}" height="{bar_height}" fill="{C_COPYUP}"/>'
+                      if gone else "")
+                   + f'<text x="{label_width + max(w_all, 1) + 4}" y="{ty}">{note}</text></g>')
+    ly = top + len(layers) * (bar_height + 6) + 12
+    out.append(f'<text x="4" y="{ly}" font-size="10" fill="#555555">blue: still visible at the '
+               f'top  \u00b7  orange: deleted, overwritten or hidden by a later layer</text>')
+    out.append("</svg>")
+    return SvgChart("\n".join(out), head)

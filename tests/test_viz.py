@@ -214,6 +214,7 @@ def built_image(docker_engine, tmp_path_factory):
         "ENV GREETING=hello\n"
         "RUN echo hello > /hello.txt\n"
         "RUN dd if=/dev/zero of=/blob bs=1000 count=1234\n"
+        "RUN rm /blob\n"
         'CMD ["sh"]\n')
     record = docker_engine.build(ctx, tag="viz-test:1")
     return record.image
@@ -255,3 +256,27 @@ def test_size_chart_bars_scale_with_size():
     widths = dict(rects)
     assert widths["big"] == pytest.approx(2 * widths["mid"], abs=1)
     assert widths["big"] > widths["small"] >= widths["none"]
+
+
+def test_efficiency_chart_shows_the_deleted_blob_as_wasted(docker_engine, docker_client, built_image,
+                                                           tmp_path):
+    from labkit.analysis import analyze
+    from labkit.image import open_image
+    from labkit.viz import efficiency_chart
+    image = open_image(docker_engine.save(built_image, tmp_path / "image.tar"))
+    chart = efficiency_chart(analyze(image, scan_secrets=False))
+    history = [h for h in docker_engine.history(built_image) if not h.empty_layer]
+    printed = subprocess.run(["docker", "history", "--format", "{{.CreatedBy}}\t{{.Size}}",
+                              "--no-trunc", built_image.id], check=True, capture_output=True,
+                             text=True).stdout.splitlines()
+    blob_size = next(line.rsplit("\t", 1)[1] for line in printed if "of=/blob" in line)
+    # the daemon's own container of the image has no /blob: those bytes are wasted
+    container = docker_engine.run(built_image, "test ! -e /blob", keep=False)
+    assert container.exit_code == 0
+    ns = "{http://www.w3.org/2000/svg}"
+    layers = list(ET.fromstring(chart.svg).iter(f"{ns}g"))
+    assert len(layers) == len(history)
+    wasted = [g for g in layers if g.find(f"{ns}rect[@class='wasted']") is not None]
+    assert len(wasted) == 1
+    assert wasted[0].findall(f"{ns}text")[-1].text == f"{blob_size} ({blob_size} wasted)"
+    assert f"{blob_size} invisible in the final filesystem" in chart.svg

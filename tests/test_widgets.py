@@ -162,6 +162,43 @@ def test_layer_explorer_shows_the_kernels_merged_view_at_each_layer(kernel_overl
     assert le.changes[0].startswith("A /") and "penwidth=2.5" in le.dot_source
 
 
+# what Docker's init layer adds to every container (not part of the image)
+DOCKER_INIT = {".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname",
+               "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"}
+
+
+def test_layer_explorer_on_a_saved_image_matches_docker_export(docker_engine, docker_client, tmp_path):
+    import tarfile
+    from labkit.image import open_image
+    docker_engine.base_image()
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM labkit/base\n"
+                                    "RUN mkdir -p /app/data && echo a > /app/a && echo b > /app/data/b\n"
+                                    "RUN rm -r /app/data && echo A > /app/a\n"
+                                    "ENV MODE=test\n")
+    ref = docker_engine.build(ctx, tag="explorer-test:1").image
+    image = open_image(docker_engine.save(ref, tmp_path / "image.tar"))
+    le = LayerExplorer.from_image(image, render=False)
+    assert le.slider.max == len(image.layers) - 1 == 2
+    le.index = le.slider.max
+    container = docker_engine.run(ref, "true").container
+    with open(tmp_path / "export.tar", "wb") as f:
+        for chunk in docker_client.api.export(container):
+            f.write(chunk)
+    with tarfile.open(tmp_path / "export.tar") as tar:
+        exported = {m.name.strip("/").removeprefix("./"): m for m in tar.getmembers()}
+    exported.pop("", None)
+    assert set(le.tree) - DOCKER_INIT == set(exported) - DOCKER_INIT
+    for path in set(le.tree) - DOCKER_INIT:
+        node, member = le.tree[path], exported[path]
+        assert (node.kind == "dir") == member.isdir() and (node.kind == "symlink") == member.issym()
+        if node.kind == "file":
+            assert node.size == member.size
+    assert "D /app/data (and 1 entry under it)" in le.changes and "C /app/a" in le.changes
+    assert "RUN rm -r /app/data" in le.title.value
+
+
 @pytest.fixture(scope="module")
 def cache_case(docker_engine, tmp_path_factory):
     """The original Dockerfile built once by the daemon, and the edited one built after it."""
