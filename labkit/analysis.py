@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import secrets as _secrets
@@ -505,6 +505,7 @@ def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
                     if found:
                         hits[clean_path(m.name)] = found
         except tarfile.TarError:
+            f.finish()           # a changed blob is a digest mismatch; else tarlayer explains
             return {}
         f.finish()
     return hits
@@ -520,13 +521,16 @@ def _result(layers: Iterable[Iterable[Any]], instructions: Mapping[int, str], to
     final_bytes = sum(g[0] for g in ov.groups if g[1] > 0)
     stored = sum(g[0] for g in ov.groups)
     findings = tuple(_secrets.SecretFinding(**f) for f in ov.findings)
+    history = tuple(replace(h, size=summaries[h.layer_index].size)
+                    if getattr(h, "layer_index", None) is not None and h.layer_index < len(summaries) else h
+                    for h in meta.get("history", ()))
     return Analysis(image_id=meta.get("image_id", ""), tags=tuple(meta.get("tags", ())),
                     source=meta.get("source", ""), layers=summaries, dive=dive, waste=waste,
                     reclaimable_bytes=sum(w.bytes for w in waste), stored_bytes=stored,
                     final_bytes=final_bytes,
                     final_files=sum(1 for v in ov.view.values() if v[0] != "dir"),
                     secrets=findings, diff_ids=tuple(meta.get("diff_ids", ())),
-                    history=tuple(meta.get("history", ())))
+                    history=history)
 
 
 def analyze_entries(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),

@@ -3,7 +3,8 @@
 A secret added by one layer and deleted by a later one is still in the image (anyone who
 has the image has every layer), so each finding says which layer adds the file and which
 layer, if any, deletes it. Only the first ``SCAN_BYTES`` of files up to ``SIZE_CAP`` bytes
-are read. A finding never carries the secret itself: ``detail`` is masked.
+are read, and a file with a NUL byte in its first KiB counts as binary and is judged by
+its name only. A finding never carries the secret itself: ``detail`` is masked.
 """
 from __future__ import annotations
 
@@ -31,15 +32,18 @@ _NAMES: dict[str, str] = {
 }
 _ENV_SAFE = (".example", ".sample", ".template", ".dist")
 
-_PATTERNS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
-    ("private key", re.compile(rb"-----BEGIN ((?:RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----")),
-    ("AWS access key id", re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(rb"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b")),
-    ("Slack token", re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,200}")),
-    ("npm token", re.compile(rb"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("Google API key", re.compile(rb"\bAIza[0-9A-Za-z_\-]{35}\b")),
-    ("registry auth", re.compile(rb"\"auth\"\s*:\s*\"[A-Za-z0-9+/=]{8,}\"")),
-    ("npm auth token", re.compile(rb"_authToken\s*=\s*[^\s$][^\s]{7,}")),
+# (kind, literal hints: the regex runs only when one occurs, pattern)
+_PATTERNS: tuple[tuple[str, tuple[bytes, ...], re.Pattern[bytes]], ...] = (
+    ("private key", (b"PRIVATE KEY",),
+     re.compile(rb"-----BEGIN ((?:RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----")),
+    ("AWS access key id", (b"AKIA", b"ASIA"), re.compile(rb"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", (b"gh", b"github_pat_"),
+     re.compile(rb"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b")),
+    ("Slack token", (b"xox",), re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,200}")),
+    ("npm token", (b"npm_",), re.compile(rb"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("Google API key", (b"AIza",), re.compile(rb"\bAIza[0-9A-Za-z_\-]{35}\b")),
+    ("registry auth", (b'"auth"',), re.compile(rb"\"auth\"\s*:\s*\"[A-Za-z0-9+/=]{8,}\"")),
+    ("npm auth token", (b"_authToken",), re.compile(rb"_authToken\s*=\s*[^\s$][^\s]{7,}")),
 )
 
 
@@ -91,15 +95,21 @@ def mask(secret: bytes | str) -> str:
 def by_name(path: str) -> str | None:
     """The kind of credential file ``path`` is by its name, or None."""
     base = path.rsplit("/", 1)[-1]
-    for key, kind in _NAMES.items():
-        if "/" in key:
+    kind = _BY_BASE.get(base)
+    if kind:
+        return kind
+    if base in _SUFFIX_BASES:
+        for key, kind in _BY_SUFFIX:
             if path == key or path.endswith("/" + key):
                 return kind
-        elif base == key:
-            return kind
     if base.startswith(".env.") and not base.endswith(_ENV_SAFE):
         return "dotenv file"
     return None
+
+
+_BY_BASE = {k: v for k, v in _NAMES.items() if "/" not in k}
+_BY_SUFFIX = tuple((k, v) for k, v in _NAMES.items() if "/" in k)
+_SUFFIX_BASES = frozenset(k.rsplit("/", 1)[-1] for k, _ in _BY_SUFFIX)
 
 
 def wants_content(path: str, size: int) -> bool:
@@ -112,8 +122,13 @@ def scan(path: str, head: bytes | None) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     seen: set[str] = set()
     if head:
-        for kind, pattern in _PATTERNS:
-            m = pattern.search(head[:SCAN_BYTES])
+        head = head[:SCAN_BYTES]
+        if b"\0" in head[:1024]:
+            head = b""          # binary (ELF, images, archives ...): judged by name only
+        for kind, hints, pattern in _PATTERNS if head else ():
+            if not any(h in head for h in hints):
+                continue
+            m = pattern.search(head)
             if m and kind not in seen:
                 seen.add(kind)
                 text = m.group(0)

@@ -109,3 +109,19 @@ def test_compare_cli(tmp_path: Path, tar: Path, capsys) -> None:
     assert {(c["kind"], c["path"]) for c in d["changes"]} == {("D", "/etc/other")}
     assert main(["compare", str(other), str(tar)]) == 0
     assert "fetches 2 layers" in capsys.readouterr().out
+
+
+def test_inspect_of_a_changed_image_prints_no_result(tar: Path, capsys) -> None:
+    import tarfile
+    with tarfile.open(tar) as tf:
+        name = json.loads(tf.extractfile("manifest.json").read())[0]["Layers"][2]
+        off = tf.getmember(name).offset_data
+    with open(tar, "r+b") as f:       # the whiteout's header name: .wh.other -> .wh.otheR
+        data = bytearray(f.read())
+        i = data.index(b".wh.other", off)
+        f.seek(i + 8)
+        f.write(b"R")
+    assert main(["inspect", str(tar), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "layer 2 digest mismatch: expected sha256:" in captured.err

@@ -31,13 +31,14 @@ def _env_ci() -> bool:
 
 
 @contextlib.contextmanager
-def image_source(name: str, tag: str | None = None) -> Iterator[object]:
-    """Open ``name`` as a tar/dir, or save it from the engine to a temporary tar first."""
+def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> Iterator[object]:
+    """Open ``name`` as a tar/dir, or save it from the engine to a temporary tar first.
+    ``verify=False`` leaves the digest checks to the first full read (the analysis does one)."""
     from ..errors import ImageError
     from ..image import open_image
     p = Path(name)
     if p.exists():
-        with open_image(p, tag=tag) as img:
+        with open_image(p, tag=tag, verify=verify) as img:
             yield img
         return
     try:
@@ -55,7 +56,7 @@ def image_source(name: str, tag: str | None = None) -> Iterator[object]:
                              f"cannot save an image by that name ({str(exc).split(chr(10))[0]})",
                              fix="pass a docker-save tar or OCI layout directory, or an image name "
                                  "the engine knows (see `docker images`)") from None
-        with open_image(dest, tag=tag) as img:
+        with open_image(dest, tag=tag, verify=verify) as img:
             yield img
 
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze, evaluate_ci
     from ..report import analysis_dict, ci_text
     rules = _ci_rules(args.ci_config) if args.ci else None
-    with image_source(args.image, args.tag) as img:
+    with image_source(args.image, args.tag, verify=False) as img:  # analyze() verifies
         result = analyze(img, top=args.top, scan_secrets=not args.no_secrets)
     verdicts = evaluate_ci(result.dive, rules) if rules is not None else []
     failed = [v for v in verdicts if v.status == "FAIL"]

@@ -1,0 +1,163 @@
+"""How fast is ``labkit inspect`` on a big image, next to ``tar -tvf`` over the same layers?
+
+Generates a saved image (default about 1 GB in 50,000 files over 5 layers, with overwrites,
+a deleted directory and an opaque directory), then measures, each in a fresh process:
+
+* ``labkit inspect IMAGE.tar --json``            (verify + analysis + secret scan)
+* ``labkit inspect IMAGE.tar --json --no-secrets``
+* ``tar -tvf`` over every layer tar of the image (extracted beforehand, not timed)
+
+and prints wall times, the ratio to tar, and each process's peak RSS.
+
+    python benchmarks/bench_inspect.py                 # ~1 GB, 50k files
+    python benchmarks/bench_inspect.py --mb 100 --files 5000
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+
+def _layer(entries: list[tuple], pool: bytes, rng: random.Random) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for kind, path, *rest in entries:
+            ti = tarfile.TarInfo(path)
+            ti.mtime = 1_700_000_000
+            if kind == "d":
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+                tf.addfile(ti)
+            elif kind == "w":
+                parent, _, base = path.rpartition("/")
+                ti.name = f"{parent}/.wh.{base}" if parent else f".wh.{base}"
+                tf.addfile(ti)
+            elif kind == "o":
+                ti.name = f"{path}/.wh..wh..opq"
+                tf.addfile(ti)
+            else:
+                size = rest[0]
+                start = rng.randrange(0, len(pool) - size) if size < len(pool) else 0
+                ti.size = size
+                data = pool[start:start + size] if size <= len(pool) else (pool * (size // len(pool) + 1))[:size]
+                tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def generate(dest: Path, total_mb: int, files: int, n_layers: int, gzip: bool) -> dict:
+    from labkit.image import write_image_tar
+    rng = random.Random(42)
+    pool = os.urandom(32 << 20)
+    per_layer = max(files // n_layers, 1)
+    budget = total_mb * 1_000_000
+    big_share = budget // 2                       # half the bytes in a few big files
+    small_avg = max((budget - big_share) // max(files, 1), 1)
+    layers: list[bytes] = []
+    made = 0
+    for li in range(n_layers):
+        entries: list[tuple] = [("d", f"l{li}")]
+        for d in range(per_layer // 500 + 1):
+            entries.append(("d", f"l{li}/d{d}"))
+        for k in range(per_layer):
+            entries.append(("f", f"l{li}/d{k // 500}/f{k}", rng.randint(1, 2 * small_avg)))
+        for b in range(4):
+            entries.append(("f", f"l{li}/big{b}.bin", big_share // n_layers // 4))
+        if li >= 1:                               # overwrite files of the layer below
+            entries += [("d", f"l{li - 1}"), ("d", f"l{li - 1}/d0")]
+            entries += [("f", f"l{li - 1}/d0/f{k}", 100) for k in range(0, 200)]
+        if li >= 2:                               # delete a directory two layers down
+            entries += [("d", f"l{li - 2}"), ("w", f"l{li - 2}/d1")]
+        if li >= 3:                               # make a directory opaque
+            entries += [("d", f"l{li - 3}"), ("d", f"l{li - 3}/d2"), ("o", f"l{li - 3}/d2")]
+        made += sum(1 for e in entries if e[0] == "f")
+        layers.append(_layer(entries, pool, rng))
+    cfg = {"history": [{"created_by": f"RUN generate layer {i}"} for i in range(n_layers)]}
+    write_image_tar(layers, cfg, dest, repo_tags=["labkit-bench:1"], gzip=gzip)
+    return {"layers": n_layers, "files": made, "uncompressed_bytes": sum(map(len, layers)),
+            "tar_bytes": dest.stat().st_size}
+
+
+def timed(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (KiB) of one child process.
+    CPU time is the steadier number when other work shares the machine.
+
+    Peak RSS comes from GNU time (``/usr/bin/time -f %M``) when installed: a child forked
+    straight from this (big) Python process would count this process's pages too."""
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        full = [gnu_time, "-q", "-f", "%M", "-o", out.name, *cmd] if gnu_time else cmd
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=stdout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        dt = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.stderr.close()
+        rss = usage.ru_maxrss
+        cpu = usage.ru_utime + usage.ru_stime
+        if gnu_time:
+            lines = [x for x in out.read().split() if x.isdigit()]
+            rss = int(lines[-1]) if lines else rss
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err}")
+    return dt, cpu, rss
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=int, default=1024, help="approximate image size in MB (default 1024)")
+    ap.add_argument("--files", type=int, default=50_000, help="number of files (default 50000)")
+    ap.add_argument("--layers", type=int, default=5)
+    ap.add_argument("--gzip", action="store_true", help="gzip the layer blobs")
+    ap.add_argument("--keep", metavar="DIR", help="keep the generated files in DIR")
+    args = ap.parse_args(argv)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="labkit-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        image = work / "image.tar"
+        t0 = time.perf_counter()
+        info = generate(image, args.mb, args.files, args.layers, args.gzip)
+        print(f"generated {image}: {info['files']} files in {info['layers']} layers, "
+              f"{info['uncompressed_bytes'] / 1e6:.0f} MB uncompressed, {info['tar_bytes'] / 1e6:.0f} MB on disk "
+              f"({time.perf_counter() - t0:.1f}s)")
+        layer_dir = work / "layers"
+        layer_dir.mkdir(exist_ok=True)
+        layer_tars = []
+        with tarfile.open(image) as tf:
+            names = json.loads(tf.extractfile("manifest.json").read())[0]["Layers"]
+            for i, name in enumerate(names):
+                out = layer_dir / f"layer{i}.tar"
+                with tf.extractfile(name) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                layer_tars.append(out)
+        py = [sys.executable, "-m", "labkit", "inspect", str(image), "--json"]
+        subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)   # warm the page cache
+        rows = []
+        t_tar = c_tar = 0.0
+        rss_tar = 0
+        for lt in layer_tars:
+            dt, cpu, rss = timed(["tar", "-tvf", str(lt)])
+            t_tar, c_tar, rss_tar = t_tar + dt, c_tar + cpu, max(rss_tar, rss)
+        rows.append(("tar -tvf (every layer tar)", t_tar, c_tar, rss_tar))
+        rows.append(("labkit inspect --json", *timed(py)))
+        rows.append(("labkit inspect --json --no-secrets", *timed(py + ["--no-secrets"])))
+        print(f"{'':36} {'wall s':>8} {'cpu s':>8} {'peak RSS':>10}  {'wall/tar':>8} {'cpu/tar':>8}")
+        for name, wall, cpu, rss in rows:
+            print(f"{name:36} {wall:8.2f} {cpu:8.2f} {rss / 1024:8.1f}MiB  {wall / t_tar:8.1f} {cpu / max(c_tar, 1e-3):8.1f}")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
