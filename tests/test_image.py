@@ -318,3 +318,50 @@ def test_zstd_layer_without_zstandard_is_a_clear_error(tmp_path: Path, layers: l
     (out / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     with pytest.raises(ImageError, match="zstd.*zstandard"):
         open_image(out)
+
+
+def test_legacy_layer_given_as_a_symlink(tmp_path: Path) -> None:
+    # docker save writes a layer that repeats an earlier one as a symlink to its layer.tar
+    same = make_layer(("f", "x", b"same bytes"))
+    src = tmp_path / "img.tar"
+    write_image_tar([same, make_layer(("f", "y", b"y")), same], CONFIG | {"history": []}, src)
+    manifest = json.loads(members(src)["manifest.json"])[0]
+    first, third = manifest["Layers"][0], manifest["Layers"][2]
+    dest = tmp_path / "linked.tar"
+    with tarfile.open(src) as tin, tarfile.open(dest, "w") as tout:
+        for m in tin:
+            if m.name == third:
+                link = tarfile.TarInfo(third)
+                link.type, link.linkname = tarfile.SYMTYPE, "../" + first
+                tout.addfile(link)
+            else:
+                tout.addfile(m, tin.extractfile(m) if m.isfile() else None)
+    with open_image(dest) as img:
+        assert img.diff_ids[0] == img.diff_ids[2] == sha(same)
+        with img.open_layer(2) as f:
+            assert f.read() == same
+
+
+def test_oci_index_of_platforms_picks_this_machine(tmp_path: Path, layers: list[bytes]) -> None:
+    import platform
+    write_image_tar(layers, CONFIG, tmp_path / "img.tar", layout="oci")
+    out = tmp_path / "layout"
+    with tarfile.open(tmp_path / "img.tar") as tf:
+        tf.extractall(out, filter="data")
+    index = json.loads((out / "index.json").read_text())
+    real = index["manifests"][0]
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    decoy = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": real, "layers": []}).encode()
+    (out / "blobs" / "sha256" / hashlib.sha256(decoy).hexdigest()).write_bytes(decoy)
+    nested = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                         "manifests": [
+                             {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(decoy),
+                              "size": len(decoy), "platform": {"os": "linux", "architecture": "s390x"}},
+                             {**real, "platform": {"os": "linux", "architecture": arch}}]}).encode()
+    (out / "blobs" / "sha256" / hashlib.sha256(nested).hexdigest()).write_bytes(nested)
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(nested), "size": len(nested)}]}))
+    (out / "manifest.json").unlink()
+    with open_image(out) as img:
+        assert img.diff_ids == tuple(sha(layer) for layer in layers)
