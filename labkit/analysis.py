@@ -483,16 +483,18 @@ def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
     """Secret findings from the first ``SCAN_BYTES`` of each small regular file of layer ``i``.
 
     ``tarlayer.iter_entries`` offers whole contents or none, so this reads file heads with the
-    standard library's streaming tar reader (only contents; paths are normalised with
-    ``tarlayer.clean_path`` and every entry rule stays with tarlayer). The layer is verified
-    at its end. A malformed tar is left for tarlayer to report.
+    standard library's tar reader (only contents; paths are normalised with
+    ``tarlayer.clean_path`` and every entry rule stays with tarlayer). It seeks over file data
+    when the blob is stored uncompressed. No digest check here: ``analyze`` streams every
+    layer through tarlayer right after and that pass verifies it (no result on a mismatch).
+    A malformed tar is left for tarlayer to report.
     """
     import tarfile  # noqa: PLC0415
     from .tarlayer import clean_path  # noqa: PLC0415
     hits: dict[str, list[tuple[str, str]]] = {}
-    with image.open_layer(i) as f:
+    with image.open_layer(i, verify=False) as f:   # the entry pass of this layer verifies it
         try:
-            with tarfile.open(fileobj=f, mode="r|") as tf:
+            with tarfile.open(fileobj=f, mode="r:" if f.seekable() else "r|") as tf:
                 for m in tf:
                     if not (m.isreg() and _secrets.wants_content(m.name, m.size)):
                         continue
@@ -504,10 +506,8 @@ def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
                     found = _secrets.scan(clean_path(m.name), head)
                     if found:
                         hits[clean_path(m.name)] = found
-        except tarfile.TarError:
-            f.finish()           # a changed blob is a digest mismatch; else tarlayer explains
-            return {}
-        f.finish()
+        except (tarfile.TarError, EOFError, OSError):
+            return {}                # a malformed layer: the entry pass names the problem
     return hits
 
 

@@ -82,6 +82,17 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos - self._off
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: self._off, io.SEEK_CUR: self._pos, io.SEEK_END: self._end}[whence]
+        self._pos = max(self._off, base + pos)
+        return self._pos - self._off
+
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
         n = min(len(view), self._end - self._pos)
@@ -327,14 +338,23 @@ class Image:
     _blobs: tuple[_Blob, ...] = field(default=(), repr=False, compare=False)
 
     # -- streams
-    def open_layer(self, i: int) -> LayerStream:
-        """Layer ``i`` as an uncompressed tar stream; reading to the end verifies it."""
+    def open_layer(self, i: int, *, verify: bool = True) -> LayerStream | IO[bytes]:
+        """Layer ``i`` as an uncompressed tar stream; reading to the end verifies it.
+
+        ``verify=False`` gives a plain stream with no digest checks, seekable when the blob
+        is stored uncompressed (for a second look at a layer that is verified elsewhere)."""
         if self._store is None:
             raise ImageError("this Image has no source to read layers from")
         if not 0 <= i < len(self._blobs):
             raise ImageError(f"layer {i} does not exist: the image has {len(self._blobs)} layers")
         b = self._blobs[i]
         label = f"layer {i}"
+        if not verify:
+            raw = self._store.open(b.name)
+            head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+            inner = _decompressor(raw, head, f"{label} ({b.name})")
+            return raw if inner is raw else io.BufferedReader(  # type: ignore[return-value]
+                _GuardedRead(inner, f"{label} ({b.name}) of {self.source}", lambda: None), _CHUNK)
 
         def check_blob(actual: str, _n: int) -> None:
             if b.digest and actual != b.digest:
