@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Callable, Iterator, Literal, Mapping, Sequence
 
 from .engine.base import HistoryEntry, ImageRef
-from .errors import DigestMismatch, ImageError
+from .errors import DigestMismatch, ImageError, LayerError
 from .fsmodel import LayerDir
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -745,7 +745,11 @@ def _verified(image: Image) -> Image:
     metas = []
     for i, la in enumerate(image.layers):
         with image.open_layer(i) as f:
-            csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}", digest=False))
+            try:
+                csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}", digest=False))
+            except LayerError:
+                f.finish()            # a changed blob is named as a digest mismatch first
+                raise
             _, tar_bytes = f.finish()
             metas.append((f.blob_digest, la.blob_size, la.media_type))
         sizes.append((csize, tar_bytes))
