@@ -337,3 +337,20 @@ def test_register_adds_an_exercise(sim_engine):
     assert r.passed and r.points == 2
     with pytest.raises(ExerciseError, match="NN-x"):
         ex.register(ex.Exercise("bad", "x", "x", (), ()))
+
+
+def test_check_finds_the_notebooks_engine_without_engine_argument(tmp_path):
+    script = ("import labkit\nfrom labkit.exercises import check\n"
+              "engine = labkit.connect('sim', quiet=True)\n"
+              "c = engine.start(engine.base_image())\nengine.exec(c, 'rm /etc/group')\n"
+              "print(check('04-a', container=c).passed)\n"
+              "other = labkit.connect('sim', quiet=True)\n"
+              "import labkit.exercises.runner as r; r._engine.clear()\n"
+              "try:\n    check('04-a', container=c)\nexcept labkit.LabkitError as e:\n"
+              "    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.strip().splitlines()[:2]
+    assert first == "True"
+    assert second.startswith("refused: several engines")

@@ -131,3 +131,23 @@ def test_student_text_is_escaped_in_html(tmp_path):
     page = write_student_pages(rows, runs, tmp_path / "s")["<script>x</script>"].read_text()
     assert "<script>" not in page and "<img" not in page and "<b>boom" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_docker_grading_gives_the_same_grades_and_cleans_up(docker_client, tmp_path):
+    """alice's notebook on the real daemon: same points as on the simulator, and everything
+    her kernel made (labelled with the run's session) is removed after the run."""
+    from labkit.grading import grade
+    subs = tmp_path / "subs"
+    shutil.copytree(FIXTURES / "alice", subs / "alice")
+    report = grade(subs, engine="docker", timeout=120, workers=1, out=tmp_path / "out")
+    assert {r.exercise: (r.points, r.max_points, r.status) for r in report.rows} == \
+        {ex: v for (student, ex), v in EXPECTED.items() if student == "alice"}
+    (run,) = report.outcomes
+    assert run.status == "ok" and {r["engine"] for r in run.results} == {"docker"}
+    label = "org.labkit.session"
+    api = docker_client.api     # one listing call each: other tests may remove objects meanwhile
+    left = [c["Id"] for c in api.containers(all=True, filters={"label": label})
+            if (c.get("Labels") or {}).get(label, "").startswith("grade")]
+    left += [i["Id"] for i in api.images(all=True, filters={"label": label})
+             if (i.get("Labels") or {}).get(label, "").startswith("grade")]
+    assert left == []

@@ -42,12 +42,29 @@ def reset_attempts(exercise_id: str | None = None) -> None:
 
 
 def _default_engine() -> Engine:
-    if not _engine:
-        from ..engine import connect as connect_module
-        current = getattr(connect_module, "current", None)   # the engine connect() last returned
-        found = current() if callable(current) else None
-        _engine.append(found if found is not None else connect_module.connect(quiet=True))
-    return _engine[0]
+    """The engine the learner is using: ``use_engine()``'s, else the one ``labkit.connect()``
+    made (``connect.current()`` when the engine module offers it, else the one Engine held by
+    a variable of the notebook), else a new ``connect()``. The simulator keeps its images in
+    its engine object, so a new simulator would see none of the learner's work."""
+    if _engine:
+        return _engine[0]
+    from ..engine import connect as connect_module
+    current = getattr(connect_module, "current", None)
+    found = current() if callable(current) else None
+    if found is None:
+        found = _engine_in_notebook()
+    return found if found is not None else use_engine(connect_module.connect(quiet=True))
+
+
+def _engine_in_notebook() -> Engine | None:
+    """The one Engine bound to a global of the notebook (``__main__``); None if none or several."""
+    import sys
+    main = sys.modules.get("__main__")
+    found = {id(v): v for v in list(vars(main).values()) if isinstance(v, Engine)} if main else {}
+    if len(found) > 1:
+        raise ExerciseError("several engines are in use in this notebook; check() cannot tell "
+                            "which one holds your work", fix="pass it: check(..., engine=engine)")
+    return next(iter(found.values()), None)
 
 
 def grading() -> bool:
