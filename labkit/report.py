@@ -200,7 +200,7 @@ def analysis_html(a: "Analysis") -> str:
         f"<td><code>{_e(m.path)}</code></td><td>{_e(', '.join(map(str, m.layers)))}</td></tr>"
         for m in d.inefficiencies[:50])
     secrets = "".join(
-        f"<tr><td class={'vis' if s.visible else ''}>{'visible' if s.visible else 'deleted later'}</td>"
+        f"<tr><td{' class=vis' if s.visible else ''}>{'visible' if s.visible else 'deleted later'}</td>"
         f"<td>{_e(s.kind)}</td><td>{_e(s.story(a.instructions()))}</td></tr>" for s in a.secrets)
     parts = [
         _CSS, "<div class=lk-r>",
