@@ -97,6 +97,13 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+# every code cell's prompt shows its execution count: "[3]:" (not "[ ]:" or "[*]:")
+ALL_CELLS_RAN = """() => {
+  const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+  return p.length > 0 && p.every(e => /\\[\\d+\\]:/.test(e.textContent));
+}"""
+
+
 def _diagram(page) -> str:
     return page.locator(".jp-OutputArea-output .labkit-diagram svg").first.inner_html()
 
@@ -108,7 +115,8 @@ def test_playground_write_redraws_the_diagram_in_jupyterlab(browser_tools, tmp_p
     root = tmp_path / "root"
     root.mkdir()
     name = Path(NOTEBOOK).name
-    shutil.copy(NOTEBOOK, root / name)
+    shutil.copytree(Path(NOTEBOOK).parent, root, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     _settings(tmp_path / "settings")
     (tmp_path / "workspaces").mkdir()
     port, token = _free_port(), secrets.token_hex(16)
@@ -140,7 +148,7 @@ def test_playground_write_redraws_the_diagram_in_jupyterlab(browser_tools, tmp_p
                     "?.includes('| Idle')", timeout=45_000)
                 page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
                 page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-                page.locator(".jp-OutputArea-output", has_text="cells ran").wait_for()
+                page.wait_for_function(ALL_CELLS_RAN, timeout=60_000)
                 write = page.locator(".jp-OutputArea-output .widget-button", has_text="Write")
                 write.wait_for()
                 page.locator(".jp-OutputArea-output .labkit-diagram svg").first.wait_for()

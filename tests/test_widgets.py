@@ -256,3 +256,19 @@ def test_size_view_orders_bars(tmp_path):
     sv.order.value = "largest first"
     assert order() == ["big", "mid", "small"]
     assert sv.chart.value == sv.svg and "3kB" in sv.svg
+
+
+def test_playground_without_graphviz_dot_says_how_to_fix_it(tmp_path):
+    """With no ``dot`` on PATH the buttons still work and the diagram area names the fix."""
+    import subprocess
+    import sys
+    code = ("from labkit.widgets import overlay_playground\n"
+            "pg = overlay_playground()\n"
+            "pg.append_button.click()\n"
+            "print(pg.log[2])\n"
+            "print(pg.diagram.value)\n")
+    out = subprocess.run([sys.executable, "-c", code], env={"PATH": str(tmp_path)},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("  copied up etc/hosts, 220 bytes\n")
+    assert "cannot draw the diagram" in out and "apt-get install graphviz" in out
+    assert "Traceback" not in out
