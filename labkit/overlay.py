@@ -62,7 +62,7 @@ class OpEvent:
         if self.kind == "opaque":
             return f"opaque dir {p}"
         if self.kind == "create":
-            return f"created {d} {p}" if d else f"created {p}"
+            return f"created {p} ({d})" if d else f"created {p}"
         if self.kind == "write":
             return f"wrote {p}, {self.size} bytes"
         if self.kind == "remove":
@@ -132,10 +132,12 @@ class Mount:
         self.lowers: tuple[LayerDir, ...] = tuple(lowers)
         self.read_only = upper is None
         self.events: list[OpEvent] = []
+        self.root: Node = Node.dir(0o755)   # the mount root: in no layer directory
         self._clock = clock or (lambda: int(time.time()))
         self._lo: dict[str, _Lower] = {}
         self._lo_children: dict[str, list[str]] = {}
         self._lo_groups: dict[tuple[int, int], list[str]] = {}
+        self._lo_whiteouts: dict[tuple[str, int], list[str]] = {}
         self._index_lowers()
         self._upper: dict[str, Node] = {}
         self._uchildren: dict[str, set[str]] = {}
@@ -150,9 +152,14 @@ class Mount:
         for i, raw in enumerate(self.lowers):
             layer = _with_implied_parents(raw)
             for path in sorted(layer, key=_sort_key):
-                if path in stopped or any(hide_from.get(a, i + 1) <= i for a in _ancestors(path)):
+                if any(hide_from.get(a, i + 1) <= i for a in _ancestors(path)):
                     continue
                 node = layer[path]
+                if node.kind == "whiteout":
+                    head, _, name = path.rpartition("/")
+                    self._lo_whiteouts.setdefault((head, i), []).append(name)
+                if path in stopped:
+                    continue
                 entry = self._lo.get(path)
                 if entry is None:
                     if node.kind == "whiteout":
@@ -209,9 +216,11 @@ class Mount:
     def _umodify(self, path: str, **changes: object) -> Node:
         """Change an upper file; every upper hard link of it changes too."""
         node = replace(self._upper[path], **changes)  # type: ignore[arg-type]
-        names = self._ugroups.get(node.inode, {path}) if node.inode is not None else {path}
-        for name in names | {path}:
-            self._upper[name] = node
+        names = {path}
+        if node.inode is not None:
+            names |= self._ugroups.get(node.inode, set())
+        for name in names:
+            self._uset(name, node)
         return node
 
     def _new_inode(self) -> int:
@@ -229,7 +238,7 @@ class Mount:
     def _get(self, path: str) -> tuple[Node, object] | None:
         """The merged entry at a resolved key (no symlink following): (node, source)."""
         if path == "":
-            return Node.dir(0o755), UPPER
+            return self.root, UPPER
         u = self._upper.get(path)
         if u is not None:
             return None if u.kind == "whiteout" else (u, UPPER)
@@ -257,12 +266,22 @@ class Mount:
         """A directory present in upper that also has lower directories (kernel: merge)."""
         return (path == "" or path in self._upper) and self._lower_dir_visible(path)
 
-    def _children(self, path: str) -> list[str]:
+    def _children(self, path: str, *, readdir: bool = False) -> list[str]:
+        """Names in a merged directory. ``readdir=True`` answers like the kernel's
+        readdir: a directory that comes from ONE layer only is read as it is, so
+        whiteouts inside it show up as names (that ``stat`` cannot find)."""
         up = self._uchildren.get(path, set())
-        names = {n for n in up if self._upper[_join(path, n)].kind != "whiteout"}
         if self._lower_dir_visible(path):
+            names = {n for n in up if self._upper[_join(path, n)].kind != "whiteout"}
             names.update(n for n in self._lo_children.get(path, ()) if n not in up)
-        return sorted(names)
+            if readdir and path and path not in self._upper:
+                e = self._lo[path]
+                if len(e.stack) == 1:
+                    names.update(self._lo_whiteouts.get((path, e.layer), ()))
+            return sorted(names)
+        if readdir:
+            return sorted(up)
+        return sorted(n for n in up if self._upper[_join(path, n)].kind != "whiteout")
 
     # -------------------------------------------------------- path resolution
     def _walk(self, cur: str, comps: list[str], follow: bool, hops: list[int], shown: str) -> str:
@@ -370,6 +389,8 @@ class Mount:
     def _touch_dir(self, path: str) -> None:
         if path:
             self._umodify(path, mtime=self._clock())
+        else:
+            self.root = replace(self.root, mtime=self._clock())
 
     def _owner_for_new(self, pdir: str, mode: int, is_dir: bool) -> tuple[int, int, int]:
         """(mode, uid, gid) for a new entry made by root in ``pdir`` (setgid inherits)."""
@@ -427,7 +448,7 @@ class Mount:
         real, node = self._existing(path)
         if node.kind != "dir":
             raise _err(_errno.ENOTDIR, path)
-        return self._children(real)
+        return self._children(real, readdir=True)
 
     def read(self, path: str) -> bytes:
         """File content; never copies up."""
@@ -553,18 +574,18 @@ class Mount:
         self._copy_up(real)
         old = node.data or b""
         content = old[:size] + b"\0" * max(0, size - len(old))
-        changes: dict[str, object] = dict(data=content, size=size,
-                                          sha256=Node.file(content).sha256)
-        if size != node.size:
-            changes["mtime"] = self._clock()
-        self._umodify(real, **changes)
+        # truncate(2) marks the file modified even when the size stays (POSIX, ext4)
+        self._umodify(real, data=content, size=size, sha256=Node.file(content).sha256,
+                      mtime=self._clock())
         self._emit("write", real, 0, "truncate")
 
     def _set_attr(self, path: str, follow: bool, what: str, **changes: object) -> None:
         real, node = self._existing(path, follow)
         self._writable(path)
         if real == "":
-            return   # the mount root is not a key of any layer directory
+            self.root = replace(self.root, **changes)  # type: ignore[arg-type]
+            self._emit("attr", real, detail=what)
+            return
         self._copy_up(real)
         self._umodify(real, **changes)
         self._emit("attr", real, detail=what)

@@ -215,7 +215,10 @@ def _read_into(prefix: str, dfd: int, out: dict[str, Node],
                by_ino: dict[tuple[int, int], list[str]], with_data: bool) -> None:
     for name in sorted(os.listdir(dfd)):
         path = f"{prefix}/{name}" if prefix else name
-        s = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        try:
+            s = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:   # gone, or an overlay whiteout listed by readdir
+            continue
         common = dict(mode=st.S_IMODE(s.st_mode), uid=s.st_uid, gid=s.st_gid,
                       mtime=s.st_mtime_ns // 10**9)
         proc = f"/proc/self/fd/{dfd}/{name}"
