@@ -12,6 +12,7 @@ Rendering to SVG needs Graphviz's ``dot`` program (``labkit doctor`` checks for 
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -386,11 +387,13 @@ def cache_diagram(predictions: Sequence[Any], *, title: str = "", width: int = 6
                 head = f"step {p.step}" + (f" ({where})" if where else "") + ": " + \
                     _short(p.instruction, width)
                 verdict = ("cached" if p.hit else "MISS") + (f": {p.reason}" if p.reason else "")
+                if not getattr(p, "certain", True):
+                    verdict += " (a guess: see the reason)"
                 attrs = {"fillcolor": C_HIT if p.hit else C_MISS}
                 if not p.hit and first_miss:
                     attrs["penwidth"] = "2.5"
                     first_miss = False
-                c.node(f"p{n}", _label(head, _short(verdict, width + 20)), **attrs)
+                c.node(f"p{n}", _label(head, *textwrap.wrap(verdict, width + 20)), **attrs)
                 if prev is not None:
                     c.edge(prev, f"p{n}")
                 prev = f"p{n}"

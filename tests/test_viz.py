@@ -280,3 +280,10 @@ def test_efficiency_chart_shows_the_deleted_blob_as_wasted(docker_engine, docker
     assert len(wasted) == 1
     assert wasted[0].findall(f"{ns}text")[-1].text == f"{blob_size} ({blob_size} wasted)"
     assert f"{blob_size} invisible in the final filesystem" in chart.svg
+
+
+def test_importing_the_visual_modules_loads_neither_graphviz_nor_ipywidgets():
+    code = ("import sys, labkit.viz, labkit.widgets\n"
+            "print(sorted(m for m in ('graphviz', 'ipywidgets', 'IPython') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
