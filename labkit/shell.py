@@ -1161,10 +1161,24 @@ def _cmd_rm(sh: _Shell, argv: list[str], io: _IO) -> int:
     return status
 
 
+def _identity(sh: _Shell, path: str, node: Node) -> tuple | None:
+    """(layer, inode) of a hard-linked file, like (st_dev, st_ino) for BusyBox's link table."""
+    if node.inode is None or node.kind != "file":
+        return None
+    origin = getattr(sh.mount, "origin", None)
+    try:
+        return (origin(path) if origin else None, node.inode)
+    except OSError:
+        return None
+
+
 def _copy(sh: _Shell, src: str, dst: str, *, recursive: bool, preserve: bool, deref: bool,
-          top: bool = True, shown: str = "") -> None:
-    """BusyBox copy_file: ``src``/``dst`` absolute; raises _CmdError with its messages."""
+          top: bool = True, shown: str = "", links: dict | None = None) -> None:
+    """BusyBox copy_file: ``src``/``dst`` absolute; raises _CmdError with its messages.
+    Without dereferencing, files hard-linked in the source are hard-linked in the copy
+    (FEATURE_PRESERVE_HARDLINKS), as ``cp -a``/``cp -r`` and ``mv`` across devices do."""
     shown = shown or src
+    links = {} if links is None else links
     try:
         node = sh.mount.stat(src, follow=deref or (top and not recursive))
     except OSError as e:
@@ -1185,7 +1199,7 @@ def _copy(sh: _Shell, src: str, dst: str, *, recursive: bool, preserve: bool, de
                 raise _CmdError(f"cp: can't create directory '{dst}': {_oserr(e)}")
         for child in sh.mount.listdir(src):
             _copy(sh, posixpath.join(src, child), posixpath.join(dst, child), recursive=True,
-                  preserve=preserve, deref=deref, top=False)
+                  preserve=preserve, deref=deref, top=False, links=links)
         if dnode is None or preserve:
             sh.mount.chmod(dst, node.mode if preserve else node.mode & ~UMASK)
     elif node.kind == "symlink":
@@ -1195,6 +1209,17 @@ def _copy(sh: _Shell, src: str, dst: str, *, recursive: bool, preserve: bool, de
     elif node.kind == "file":
         if dnode is not None and dnode.kind == "dir":
             raise _CmdError(f"cp: can't create '{dst}': Is a directory")
+        ident = None if deref else _identity(sh, src, node)
+        if ident is not None and ident in links:
+            if dnode is not None:
+                sh.mount.unlink(dst)
+            try:
+                sh.mount.link(links[ident], dst)
+            except OSError as e:
+                raise _CmdError(f"cp: can't create link '{dst}': {_oserr(e)}")
+            return
+        if ident is not None:
+            links[ident] = dst
         data = sh.mount.read(src)
         existed = sh.fstat(dst) is not None
         try:

@@ -239,3 +239,19 @@ def test_result_is_frozen(lowers):
     result = run("true", overlay.Mount(list(lowers), {}), env=ENV)
     with pytest.raises(FrozenInstanceError):
         result.exit_code = 1  # type: ignore[misc]
+
+
+def test_copies_keep_hard_links_like_busybox(lowers, lower_dirs):
+    """Hard links made in a lower layer survive `mv` across the overlay (EXDEV) and `cp -a`."""
+    linked = {"h": Node.dir(), "h/one": Node.file(b"same\n", inode=1),
+              "h/sub": Node.dir(), "h/sub/two": Node.file(b"same\n", inode=1)}
+    data, base = lowers
+    with tempfile.TemporaryDirectory(prefix="labkit-shell-links-") as tmp:
+        realfs.write_dir(linked, Path(tmp) / "l2")
+        script = "cp -a /h /c && cp -r /h /r && mv /h /m"
+        k_code, k_out, k_upper = _kernel_run(script, (Path(tmp) / "l2", lower_dirs[1]))
+    mount = overlay.Mount([linked, base], {})
+    result = run(script, mount, env=ENV, now=NOW)
+    assert (result.exit_code, result.output) == (k_code, k_out)
+    assert comparable(mount.upper) == comparable(k_upper)
+    assert len(comparable(k_upper)["<hard links>"]) == 3

@@ -220,3 +220,52 @@ def test_failures_match_the_daemon(lab, tmp_path):
     with pytest.raises(BuildError) as info:
         lab.sim_build(ctx, {})
     assert info.value.step == d_rec.failure.step == 3 and "missing.txt" in str(info.value)
+
+
+SEMANTICS_DOCKERFILE = """\
+FROM {base}
+WORKDIR /app
+WORKDIR /app
+RUN true
+RUN mkdir -p /data/x /data/y && echo 1 > /data/x/f && ln -s /data/x /data/link && ln /data/x/f /data/hard
+RUN mv /data /moved
+COPY d /dd
+COPY d/ /ee/
+COPY f.txt /new/dir/
+COPY --chown=1000:1000 f.txt /owned/deep/f
+COPY f.txt rel
+COPY link.txt /l
+COPY d/sub/b f.txt /multi/
+ENV A=1 B="two words"
+RUN mv /dd/a /dd/a2 && rm -rf /ee/sub && mkdir /ee/sub && touch /dd/sub/b && chmod 600 /moved/x/f
+RUN rm /bin/ls && echo more >> /moved/x/f && cp -a /moved /copied && chown -R 5:6 /copied
+WORKDIR sub2
+RUN echo "$A $B" > x && dd if=/dev/zero of=/zeros bs=1k count=5 2>/dev/null
+USER 1000
+CMD ["sh", "-c", "cat x"]
+EXPOSE 80 443/udp
+"""
+
+
+def test_overlay_semantics_through_a_build(lab, tmp_path):
+    """One Dockerfile through the rules the lessons teach: WORKDIR with and without a new
+    directory, an empty RUN, mv of a lower directory (EXDEV: copy + whiteout), rm -rf then
+    mkdir (opaque directory), copy-up on touch/chmod/append, hard and symbolic links,
+    COPY's directory/file/--chown/multi-source forms, config-only steps."""
+    ctx = tmp_path / "ctx"
+    (ctx / "d" / "sub").mkdir(parents=True)
+    (ctx / "d" / "a").write_text("hi\n")
+    (ctx / "d" / "sub" / "b").write_text("x\n")
+    (ctx / "d" / "sub").chmod(0o750)
+    (ctx / "f.txt").write_text("top\n")
+    (ctx / "f.txt").chmod(0o600)
+    (ctx / "link.txt").symlink_to("f.txt")
+    (ctx / "Dockerfile").write_text(SEMANTICS_DOCKERFILE.format(base=lab.base))
+    d_rec = lab.docker_build(ctx, {})
+    assert d_rec.ok, d_rec.failure
+    s_rec, s_img = lab.sim_build(ctx, {})
+    assert [s.instruction for s in s_rec.steps] == [s.instruction for s in d_rec.steps]
+    _compare_images(lab, d_rec.image.id, s_img, "overlay semantics")
+    hist = s_img.config["history"]
+    assert any(h.get("empty_layer") and "WORKDIR" in h["created_by"] for h in hist)
+    assert any(h.get("empty_layer") and h["created_by"].endswith("-c true") for h in hist)
