@@ -84,7 +84,7 @@ class TarEntry:
     @property
     def whiteout(self) -> bool:
         """True for ``.wh.NAME`` and ``.wh..wh..opq`` entries (the name is special)."""
-        return posixpath.basename(self.raw_name.rstrip("/")).startswith(WHITEOUT_PREFIX)
+        return posixpath.basename(go_clean(self.raw_name)).startswith(WHITEOUT_PREFIX)
 
 
 # --------------------------------------------------------------------------- paths
@@ -402,7 +402,8 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                               fix="the layer is corrupt or hostile: do not use it")
         datasize = 0 if typeflag[0:1] and typeflag[0] in _HEADER_ONLY else size
         path = clean_path(raw_name)
-        base = raw_name.rstrip("/").rpartition("/")[2]
+        cleaned = go_clean(raw_name)   # Docker cleans the name before looking at its basename
+        base = cleaned.rpartition("/")[2]
         if typeflag == b"1":
             kind = "file"
         else:
@@ -448,7 +449,7 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             src.feed(BLOCK - datasize % BLOCK, None)
         # entry
         if base.startswith(WHITEOUT_PREFIX):
-            parent_path = clean_path(posixpath.dirname(raw_name.rstrip("/")))
+            parent_path = clean_path(posixpath.dirname(cleaned))
             if base == OPAQUE_MARKER:
                 yield TarEntry(parent_path, Node.dir(0o755).with_opaque(), raw_name, opaque=True)
                 continue
@@ -462,6 +463,10 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             continue
         if typeflag == b"1":
             link = _text(linkraw)
+            if not clean_path(link):
+                raise UnsafeEntry(raw_name, f"hard link to the root directory {link!r} (in {name}); "
+                                  "Docker fails: operation not permitted",
+                                  fix="hard links can only point to non-directories")
             node = Node("file", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
             yield TarEntry(path, node, raw_name, hardlink=clean_path(link))
             continue
@@ -469,6 +474,10 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             node = Node("file", mode=mode, uid=uid, gid=gid, mtime=mtime, size=datasize,
                         sha256=sha, data=data_b, xattrs=xattrs)
         elif kind == "symlink":
+            if not linkraw:
+                raise UnsafeEntry(raw_name, f"a symlink with an empty target (in {name}); Docker "
+                                  "fails: symlink: no such file or directory",
+                                  fix="give the symlink a target")
             node = Node("symlink", mode=0o777, uid=uid, gid=gid, mtime=mtime,
                         linkname=_text(linkraw), xattrs=xattrs)
         elif kind == "dir":
@@ -698,12 +707,17 @@ def read_layer(fileobj: IO[bytes], *, with_data: bool = True, name: str = "layer
 
 # --------------------------------------------------------------------------- write_layer
 
-def _sort_key(path: str) -> tuple[str, ...]:
-    return tuple(path.split("/"))
+def _emit_key(path: str, node: Node) -> tuple:
+    """Sort by the name written (``.wh.NAME`` for a whiteout), whiteouts before a real
+    directory of the same name, so that reading the tar back gives the same layer."""
+    parts = path.split("/")
+    if node.kind == "whiteout":
+        parts[-1] = WHITEOUT_PREFIX + parts[-1]
+    return (tuple(parts), node.kind != "whiteout")
 
 
 def write_layer(layer: LayerDir, fileobj: IO[bytes], *, gzip: bool = False) -> None:
-    """Write ``layer`` as a tar: sorted, parents first, whiteouts as ``.wh.NAME``, opaque
+    """Write ``layer`` as a tar: sorted by written name, parents first, whiteouts as ``.wh.NAME``, opaque
     dirs followed by ``.wh..wh..opq``, hard-link groups as one file plus links. Owners,
     modes and mtimes are those of the Nodes, so equal layers give equal bytes."""
     if gzip:
@@ -716,7 +730,7 @@ def write_layer(layer: LayerDir, fileobj: IO[bytes], *, gzip: bool = False) -> N
     first_of: dict[int, str] = {}
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT,
                       encoding="utf-8", errors="surrogateescape") as tar:
-        for path in sorted(layer, key=_sort_key):
+        for path in sorted(layer, key=lambda p: _emit_key(p, layer[p])):
             node = layer[path]
             if not path or path != clean_path(path):
                 raise LayerError(f"cannot write path {path!r}: layer paths are relative and normalised",
@@ -731,6 +745,18 @@ def write_layer(layer: LayerDir, fileobj: IO[bytes], *, gzip: bool = False) -> N
                 ti.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape")
                                   for k, v in xattrs}
             data: bytes | None = None
+            if base.startswith(WHITEOUT_PREFIX) and node.kind != "whiteout":
+                # a real entry named .wh.* reads back as a whiteout: only a plain directory
+                # can be kept, implied by its children (as Docker's unpacker creates it)
+                if node.kind != "dir" or replace(node.with_opaque(False), mtime=0) != Node.dir(0o755):
+                    raise LayerError(f"cannot write {path!r} as a layer tar: a {node.kind} named "
+                                     f"{WHITEOUT_PREFIX}* would be read back as a whiteout",
+                                     fix="rename it; only the whiteout convention may use that prefix")
+                if node.opaque:
+                    m = tarfile.TarInfo(f"{path}/{OPAQUE_MARKER}")
+                    m.mode, m.uname, m.gname = 0o755, "", ""
+                    tar.addfile(m)
+                continue
             if node.kind == "whiteout":
                 ti = tarfile.TarInfo(f"{par}/{WHITEOUT_PREFIX}{base}" if par else WHITEOUT_PREFIX + base)
                 ti.mode, ti.uname, ti.gname = 0o600, "", ""
