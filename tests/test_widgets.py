@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import html
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ import pytest
 from labkit.realfs import read_dir
 from labkit.widgets import (CacheExplorer, LayerExplorer, OverlayPlayground, SizeView,
                             demo_mount, overlay_playground)
-from test_viz import kernel_overlay_of, kernel_walk
+sys.path.insert(0, str(Path(__file__).parent))   # the kernel helpers live beside this file
+from test_viz import kernel_overlay_of, kernel_walk  # noqa: E402
 
 # (button, path, target): a lesson's worth of presses, errors included
 ACTIONS = [
