@@ -141,6 +141,11 @@ class OverlayPlayground(_Shown):
                           self.mkdir_button, self.rename_button])
         self.widget = w.VBox([w.HBox([self.path, self.text]), w.HBox([self.target]), buttons,
                               self.status, self.diagram, self.log_view])
+        earlier = mount.take_events()          # what a lesson did before: shown, not lost
+        if earlier:
+            self.last_events = earlier
+            self.log.append("(before the playground)")
+            self.log.extend(f"  {e}" for e in earlier)
         self.redraw()
 
     def act(self, action: str) -> list[Any]:

@@ -274,3 +274,16 @@ def test_playground_without_graphviz_dot_says_how_to_fix_it(tmp_path):
     assert out.startswith("  copied up etc/hosts, 220 bytes\n")
     assert "cannot draw the diagram" in out and "apt-get install graphviz" in out
     assert "Traceback" not in out
+
+
+def test_playground_shows_what_was_done_to_the_mount_before_it(kernel_overlay, tmp_path):
+    mount = demo_mount()
+    lowers = list(mount.lowers)
+    mount.unlink("etc/passwd")
+    pg = OverlayPlayground(mount, render=False)
+    with kernel_overlay_of(tmp_path, lowers, {}) as (merged, upper):
+        os.unlink(merged / "etc/passwd")
+        kernel_upper = read_dir(upper)
+    assert "  whiteout etc/passwd" in pg.log
+    assert kernel_upper["etc/passwd"].kind == "whiteout"
+    assert "<b>whiteout</b>" in pg.dot_source
