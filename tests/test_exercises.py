@@ -240,13 +240,15 @@ def test_07a_cache_hits_on_a_rebuild(engine, tmp_path):
 
 
 def test_07a_cache_busted_too_early(engine, tmp_path):
-    token = uuid.uuid4().hex
-    build(engine, tmp_path, f"FROM labkit/base\nCOPY app.txt /app.txt\nRUN echo {token} > /t\n"
-          "RUN echo b > /b\n", "ex07bad", {"app.txt": "v1\n"})
-    rebuilt = build(engine, tmp_path, f"FROM labkit/base\nCOPY app.txt /app.txt\nRUN echo {token} > /t\n"
-                    "RUN echo b > /b\n", "ex07bad", {"app.txt": "v2\n"})
+    # ENV makes this build's parent unique, so no earlier test run can feed its cache
+    df = (f"FROM labkit/base\nENV RUN_ID={uuid.uuid4().hex}\nCOPY app.txt /app.txt\n"
+          "RUN echo a > /a\nRUN echo b > /b\n")
+    build(engine, tmp_path, df, "ex07bad", {"app.txt": "v1\n"})
+    rebuilt = build(engine, tmp_path, df, "ex07bad", {"app.txt": "v2\n"})
+    assert [s.cached for s in rebuilt.steps if s.keyword != "FROM"][:4] == [True, False, False, False]
     r = ex.check("07-a", record=rebuilt, engine=engine)
-    assert not r.passed and any("0 step(s) came from the cache" in m for m in r.messages)
+    assert not r.passed and any("1 step(s) came from the cache" in m for m in r.messages)
+    assert any("the cache broke exactly at the COPY" in m for m in r.messages)
 
 
 # ------------------------------------------------------------------ 08-a: secrets in layers
@@ -354,3 +356,22 @@ def test_check_finds_the_notebooks_engine_without_engine_argument(tmp_path):
     first, second = out.stdout.strip().splitlines()[:2]
     assert first == "True"
     assert second.startswith("refused: several engines")
+
+
+def test_passing_output_is_the_same_text_on_both_engines(sim_engine, docker_engine, tmp_path):
+    """nbval compares a lesson's saved output with a re-run on either engine."""
+    texts = []
+    for engine in (sim_engine, docker_engine):
+        ex.reset_attempts()
+        c = engine.start(engine.base_image())
+        try:
+            engine.exec(c, "dd if=/dev/zero of=/tmp/big bs=1024 count=2048 && rm /etc/group")
+            rec = build(engine, tmp_path, "FROM labkit/base\nRUN echo one > /one\n"
+                        "RUN echo hello > /hello.txt\n", "ex-parity")
+            texts.append([str(ex.check(e, **kw, engine=engine)) for e, kw in
+                          (("03-a", {"container": c}), ("04-a", {"container": c}),
+                           ("00-a", {"image": rec}))])
+        finally:
+            engine.remove(c)
+    assert all(t.startswith("[PASSED]") for t in texts[0])
+    assert texts[0] == texts[1]

@@ -7,8 +7,8 @@ HELLO = "hello.txt"
 
 
 def _exists(s) -> Verdict:
-    ref = s.image_ref()
-    return passed(ref.tags[0] if ref.tags else ref.short_id)
+    s.image_ref()
+    return passed()
 
 
 def _three_layers(s) -> Verdict:

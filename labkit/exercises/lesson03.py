@@ -7,12 +7,13 @@ MIB = 1 << 20
 
 
 def _exists(s) -> Verdict:
-    return passed(s.container()[:12])
+    s.container()
+    return passed()
 
 
 def _big(s) -> Verdict:
     rw = s.engine.container_size(s.container()).rw
-    return passed(f"{rw:,} bytes") if rw > MIB else failed(f"its writable layer holds {rw:,} bytes")
+    return passed() if rw > MIB else failed(f"its writable layer holds {rw:,} bytes")
 
 
 def _in_diff(s) -> Verdict:

@@ -4,6 +4,10 @@ An ``Exercise`` is a frozen, declarative spec: its ``Check`` s carry points, a h
 success and failure messages and up to three hints that get more specific after repeated
 failures. A check is a function of the learner's real state (``labkit.exercises.state.State``)
 returning a ``Verdict``; it never holds an answer in plain text (see ``answers``).
+
+For authors: a PASSING verdict should carry no detail that differs between runs or engines
+(ids, session names, step counts), so a lesson's saved output stays stable under nbval.
+Failure details describe the learner's own state ("your image has 4 layers").
 """
 from __future__ import annotations
 
