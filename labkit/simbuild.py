@@ -518,7 +518,7 @@ class _Build:
         hist = [dict(h) for h in cfg.get("history") or []]
         for h in hist[base_hist:]:
             h["empty_layer"] = True
-        hist.append({"created": _now_iso(), "created_by": "",
+        hist.append({"created": _now_iso(),          # as Docker 20.10 --squash writes it
                      "comment": f"merge {image.id} to {base.id}"})
         cfg["history"] = hist
         ids = list(cfg["rootfs"]["diff_ids"][:nbase])

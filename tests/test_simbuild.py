@@ -192,3 +192,17 @@ def test_sim_image_is_a_content_addressed_value(base):
         assert {p: (n.kind, n.mode, n.sha256, n.linkname) for p, n in back.items()} == \
                {p: (n.kind, n.mode, n.sha256, n.linkname) for p, n in layer.items()}
     assert base.config["rootfs"]["diff_ids"] == list(base.diff_ids)
+
+
+def test_squash_leaves_one_layer_over_the_base_with_the_same_files(base, tmp_path):
+    from labkit.layers import merge
+    ctx = _ctx(tmp_path, "FROM base\nRUN echo a > /a && echo b > /b\nENV X=1\nRUN rm /a && mkdir /d\n")
+    cache = simbuild.SimBuildCache()
+    _, plain = _build(ctx, base, cache)
+    _, squashed = _build(ctx, base, cache, squash=True)      # every step a cache hit
+    assert len(squashed.layers) == len(base.layers) + 1
+    assert merge(squashed.layers) == merge(plain.layers)
+    assert set(squashed.layers[-1]) == {"b", "d"}          # /a never existed below: no whiteout
+    history = squashed.config["history"]
+    assert all(h.get("empty_layer") for h in history[len(base.config["history"]):-1])
+    assert history[-1]["comment"] == f"merge {plain.id} to {base.id}"
