@@ -23,10 +23,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import posixpath
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -276,17 +275,5 @@ def list_context(root: str | Path, ignore: DockerIgnore | None = None) -> BuildC
 
 
 def _with_sum(e: ContextEntry, data: bytes) -> ContextEntry:
-    from dataclasses import replace  # noqa: PLC0415
     return replace(e, tarsum=tarsum_v1(e.path, kind=e.kind, mode=e.mode, uid=e.uid, gid=e.gid,
                                         size=e.size, linkname=e.linkname, rdev=e.rdev, data=data))
-
-
-def context_dirs(paths: Iterable[str]) -> set[str]:
-    """Every parent directory of the given relative paths."""
-    out: set[str] = set()
-    for p in paths:
-        d = posixpath.dirname(p)
-        while d:
-            out.add(d)
-            d = posixpath.dirname(d)
-    return out

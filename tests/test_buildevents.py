@@ -9,8 +9,6 @@ import os
 import uuid
 from pathlib import Path
 
-import pytest
-
 from labkit.buildevents import (BuildFailed, BuildSucceeded, BuildWarning, StepCached,
                                 StepFinished, StepOutput, StepRunning, StepStarted,
                                 parse_docker_stream, record_from_events)
