@@ -30,7 +30,7 @@ RUN1 = ("/bin/busybox rm /data/big.bin && /bin/busybox mkdir /opt && /bin/busybo
         " && /bin/busybox ln /opt/hi /opt/hi2 && /bin/busybox ln -s busybox /bin/sh")
 RUN2 = "/bin/busybox rm -rf /data/sub && /bin/busybox chmod 600 /data/keep.txt"
 DOCKERFILE = f"""FROM scratch
-COPY busybox /bin/busybox
+COPY root/ /
 COPY files/ /data/
 ENV GREETING=hi
 RUN ["/bin/busybox", "sh", "-c", "{RUN1}"]
@@ -48,7 +48,10 @@ def _save(image, dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def built(docker_client, tmp_path_factory):
     ctx = tmp_path_factory.mktemp("ctx")
-    shutil.copy("/bin/busybox", ctx / "busybox")
+    # a base layer no other test shares (its own chainID), so no one else's image removal races ours
+    (ctx / "root" / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", ctx / "root" / "bin" / "busybox")
+    (ctx / "root" / "test-id").write_text(uuid.uuid4().hex)
     (ctx / "files" / "sub").mkdir(parents=True)
     (ctx / "files" / "big.bin").write_bytes(os.urandom(BIG))
     (ctx / "files" / "keep.txt").write_bytes(b"keep\n")
@@ -167,7 +170,7 @@ def test_waste_and_final_bytes_against_docker_export(docker_client, built) -> No
     assert result.final_bytes == exported
     docker_made = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab", "dev/console",
                    "dev/pts", "dev/shm", "proc", "sys"}
-    assert result.final_files == len(files - docker_made)
+    assert result.final_files == len(files - docker_made) == 6   # busybox, sh, test-id, keep.txt, hi, hi2
 
 
 def test_layer_changes_equal_docker_diff(docker_client, built, tmp_path: Path) -> None:
