@@ -14,7 +14,10 @@ Statuses: ``passed``, ``partial``, ``failed`` (the check ran), ``missing`` (neve
 ``error`` / ``timeout`` (never checked because the notebook raised / ran out of time). A
 failed run also gets one ``(notebook)`` row with its status.
 
-Submitted notebooks are untrusted code: run the grader in a throwaway VM or container.
+Submitted notebooks are untrusted code: run the grader in a throwaway VM or container. The
+log is written from inside the student's kernel, so a determined student could forge lines;
+points are clamped to each exercise's registered maximum, but only an isolated re-check can
+make grades tamper-proof.
 """
 from __future__ import annotations
 
@@ -298,13 +301,12 @@ def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300,
 
 
 def _max_points(exercise: str, seen: Mapping[str, int]) -> int:
-    if exercise in seen:
-        return seen[exercise]
+    """The registry's maximum (a log line cannot raise it), else what the logs said."""
     try:
         from .exercises.registry import get
         return get(exercise).max_points
     except Exception:  # an exercise the course defined in a notebook
-        return 0
+        return seen.get(exercise, 0)
 
 
 def make_rows(outcomes: Sequence[RunOutcome], exercises: Iterable[str] = ()) -> list[GradeRow]:
@@ -333,8 +335,10 @@ def make_rows(outcomes: Sequence[RunOutcome], exercises: Iterable[str] = ()) -> 
             else:
                 msgs = tuple(str(c.get("message", "")) for c in r.get("checks", ())) or \
                     tuple(map(str, r.get("messages", ())))
-                rows.append(GradeRow(student, ex, int(r.get("points", 0)), int(r.get("max_points", 0)),
-                                     str(r.get("status", "failed")), msgs))
+                mx = _max_points(ex, {ex: int(r.get("max_points", 0))})
+                pts = max(0, min(int(r.get("points", 0)), mx))
+                status = "passed" if pts == mx and r.get("passed") else ("partial" if pts else "failed")
+                rows.append(GradeRow(student, ex, pts, mx, status, msgs))
         for o in runs:
             if o.status != "ok":
                 rows.append(GradeRow(student, NOTEBOOK_ROW, 0, 0, o.status,

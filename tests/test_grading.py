@@ -151,3 +151,14 @@ def test_docker_grading_gives_the_same_grades_and_cleans_up(docker_client, tmp_p
     left += [i["Id"] for i in api.images(all=True, filters={"label": label})
              if (i.get("Labels") or {}).get(label, "").startswith("grade")]
     assert left == []
+
+
+def test_logged_points_are_clamped_to_the_registered_maximum(tmp_path):
+    from labkit.exercises.registry import get
+    from labkit.grading import make_rows
+    forged = ({"exercise": "03-a", "points": 99, "max_points": 99, "passed": True},
+              {"exercise": "05-a", "points": 2, "max_points": 4, "passed": False})
+    rows = make_rows([RunOutcome("mallory", tmp_path / "m.ipynb", "ok", 1.0, "", forged)])
+    got = {r.exercise: (r.points, r.max_points, r.status) for r in rows}
+    top = get("03-a").max_points
+    assert got == {"03-a": (top, top, "passed"), "05-a": (2, get("05-a").max_points, "partial")}
