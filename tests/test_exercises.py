@@ -375,3 +375,14 @@ def test_passing_output_is_the_same_text_on_both_engines(sim_engine, docker_engi
             engine.remove(c)
     assert all(t.startswith("[PASSED]") for t in texts[0])
     assert texts[0] == texts[1]
+
+
+def test_hashed_answers_normalise_before_hashing():
+    from labkit.exercises.answers import make, normalize
+    digest = "ab" * 32
+    assert normalize(f"  SHA256:{digest.upper()} ") == normalize(digest) == f"sha256:{digest}"
+    assert normalize("3") == normalize(3) == normalize(3.0) == normalize(" 3.0 ") == "3"
+    assert normalize("1,024") == "1024" and normalize("Two   Layers") == "two layers"
+    h = make(3)
+    assert h.matches("3.0") and not h.matches(4)
+    assert make(3).digest != make(3).digest            # a fresh salt each time

@@ -162,3 +162,16 @@ def test_logged_points_are_clamped_to_the_registered_maximum(tmp_path):
     got = {r.exercise: (r.points, r.max_points, r.status) for r in rows}
     top = get("03-a").max_points
     assert got == {"03-a": (top, top, "passed"), "05-a": (2, get("05-a").max_points, "partial")}
+
+
+def test_exercises_nobody_checked_are_listed_as_missing(tmp_path):
+    from labkit.exercises.registry import get
+    from labkit.grading import make_rows
+    runs = [RunOutcome("ann", tmp_path / "a.ipynb", "ok", 1.0, "",
+                       ({"exercise": "05-a", "points": 4, "max_points": 4, "passed": True},)),
+            RunOutcome("ben", tmp_path / "b.ipynb", "timeout", 5.0, "still running", ())]
+    rows = make_rows(runs, exercises=["09-a"])
+    got = [(r.student, r.exercise, r.points, r.max_points, r.status) for r in rows]
+    assert got == [("ann", "05-a", 4, 4, "passed"), ("ann", "09-a", 0, get("09-a").max_points, "missing"),
+                   ("ben", "05-a", 0, 4, "timeout"), ("ben", "09-a", 0, get("09-a").max_points, "timeout"),
+                   ("ben", "(notebook)", 0, 0, "timeout")]
