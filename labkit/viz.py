@@ -131,17 +131,18 @@ def history_bottom_first(entries: Sequence["HistoryEntry"], newest_first: bool |
 
 def layer_stack(history_entries: Sequence["HistoryEntry"], *, title: str = "",
                 highlight: int | None = None, newest_first: bool | None = None,
-                width: int = 60) -> "graphviz.Digraph":
+                width: int = 60, box_width: float = 5.0) -> "graphviz.Digraph":
     """An image's build steps drawn bottom (base) to top: one box per step with its
     instruction and the size of the layer it made. Steps that made no layer (``ENV``,
     ``CMD`` ...) are dashed grey boxes marked "no layer". ``highlight`` is a layer index
-    to mark (the layer-stack explorer's current layer)."""
+    to mark (the layer-stack explorer's current layer); ``width`` is the instruction's
+    length in characters before it is cut, ``box_width`` the boxes' width in inches."""
     steps = history_bottom_first(history_entries, newest_first)
     g = _digraph("layer_stack", rankdir="BT", nodesep="0.15", ranksep="0.15")
     if title:
         g.attr(label=title, labelloc="t", fontsize="13")
     total = sum(max(h.size, 0) for h in steps if not h.empty_layer)
-    g.attr("node", width="5")
+    g.attr("node", width=f"{box_width:g}")
     for i, h in enumerate(steps):
         text = _short(instruction_text(h.created_by) or "(no history)", width)
         if h.empty_layer or h.layer_index is None:

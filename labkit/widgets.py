@@ -63,23 +63,26 @@ def _svg_or_message(graph: Any) -> str:
                 f'<br>fix: {html.escape(_DOT_FIX)}</div>')
 
 
-def _pre(lines: Sequence[str], empty: str = "(nothing)") -> str:
+def _pre(lines: Sequence[str], empty: str = "(nothing)", max_height: str = "") -> str:
     text = "\n".join(lines) if lines else empty
-    return f'<pre style="margin:0;line-height:1.3">{html.escape(text)}</pre>'
+    box = f"max-height:{max_height};overflow:auto;" if max_height else ""
+    return f'<pre style="margin:0;line-height:1.3;{box}">{html.escape(text)}</pre>'
 
 
-def tree_listing(tree: Tree, limit: int = 200) -> list[str]:
-    """A merged tree as ``ls -l``-like lines, sorted by path: kind, mode, size, /path."""
+def tree_listing(tree: Tree, limit: int = 500, mark: Sequence[str] = ()) -> list[str]:
+    """A merged tree as ``ls -l``-like lines, sorted by path: kind, mode, size, /path.
+    Paths in ``mark`` (e.g. what the current layer changed) end with an arrow."""
     from .viz import human_size
+    marked = set(mark)
     out = []
     for path in sorted(tree)[:limit]:
         node = tree[path]
-        mark = {"dir": "d", "symlink": "l", "char": "c", "block": "b", "fifo": "p"}.get(node.kind, "-")
+        kind = {"dir": "d", "symlink": "l", "char": "c", "block": "b", "fifo": "p"}.get(node.kind, "-")
         what = f"/{path}/" if node.kind == "dir" else f"/{path}"
         if node.kind == "symlink":
             what += f" -> {node.linkname}"
         size = human_size(node.size) if node.kind == "file" else ""
-        out.append(f"{mark}{node.mode & 0o7777:04o} {size:>7}  {what}")
+        out.append(f"{kind}{node.mode & 0o7777:04o} {size:>7}  {what}" + ("  \u2190" if path in marked else ""))
     if len(tree) > limit:
         out.append(f"... {len(tree) - limit} more")
     return out
@@ -207,7 +210,8 @@ class OverlayPlayground(_Shown):
         graph = overlay_diagram(self.mount, self.last_events, paths=self.paths)
         self.dot_source = graph.source
         self.diagram.value = _svg_or_message(graph) if self.render else ""
-        self.log_view.value = _pre(self.log[-40:], "(no actions yet: type a path and press a button)")
+        self.log_view.value = _pre(self.log[-40:], "(no actions yet: type a path and press a button)",
+                                   "20em")
 
     @property
     def upper(self) -> LayerDir:
@@ -321,10 +325,11 @@ class LayerExplorer(_Shown):
         self.prev_button.on_click(lambda _b: self.step(-1))
         self.next_button.on_click(lambda _b: self.step(+1))
         self.slider.observe(lambda _c: self.refresh(), names="value")
-        columns = w.HBox([w.VBox([w.HTML("<b>merged view up to this layer</b>"), self.tree_view]),
-                          w.VBox([w.HTML("<b>this layer's changes</b>"), self.changes_view])])
+        views = w.VBox([w.HTML("<b>this layer's changes</b>"), self.changes_view,
+                        w.HTML("<b>merged view up to this layer</b> (\u2190 this layer wrote it)"),
+                        self.tree_view])
         self.widget = w.VBox([w.HBox([self.prev_button, self.slider, self.next_button]),
-                              self.title, self.stack_view, columns])
+                              self.title, w.HBox([self.stack_view, views])])
         self.refresh()
 
     @classmethod
@@ -366,11 +371,11 @@ class LayerExplorer(_Shown):
                             f"{html.escape(human_size(layer_size(self.layers[i])))}"
                             + (f" \u00b7 <code>{html.escape(what)}</code>" if what else ""))
         if self.history:
-            graph = layer_stack(self.history, highlight=i)
+            graph = layer_stack(self.history, highlight=i, width=44, box_width=3.4)
             self.dot_source = graph.source
             self.stack_view.value = _svg_or_message(graph) if self.render else ""
-        self.tree_view.value = _pre(tree_listing(self.tree), "(empty)")
-        self.changes_view.value = _pre(self.changes, "(no changes)")
+        self.tree_view.value = _pre(tree_listing(self.tree, mark=self.layers[i]), "(empty)", "28em")
+        self.changes_view.value = _pre(self.changes, "(no changes)", "12em")
 
 
 # -- sizes -----------------------------------------------------------------------------------
