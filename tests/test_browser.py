@@ -108,6 +108,37 @@ def _diagram(page) -> str:
     return page.locator(".jp-OutputArea-output .labkit-diagram svg").first.inner_html()
 
 
+def _check_playground(page) -> None:
+    """Press Write: the log shows the copy-up and the diagram is redrawn with it."""
+    write = page.locator(".jp-OutputArea-output .widget-button", has_text="Write").first
+    write.wait_for()
+    page.locator(".jp-OutputArea-output .labkit-diagram svg").first.wait_for()
+    before = _diagram(page)
+    assert "etc/hosts" in before and "(copied up)" not in before
+    write.click()
+    page.locator(".jp-OutputArea-output", has_text="copied up etc/hosts, 220 bytes").first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.labkit-diagram svg')]"
+        ".some(s => s.textContent.includes('(copied up)'))")
+    after = _diagram(page)
+    assert after != before and "(copied up)" in after
+
+
+def _check_layer_explorer(page) -> None:
+    """Step the explorer one layer (up, or down when it is at the top): what it shows changes."""
+    out = page.locator(".jp-OutputArea-output", has=page.locator(".widget-button", has_text="higher"))
+    out.first.wait_for()
+    up = out.first.locator(".widget-button", has_text="higher")
+    down = out.first.locator(".widget-button", has_text="lower")
+    before = out.first.inner_text()
+    assert "layer " in before
+    (up if up.is_enabled() else down).click()
+    page.wait_for_function("(old) => [...document.querySelectorAll('.jp-OutputArea-output')]"
+                           ".some(o => o.innerText.includes('higher') && o.innerText !== old)",
+                           arg=before)
+    assert out.first.inner_text() != before
+
+
 def test_playground_write_redraws_the_diagram_in_jupyterlab(browser_tools, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -115,6 +146,7 @@ def test_playground_write_redraws_the_diagram_in_jupyterlab(browser_tools, tmp_p
     root = tmp_path / "root"
     root.mkdir()
     name = Path(NOTEBOOK).name
+    source = Path(NOTEBOOK).read_text()
     shutil.copytree(Path(NOTEBOOK).parent, root, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     _settings(tmp_path / "settings")
@@ -149,21 +181,16 @@ def test_playground_write_redraws_the_diagram_in_jupyterlab(browser_tools, tmp_p
                 page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
                 page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
                 page.wait_for_function(ALL_CELLS_RAN, timeout=60_000)
-                write = page.locator(".jp-OutputArea-output .widget-button", has_text="Write")
-                write.wait_for()
-                page.locator(".jp-OutputArea-output .labkit-diagram svg").first.wait_for()
-                before = _diagram(page)
-                assert "etc/hosts" in before and "(copied up)" not in before
-                write.click()
-                page.locator(".jp-OutputArea-output",
-                             has_text="copied up etc/hosts, 220 bytes").first.wait_for()
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('.labkit-diagram svg')]"
-                    ".some(s => s.textContent.includes('(copied up)'))")
-                after = _diagram(page)
+                checked = 0
+                if "overlay_playground" in source:
+                    _check_playground(page)
+                    checked += 1
+                if "LayerExplorer" in source:
+                    _check_layer_explorer(page)
+                    checked += 1
                 if os.environ.get("LABKIT_BROWSER_SCREENSHOT"):   # to look at it when debugging
                     page.screenshot(path=os.environ["LABKIT_BROWSER_SCREENSHOT"], full_page=True)
-                assert after != before and "(copied up)" in after
+                assert checked, "the notebook shows no labkit widget to drive"
                 text = page.locator("#jp-main-dock-panel").inner_text()
                 assert "Error displaying widget" not in text
                 assert "Loading widget..." not in text
