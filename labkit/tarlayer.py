@@ -89,17 +89,26 @@ class TarEntry:
 
 # --------------------------------------------------------------------------- paths
 
+def _is_clean(name: str) -> bool:
+    return bool(name) and "//" not in name and "/." not in "/" + name and name[0] != "/" \
+        and name[-1] != "/"
+
+
 def clean_path(name: str) -> str:
     """Where Docker (unpacking in a chroot of the layer directory) puts ``name``.
 
     ``./a/b/`` -> ``a/b``; ``/x``, ``../x`` and ``/../x`` -> ``x``; the root is ``""``.
     """
+    if _is_clean(name):
+        return name
     p = posixpath.normpath("/" + name)
     return p.lstrip("/")
 
 
 def go_clean(name: str) -> str:
     """Go's ``filepath.Clean``: the key Docker's tar-split uses to find duplicate names."""
+    if _is_clean(name):
+        return name
     if name.startswith("//"):
         name = "/" + name.lstrip("/")
     return posixpath.normpath(name) if name else "."
@@ -235,7 +244,20 @@ def _open(fileobj: IO[bytes], name: str) -> _Source:
 
 # --------------------------------------------------------------------------- headers
 
+_NUMS: dict[bytes, int] = {}   # header number fields repeat a lot (modes, owners, times)
+
+
 def _num(field: bytes, what: str, name: str, offset: int) -> int:
+    n = _NUMS.get(field)
+    if n is not None:
+        return n
+    n = _parse_num(field, what, name, offset)
+    if len(_NUMS) < 65536:
+        _NUMS[field] = n
+    return n
+
+
+def _parse_num(field: bytes, what: str, name: str, offset: int) -> int:
     if field and field[0] & 0x80:  # GNU base-256
         n = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
         if field[0] & 0x40:
@@ -401,8 +423,11 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             raise UnsafeEntry(raw_name, f"negative owner {uid}:{gid} (in {name})",
                               fix="the layer is corrupt or hostile: do not use it")
         datasize = 0 if typeflag[0:1] and typeflag[0] in _HEADER_ONLY else size
-        path = clean_path(raw_name)
-        cleaned = go_clean(raw_name)   # Docker cleans the name before looking at its basename
+        if _is_clean(raw_name):
+            path = cleaned = raw_name
+        else:
+            path = clean_path(raw_name)
+            cleaned = go_clean(raw_name)   # Docker cleans the name before looking at its basename
         base = cleaned.rpartition("/")[2]
         if typeflag == b"1":
             kind = "file"
@@ -604,7 +629,7 @@ class _Unpacker:
             return  # Docker skips the "." entry whatever its type
         if e.opaque:
             self.opaque(e)
-        elif e.whiteout:
+        elif key.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
             self.whiteout(e)
         elif e.path == "":
             if e.node.kind != "dir":
