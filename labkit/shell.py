@@ -470,6 +470,11 @@ class _CmdError(Exception):
         self.message, self.code = message, code
 
 
+def _ash_err(e: OSError, missing: str) -> str:
+    """ash's wording for a failed redirection: its own text for ENOENT/ENOTDIR."""
+    return missing if e.errno in (_errno.ENOENT, _errno.ENOTDIR) else _oserr(e)
+
+
 def _oserr(e: OSError) -> str:
     return os.strerror(e.errno) if e.errno else (e.strerror or str(e))
 
@@ -746,12 +751,13 @@ class _Shell:
             try:
                 io.stdin = self.mount.read(path)
             except OSError as e:
-                raise _CmdError(f"{self.argv0}: can't open '{target}': {_oserr(e)}")
+                raise _CmdError(f"{self.argv0}: can't open {target}: {_ash_err(e, 'no such file')}")
             return
         try:  # opening for write creates/truncates now (and copies a lower file up)
             self.mount.write(path, b"", append=(r.op == ">>"))
         except OSError as e:
-            raise _CmdError(f"{self.argv0}: can't create {target}: {_oserr(e)}")
+            raise _CmdError(f"{self.argv0}: can't create {target}: "
+                            f"{_ash_err(e, 'nonexistent directory')}")
         sink = _Sink("file", path)
         io.fds[r.fd] = sink
         io.files.append(sink)

@@ -232,8 +232,9 @@ class _Build:
                 continue
             try:
                 img = self.resolve(st.base)
-            except LabkitError as exc:
-                raise BuildError(f"FROM {st.base}: {str(exc).splitlines()[0]}", line=st.line,
+            except (LabkitError, LookupError) as exc:
+                why = str(exc).splitlines()[0] if str(exc) else "not found"
+                raise BuildError(f"FROM {st.base}: {why}", line=st.line,
                                  instruction=st.from_instruction.original,
                                  fix="build that image first (this engine has no registry), or "
                                      "start FROM labkit/base") from exc

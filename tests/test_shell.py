@@ -132,6 +132,8 @@ SCRIPTS = {
     "echo-n": "echo -n no-newline > /e; echo 'a\\nb' >> /e",
     "redirect-through-symlink": "echo via-link > /srv/link",
     "stderr-redirects": "cat /nope 2>/dev/null; echo $? > /r; cat /nope 2>> /r; echo out >&2",
+    "redirect-errors": "echo > /nonexist/x; echo rc=$?; echo > /srv; echo rc=$?; cat < /nope; echo rc=$?; "
+                       "echo x > /srv/a.txt/y; echo fd3 3>&1",
     "stderr-to-stdout-file": "cat /srv/a.txt /nope > /both 2>&1; echo rc=$?",
     "globs": "cd /srv && echo * > /g1 && echo /srv/*.txt /srv/s* /nomatch* > /g2 && echo ./sub/* >> /g2",
     # copy-up, whiteouts, opaque directories
