@@ -283,8 +283,34 @@ _MARK_FILL = {"copied up": C_COPYUP, "new": C_NEW, "written": C_NEW, "whiteout":
               "opaque": C_OPAQUE}
 
 
+def _pick_rows(rows: list[OverlayRow], limit: int, focus: Sequence[str]) -> list[OverlayRow]:
+    """At most ``limit`` rows, the telling ones first: the focus paths (and their parents),
+    then what the upper holds, whiteouts and opaque dirs, entries hidden below, merged
+    directories; the rest in path order. The result is in path order again."""
+    if len(rows) <= limit:
+        return rows
+    focus = [f.strip("/") for f in focus if f.strip("/")]
+
+    def rank(item: tuple[int, OverlayRow]) -> tuple[int, int]:
+        i, row = item
+        p = row.path
+        if any(p == f or f.startswith(p + "/") or p.startswith(f + "/") for f in focus):
+            return (0, i)
+        if row.cells and row.cells[-1].kind:
+            return (1, i)
+        if any(c.kind == "whiteout" or c.text == "dir, opaque" for c in row.cells):
+            return (2, i)
+        if any(c.kind and not c.used for c in row.cells) or len(row.sources) > 1:
+            return (3, i)
+        return (4, i)
+
+    chosen = sorted(sorted(enumerate(rows), key=rank)[:limit])
+    return [row for _, row in chosen]
+
+
 def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterable[str] | None = None,
-                    max_entries: int = 60, title: str = "") -> "graphviz.Digraph":
+                    max_entries: int = 60, title: str = "", focus: Sequence[str] = ()
+                    ) -> "graphviz.Digraph":
     """A ``labkit.overlay.Mount`` as one table: a row per path, a column per layer — the
     lower layers from the bottom one up, then the upper — and the merged view with where
     each entry comes from ("upper", "lower 0 (top)"; a directory lists every layer whose
@@ -294,9 +320,12 @@ def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterabl
     (``mount.take_events()``): what they did to the upper is coloured and named ("copied
     up" orange, "new"/"written" green, "whiteout", "opaque").
 
-    ``paths`` limits the table to those paths and what lies under them; at most
-    ``max_entries`` rows are drawn (then "... N more")."""
-    rows = overlay_rows(mount, highlight, paths=paths)
+    ``paths`` limits the table to those paths and what lies under them. At most
+    ``max_entries`` rows are drawn: when there are more, the telling ones are kept (the
+    ``focus`` paths and their parents, the upper's entries, whiteouts, opaque and hidden
+    entries, merged directories) and the last row says how many were left out."""
+    all_rows = overlay_rows(mount, highlight, paths=paths)
+    rows = _pick_rows(all_rows, max_entries, focus)
     columns = overlay_columns(mount)
     read_only = bool(getattr(mount, "read_only", False))
     e = html.escape
@@ -318,7 +347,7 @@ def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterabl
         head.append(td(label, bold=True, fill=C_UPPER if name == "upper" else C_LAYER, align="center"))
     head.append(td("merged (what the container sees)", bold=True, fill=C_MERGED, align="center"))
     lines = ["<tr>" + "".join(head) + "</tr>"]
-    for row in rows[:max_entries]:
+    for row in rows:
         cells = [td(row.path)]
         for cell in row.cells:
             if not cell.kind:
@@ -340,8 +369,10 @@ def overlay_diagram(mount: Any, highlight: Iterable[Any] = (), *, paths: Iterabl
         else:
             cells.append(td("(not visible)", color="#999999", align="left"))
         lines.append("<tr>" + "".join(cells) + "</tr>")
-    if len(rows) > max_entries:
-        lines.append(f'<tr><td colspan="{len(columns) + 2}">{e(f"... {len(rows) - max_entries} more")}</td></tr>')
+    if len(all_rows) > len(rows):
+        more = (f"... {len(all_rows) - len(rows)} more paths not shown "
+                "(pass paths=[...] or max_entries=... to see them)")
+        lines.append(f'<tr><td colspan="{len(columns) + 2}">{e(more)}</td></tr>')
     if not rows:
         lines.append(f'<tr><td colspan="{len(columns) + 2}">(no entries)</td></tr>')
     legend = ("grey: hidden from the merged view  \u00b7  dark: whiteout  \u00b7  purple: opaque dir"

@@ -207,7 +207,8 @@ class OverlayPlayground(_Shown):
     def redraw(self) -> None:
         """Rebuild the diagram (highlighting the last action's events) and the log view."""
         from .viz import overlay_diagram
-        graph = overlay_diagram(self.mount, self.last_events, paths=self.paths)
+        focus = [p for p in (self.path.value, self.target.value) if p.strip()]
+        graph = overlay_diagram(self.mount, self.last_events, paths=self.paths, focus=focus)
         self.dot_source = graph.source
         self.diagram.value = _svg_or_message(graph) if self.render else ""
         self.log_view.value = _pre(self.log[-40:], "(no actions yet: type a path and press a button)",

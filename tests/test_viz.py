@@ -287,3 +287,23 @@ def test_importing_the_visual_modules_loads_neither_graphviz_nor_ipywidgets():
             "print(sorted(m for m in ('graphviz', 'ipywidgets', 'IPython') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_big_mount_keeps_the_telling_rows(kernel_overlay, tmp_path):
+    """Over a real busybox base (hundreds of paths) the table keeps what the action did."""
+    from labkit.baseimage import base_layer
+    base = base_layer()
+    mount = Mount([base], {})
+    mount.write("etc/motd", b"hi\n")
+    events = mount.take_events()
+    dot = overlay_diagram(mount, events, max_entries=8, focus=["etc/passwd"]).source
+    with kernel_overlay_of(tmp_path, [base], {}) as (merged, upper):
+        (merged / "etc/motd").write_bytes(b"hi\n")
+        kernel_upper = read_dir(upper)
+        total = len(kernel_walk(merged))
+    assert total > 100
+    for path in kernel_upper:                      # every entry of the kernel's upper is shown
+        assert f'<td align="left">{path}</td>' in dot
+    assert '<td align="left">etc/passwd</td>' in dot
+    assert dot.count("<tr>") == 1 + 8 + 2          # header, 8 rows, "more", legend
+    assert f"... {total - 8} more paths not shown" in dot
