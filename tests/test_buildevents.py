@@ -123,8 +123,9 @@ def test_live_streams_from_the_daemon(docker_client, tmp_path):
     ctx.mkdir()
     (ctx / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
     os.chmod(ctx / "busybox", 0o755)
+    (ctx / "marker").write_text(session)   # a first step no other build shares
     (ctx / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\n'
+        'FROM scratch\nCOPY marker /marker\nCOPY busybox /bin/busybox\n'
         'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
         f"RUN echo out-{session}; echo err-{session} >&2\nENV X=1\n")
 
@@ -138,22 +139,22 @@ def test_live_streams_from_the_daemon(docker_client, tmp_path):
         assert first.ok, first.failure
         real = api.inspect_image(f"{session}:1")
         assert first.image.id == real["Id"] and first.image.tags == (f"{session}:1",)
-        assert len(first.steps) == 5 + len(labels)
-        run = first.step(4)
+        assert len(first.steps) == 6 + len(labels)
+        run = first.step(5)
         assert not run.cached   # stdout and stderr are separate pipes: any order
         assert sorted(run.output.splitlines()) == [f"err-{session}", f"out-{session}"]
         history = [h["Id"] for h in api.history(real["Id"]) if h["Id"] != "<missing>"]
         for step in first.steps[1:]:
-            assert any(h.split(":")[-1].startswith(step.image_id) for h in history)
+            assert any(h.split(":")[-1].startswith(step.image_id) for h in history), step
         again = build()
-        assert again.cached == (False,) + (True,) * (len(again.steps) - 1)
+        assert again.cached == (False,) + (True,) * (len(again.steps) - 1), again
         assert again.image.id == real["Id"]
         (ctx / "Dockerfile").write_text((ctx / "Dockerfile").read_text()
                                         + "RUN echo failing >&2; exit 7\n")
         failed = build()
         assert not failed.ok and failed.failure.exit_code == 7
-        assert failed.failure.step == 6 and failed.failure.output == "failing\n"
-        assert failed.step(6).instruction == "RUN echo failing >&2; exit 7"
+        assert failed.failure.step == 7 and failed.failure.output == "failing\n", failed
+        assert failed.step(7).instruction == "RUN echo failing >&2; exit 7"
     finally:
         for _ in range(4):
             for image in api.images(filters={"label": f"{SESSION_LABEL}={session}"}, quiet=True):
