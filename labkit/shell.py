@@ -25,7 +25,9 @@ Commands (BusyBox behaviour and messages)
     ``chmod [-R]`` (octal or ``u+x,go-w`` style), ``chown [-R] USER[:GROUP]`` (numeric ids, or
     names looked up in the mount's ``/etc/passwd`` and ``/etc/group``),
     ``dd if= of= bs= count=``, ``ls [-1 -a -A -R -d -l -n]`` (``-l``: link counts and
-    ``total`` are estimates), ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
+    ``total`` are estimates), ``wc [-l -w -c]``, ``head``/``tail`` (``-n N``, ``-N``,
+    ``-c N``, ``tail -n +N``), ``whoami``, ``id -u|-g [-n]``, ``basename``, ``dirname``,
+    ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
     -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
     ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
     ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
@@ -1802,6 +1804,133 @@ def _cmd_ls(sh: _Shell, argv: list[str], io: _IO) -> int:
     return status
 
 
+def _read_inputs(sh: _Shell, name: str, files: list[str], io: _IO):
+    """(shown name, data or None) for each file operand; ``-``/none is stdin."""
+    for f in files or ["-"]:
+        if f == "-":
+            yield f, io.stdin
+            continue
+        try:
+            yield f, _read_special(sh, f, None)
+        except OSError as e:
+            io.stderr(f"{name}: {f}: {_oserr(e)}\n")
+            yield f, None
+
+
+def _cmd_wc(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, files = _opts(argv, "clwm")
+    which = [c for c in "lwc" if c in flags or (c == "c" and "m" in flags)] or ["l", "w", "c"]
+    rows: list[tuple[list[int], str | None]] = []
+    status = 0
+    totals = [0, 0, 0]
+    for f, data in _read_inputs(sh, "wc", files, io):
+        if data is None:
+            status = 1
+            continue
+        counts = {"l": data.count(b"\n"), "w": len(data.split()), "c": len(data)}
+        row = [counts[c] for c in which]
+        totals = [a + b for a, b in zip(totals, row + [0] * (3 - len(row)))]
+        rows.append((row, None if f == "-" and not files else f))
+    if len(files) > 1:
+        rows.append((totals[:len(which)], "total"))
+    single = len(which) == 1 and len(rows) == 1
+    for row, name in rows:
+        nums = [str(n) if single else f"{n:>9}" for n in row]
+        io.stdout(" ".join(nums) + (f" {name}" if name is not None else "") + "\n")
+    return status
+
+
+def _head_tail(sh: _Shell, argv: list[str], io: _IO, tail: bool) -> int:
+    name = argv[0]
+    args = list(argv[1:])
+    if args and re.fullmatch(r"-\d+", args[0]):       # the old form: head -5
+        args = ["-n", args[0][1:]] + args[1:]
+    _, values, files = _opts([name] + args, "qv", with_value="nc")
+    spec = values.get("c") or values.get("n") or "10"
+    from_start = tail and spec.startswith("+")
+    try:
+        count = int(spec.lstrip("+-"))
+    except ValueError:
+        raise _CmdError(f"{name}: invalid number '{spec}'")
+    status = 0
+    first = True
+    for f, data in _read_inputs(sh, name, files, io):
+        if data is None:
+            status = 1
+            continue
+        if len(files) > 1:
+            io.stdout(("" if first else "\n") + f"==> {f} <==\n")
+        first = False
+        if "c" in values:
+            out = (data[count - 1:] if from_start else data[-count:] if count else b"") if tail \
+                else data[:count]
+        else:
+            lines = data.splitlines(keepends=True)
+            if tail:
+                out = b"".join(lines[count - 1:] if from_start else lines[-count:] if count else [])
+            else:
+                out = b"".join(lines[:count])
+        io.stdout(out)
+    return status
+
+
+def _cmd_head(sh: _Shell, argv: list[str], io: _IO) -> int:
+    return _head_tail(sh, argv, io, tail=False)
+
+
+def _cmd_tail(sh: _Shell, argv: list[str], io: _IO) -> int:
+    return _head_tail(sh, argv, io, tail=True)
+
+
+def _cmd_whoami(sh: _Shell, argv: list[str], io: _IO) -> int:
+    found = _name_of(sh, "passwd", 0)
+    if found is None:
+        raise _CmdError("whoami: unknown uid 0")
+    io.stdout(found + "\n")
+    return 0
+
+
+def _name_of(sh: _Shell, db: str, ident: int) -> str | None:
+    try:
+        text = sh.mount.read("/etc/" + db).decode(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        f = line.split(":")
+        if len(f) >= 3 and f[2] == str(ident):
+            return f[0]
+    return None
+
+
+def _cmd_id(sh: _Shell, argv: list[str], io: _IO) -> int:
+    flags, _, names = _opts(argv, "ugnr")
+    if names or not flags & {"u", "g"}:
+        raise _unsupported("'id' without -u or -g (supplementary groups are not modelled)")
+    kind = "passwd" if "u" in flags else "group"
+    io.stdout((_name_of(sh, kind, 0) or "0") + "\n" if "n" in flags else "0\n")
+    return 0
+
+
+def _cmd_basename(sh: _Shell, argv: list[str], io: _IO) -> int:
+    if len(argv) < 2:
+        raise _CmdError("basename: missing operand")
+    base = argv[1].rstrip("/")
+    base = posixpath.basename(base) if base else "/"
+    if len(argv) > 2 and base != argv[2] and base.endswith(argv[2]):
+        base = base[:-len(argv[2])]
+    io.stdout(base + "\n")
+    return 0
+
+
+def _cmd_dirname(sh: _Shell, argv: list[str], io: _IO) -> int:
+    if len(argv) < 2:
+        raise _CmdError("dirname: missing operand")
+    path = argv[1].rstrip("/") or "/"
+    d = posixpath.dirname(path).rstrip("/") if "/" in path else "."
+    io.stdout((d or "/") + "\n")
+    return 0
+
+
 def busybox_applets(binary: bytes) -> list[str]:
     """The applet names compiled into a BusyBox binary (its NUL-separated name table).
 
@@ -1871,7 +2000,8 @@ _APPLETS: dict[str, Callable] = {
     "chown": _cmd_chown, "dd": _cmd_dd, "sleep": _cmd_sleep, "sh": _cmd_sh, "ash": _cmd_sh,
     "true": _cmd_true, "false": _cmd_false, "echo": _cmd_echo, "printf": _cmd_printf,
     "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
-    "ls": _cmd_ls,
+    "ls": _cmd_ls, "wc": _cmd_wc, "head": _cmd_head, "tail": _cmd_tail, "whoami": _cmd_whoami,
+    "id": _cmd_id, "basename": _cmd_basename, "dirname": _cmd_dirname,
 }
 
 SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))

@@ -169,6 +169,11 @@ SCRIPTS = {
     "ls-plain-and-recursive": "ls /srv > /l1; ls -R /srv /old >> /l1; cd /srv && ls -R >> /l1; ls -a /old; "
                               "ls -A /srv/sub; ls -d /srv /old; ls /srv/a.txt /nope /old; echo rc=$?",
     "ls-through-symlink-and-dotdot": "cd /srv/sub && ls ..; ls /srv/link /srv/../old",
+    "wc-head-tail": "printf 'a b\\nc\\nlast' > /w; wc /w; wc -c /w; wc -l < /w; wc -l /w /srv/a.txt; "
+                    "head -n 1 /w; head -c 3 /w; echo; tail -n 1 /w; echo; head -1 /w; tail -2 /w; "
+                    "echo; tail -n +2 /w; echo; head /w /srv/a.txt; wc -w /nope; echo rc=$?",
+    "who-and-names": "whoami; id -u; id -g; id -un; basename /a/b/c.txt .txt; basename /a/b/; "
+                     "dirname /a/b/c; dirname c; dirname /a",
     "export-and-prefix": "export Q=1; echo $Q > /v; X=2 sh -c 'echo $X' >> /v; echo \"[$X]\" >> /v",
 }
 
