@@ -29,6 +29,10 @@ _EXPORTS: dict[str, str] = {
     "Mount": "labkit.overlay",
     # images and analysis
     "open_image": "labkit.image",
+    # exercises
+    "check": "labkit.exercises.runner",
+    "CheckResult": "labkit.exercises.spec",
+    "material": "labkit.exercises.materials",
     # environment
     "doctor": "labkit.doctor",
     # errors

@@ -11,6 +11,12 @@ from ..errors import EngineUnavailable, LabkitError
 from .base import Engine
 
 CHOICES = ("auto", "sim", "docker")
+_current: list[Engine] = []   # the engine connect() last returned in this kernel
+
+
+def current() -> Engine | None:
+    """The engine ``connect()`` last returned in this process (checks use the learner's engine)."""
+    return _current[-1] if _current else None
 
 
 def wanted_engine(engine: str | None = None) -> str:
@@ -48,4 +54,5 @@ def connect(engine: str | None = None, *, quiet: bool = False) -> Engine:
             chosen = SimEngine()
     if not quiet:
         print(chosen.describe())
+    _current[:] = [chosen]
     return chosen
