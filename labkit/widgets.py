@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .overlay import Mount
 
 __all__ = ["OverlayPlayground", "overlay_playground", "demo_mount", "LayerExplorer",
-           "SizeView", "CacheExplorer", "error_text", "tree_listing", "layer_changes"]
+           "SizeView", "CacheExplorer", "cache_explorer", "error_text", "tree_listing",
+           "layer_changes"]
 
 _DOT_FIX = ("install Graphviz's dot program (Debian: apt-get install graphviz; conda: "
             "conda install -c conda-forge python-graphviz), then re-run the cell")
@@ -475,3 +476,32 @@ class CacheExplorer(_Shown):
         self.dot_source = graph.source
         self.diagram.value = _svg_or_message(graph) if self.render and not self.error else ""
         self.text_view.value = _pre(self.lines)
+
+
+DEMO_DOCKERFILE = """\
+FROM labkit/base
+ENV APP_HOME=/app
+RUN mkdir -p /app
+RUN echo "version 1" > /app/version
+RUN echo "built on labkit" > /app/motd
+CMD ["cat", "/app/version"]
+"""
+
+
+def _demo_edits() -> dict[str, Callable[[str], str]]:
+    return {
+        "change the last RUN": lambda t: t.replace('"built on labkit"', '"built again"'),
+        "change the ENV value": lambda t: t.replace("APP_HOME=/app", "APP_HOME=/srv"),
+        "add a RUN before CMD": lambda t: t.replace('CMD ["cat"', 'RUN echo extra > /app/extra\nCMD ["cat"'),
+        "change only CMD": lambda t: t.replace('"/app/version"]', '"/app/motd"]'),
+        "add a comment (no step changes)": lambda t: "# a comment changes no step\n" + t,
+    }
+
+
+def cache_explorer(dockerfile: str | None = None, **kwargs: Any) -> CacheExplorer:
+    """A ``CacheExplorer`` on ``dockerfile``, or on a small demo Dockerfile with prepared
+    edits (change a RUN, the ENV, add a step, change CMD, add a comment)."""
+    if dockerfile is None:
+        kwargs.setdefault("edits", _demo_edits())
+        dockerfile = DEMO_DOCKERFILE
+    return CacheExplorer(dockerfile, **kwargs)

@@ -287,3 +287,22 @@ def test_playground_shows_what_was_done_to_the_mount_before_it(kernel_overlay, t
     assert "  whiteout etc/passwd" in pg.log
     assert kernel_upper["etc/passwd"].kind == "whiteout"
     assert "<b>whiteout</b>" in pg.dot_source
+
+
+def test_demo_cache_explorer_misses_from_the_first_changed_step():
+    """The classic builder's rule: every step before the first changed one hits, every step
+    from it on (in that stage) misses. The changed line is found here with difflib."""
+    import difflib
+    from labkit.widgets import cache_explorer
+    ce = cache_explorer(render=False)
+    original = ce.dockerfile.value.splitlines()
+    for name in ce.edits:
+        ce.edit.value = name
+        edited = ce.dockerfile.value.splitlines()
+        ops = [op for op in difflib.SequenceMatcher(a=original, b=edited).get_opcodes() if op[0] != "equal"]
+        first_changed = ops[0][3] + 1                     # 1-based line in the edited file
+        changed_is_step = not edited[first_changed - 1].startswith("#")
+        for p in ce.predictions:
+            should_hit = not changed_is_step or p.line < first_changed
+            assert p.hit == should_hit, (name, p)
+        ce.edit.value = "(type your own edit)"
