@@ -1,13 +1,19 @@
 """Diagrams of labkit values: layer stacks, overlay mounts, build-cache predictions, sizes.
 
 Every function takes labkit values only (``HistoryEntry``, ``overlay.Mount`` and its
-``OpEvent``s, ``cache.StepPrediction``, plain sizes) and returns a ``graphviz.Digraph``
-(or, for ``size_chart``, an ``SvgChart`` holding plain SVG text). ``graphviz`` is imported
-inside the functions, so ``import labkit.viz`` does no work.
+``OpEvent``s, ``cache.StepPrediction``, ``analysis.Analysis``, plain sizes)::
 
-The DOT source is deterministic: nodes are named by their position in sorted order (never
-by ``id()`` or an address), so a notebook can print ``diagram.source`` in a compared cell.
-Rendering to SVG needs Graphviz's ``dot`` program (``labkit doctor`` checks for it).
+    layer_stack(history)               an image's steps, base at the bottom, size per layer
+    overlay_diagram(mount, events)     a Mount as a table: path x layer, merged + its source
+    cache_diagram(predictions)         build steps: cached / MISS and why, per stage
+    size_chart(sizes), efficiency_chart(analysis)   bar charts as plain SVG (no matplotlib)
+
+The first three return a ``graphviz.Digraph``; the charts an ``SvgChart`` holding SVG text.
+``graphviz`` is imported inside the functions, so ``import labkit.viz`` does no work.
+
+Output is deterministic: node names come from positions in sorted order (never ``id()`` or
+an address), so a notebook can print ``diagram.source`` (or ``chart.svg``) in a compared
+cell. Rendering a Digraph needs Graphviz's ``dot`` program (``labkit doctor`` checks it).
 """
 from __future__ import annotations
 
