@@ -241,3 +241,29 @@ def test_truncated_layer_refused_by_both(docker_client, tmp_path, capsys):
         with open(path, "rb") as f:
             for image in docker_client.images.load(f.read()):
                 docker_client.images.remove(image.id, force=True)
+
+
+def test_more_layers_than_docker_loads_is_refused_by_both(docker_client, tmp_path, capsys):
+    # Docker's layer store stops at 125 layers ("max depth exceeded"); labkit says so too
+    layers = [layer_tar([E(f"f{i}", data=b"%d" % i)]) for i in range(126)]
+    path = image_tar(layers, tmp_path / "deep.tar", "labkit-oracle:deep")
+    capsys.readouterr()
+    assert cli_main(["flatten", str(path), "--json"]) == 1
+    assert "at most 125" in capsys.readouterr().err
+    with pytest.raises(Exception, match="max depth exceeded"):
+        for image in docker_client.images.load(path.read_bytes()):
+            docker_client.images.remove(image.id, force=True)
+
+
+def test_flatten_tree_output_without_docker(tmp_path, capsys):
+    # the readable form: one line per path, modes like ls -l, link targets, sizes
+    layers = [layer_tar([E("d/f", data=b"abc", mode=0o600), E("s", SYM, link="d/f")]),
+              layer_tar([E("d/.wh.f"), E("d/g", data=b"12345")])]
+    path = image_tar(layers, tmp_path / "t.tar", "labkit-oracle:tree")
+    capsys.readouterr()
+    assert cli_main(["flatten", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("drwxr-xr-x") and lines[0].endswith(" d/")
+    assert lines[1].startswith("-rw-r--r--") and lines[1].endswith("    g") and " 5 " in lines[1]
+    assert lines[2].startswith("lrwxrwxrwx") and lines[2].endswith("s -> d/f")
