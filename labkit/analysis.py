@@ -79,7 +79,11 @@ class DiveInefficiency:
 
 @dataclass(frozen=True)
 class DiveScore:
-    """dive's image-level numbers (dive/filetree/efficiency.go, dive/image analysis)."""
+    """dive's image-level numbers (dive/filetree/efficiency.go, dive/image analysis).
+
+    Kept exactly, quirks included: a whiteout whose path does not exist below stops dive's
+    scoring of the rest of that layer and leaves a smallest size of -1 in the sums, so a
+    hand-made image can even score below 0."""
 
     efficiency: float
     wasted_bytes: int

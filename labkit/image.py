@@ -155,7 +155,7 @@ class _TarStore(_Store):
                 for m in tf:
                     name = _clean(m.name)
                     if m.issym() or m.islnk():
-                        base = posixpath_dirname(name) if m.issym() else ""
+                        base = _dirname(name) if m.issym() else ""
                         links[name] = _clean(_join(base, m.linkname))
                     elif m.isfile():
                         if m.sparse:
@@ -217,7 +217,7 @@ class _DirStore(_Store):
         return open(self._path(name), "rb")
 
 
-def posixpath_dirname(p: str) -> str:
+def _dirname(p: str) -> str:
     return p.rsplit("/", 1)[0] if "/" in p else ""
 
 
