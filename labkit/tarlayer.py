@@ -44,6 +44,7 @@ import hashlib
 import io
 import lzma
 import posixpath
+import struct
 import tarfile
 import zlib
 from dataclasses import dataclass, replace
@@ -325,6 +326,8 @@ def _pax_int(v: bytes, what: str, name: str, offset: int, *, real: bool = False)
                          fix="the layer is corrupt: rebuild or save it again") from None
 
 
+_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+_META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
 _KIND = {b"0": "file", b"\x00": "file", b"2": "symlink", b"3": "char", b"4": "block",
          b"5": "dir", b"6": "fifo"}
 _HEADER_ONLY = frozenset(b"12345")
@@ -356,16 +359,22 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                 return
             raise LayerError(f"{name}: a zero block is followed by more data at byte {offset}",
                              fix="the layer is corrupt: rebuild or save it again")
-        stored = _num(blk[148:156], "checksum", name, offset)
-        unsigned = sum(blk) - sum(blk[148:156]) + 256
+        (f_name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, f_magic,
+         _un, _gn, f_major, f_minor, f_prefix) = _HEADER.unpack(blk)
+        nums = _NUMS
+        stored = nums.get(f_chk)
+        if stored is None:
+            stored = _num(f_chk, "checksum", name, offset)
+        unsigned = sum(blk) - sum(f_chk) + 256
         if stored != unsigned:
             signed = sum(b - 256 if b > 127 else b for b in blk[:148] + blk[156:]) + 256
             if stored != signed:
                 raise LayerError(f"{name}: tar header at byte {offset} has a bad checksum",
                                  fix="this is not a tar, or it is corrupt: rebuild or save it again")
-        typeflag = blk[156:157]
-        size = _num(blk[124:136], "size", name, offset)
-        if typeflag in (b"x", b"g", b"L", b"K"):
+        size = nums.get(f_size)
+        if size is None:
+            size = _num(f_size, "size", name, offset)
+        if typeflag in _META_TYPES:
             if size < 0 or size > MAX_META_SIZE:
                 raise LayerError(f"{name}: metadata header at byte {offset} declares {size} bytes",
                                  fix="the layer is corrupt or hostile: do not use it")
@@ -381,23 +390,32 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             elif typeflag == b"K":
                 longlink = _cstr(data)
             continue  # 'g' (global pax) is ignored, as Go's reader and Docker do
-        raw = _cstr(blk[0:100])
-        if blk[257:265] == b"ustar\x0000":
-            prefix = _cstr(blk[345:500])
-            if prefix:
-                raw = prefix + b"/" + raw
+        i = f_name.find(b"\x00")
+        raw = f_name if i < 0 else f_name[:i]
+        if f_magic == b"ustar\x0000" and f_prefix[0]:
+            raw = _cstr(f_prefix) + b"/" + raw
         if longname is not None:
             raw = longname
-        linkraw = _cstr(blk[157:257]) if longlink is None else longlink
-        if b"path" in pax:
-            raw = pax[b"path"]
-        if b"linkpath" in pax:
-            linkraw = pax[b"linkpath"]
-        raw_name = _text(raw)
-        mode = _num(blk[100:108], "mode", name, offset) & 0o7777
-        uid = _num(blk[108:116], "uid", name, offset)
-        gid = _num(blk[116:124], "gid", name, offset)
-        mtime = _num(blk[136:148], "mtime", name, offset)
+        linkraw = _cstr(f_link) if longlink is None else longlink
+        if pax:
+            if b"path" in pax:
+                raw = pax[b"path"]
+            if b"linkpath" in pax:
+                linkraw = pax[b"linkpath"]
+        raw_name = raw.decode("utf-8", "surrogateescape")
+        mode = nums.get(f_mode)
+        if mode is None:
+            mode = _num(f_mode, "mode", name, offset)
+        mode &= 0o7777
+        uid = nums.get(f_uid)
+        if uid is None:
+            uid = _num(f_uid, "uid", name, offset)
+        gid = nums.get(f_gid)
+        if gid is None:
+            gid = _num(f_gid, "gid", name, offset)
+        mtime = nums.get(f_mtime)
+        if mtime is None:
+            mtime = _num(f_mtime, "mtime", name, offset)
         xattrs: tuple[tuple[str, bytes], ...] = ()
         if pax:
             if b"size" in pax:
@@ -508,8 +526,8 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
         elif kind == "dir":
             node = Node("dir", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
         else:
-            major = _num(blk[329:337], "devmajor", name, offset)
-            minor = _num(blk[337:345], "devminor", name, offset)
+            major = _num(f_major, "devmajor", name, offset)
+            minor = _num(f_minor, "devminor", name, offset)
             if kind == "char" and major == 0 and minor == 0:
                 node = Node.whiteout()   # overlayfs reads a char 0/0 as a whiteout
             elif kind == "fifo":
