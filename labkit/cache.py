@@ -313,8 +313,9 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
     elif kw in ("COPY", "ADD"):
         key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals, done)
         extra.update(more)
-    else:  # STOPSIGNAL, MAINTAINER, HEALTHCHECK, ONBUILD: keyed on their text
-        key = nop(f"{kw} {sub(ins.args) if kw in ('STOPSIGNAL',) else ins.args}")
+    else:  # STOPSIGNAL, MAINTAINER, HEALTHCHECK, ONBUILD: keyed on their text (flags too)
+        rest = ins.original.split(None, 1)[1] if " " in ins.original.strip() else ""
+        key = nop(f"{kw} {sub(rest) if kw == 'STOPSIGNAL' else rest}")
     key = tuple(key)
     return PlannedStep(n, st.label, st.index, ins, key, parent=state.node,
                        node=_node(state.node, key), **extra)

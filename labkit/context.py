@@ -72,13 +72,13 @@ class BuildContext:
     entries: tuple[ContextEntry, ...]
     ignore: DockerIgnore = field(default_factory=DockerIgnore)
     excluded: tuple[str, ...] = ()            # top-most paths .dockerignore left out
+    _by_path: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_path.update((e.path, e) for e in self.entries)
 
     def entry(self, path: str) -> ContextEntry | None:
-        path = path.strip("/")
-        for e in self.entries:
-            if e.path == path:
-                return e
-        return None
+        return self._by_path.get(path.strip("/"))
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -100,7 +100,7 @@ class BuildContext:
 
     # -- internals ---------------------------------------------------------
     def _index(self) -> dict[str, ContextEntry]:
-        return {e.path: e for e in self.entries}
+        return self._by_path
 
     def _resolve(self, rel: str) -> str:
         """Follow symlinks inside the context, scoped to it (FollowSymlinkInScope)."""
@@ -186,17 +186,37 @@ def _go_match(pattern: str, name: str) -> bool:
     return all(fnmatch.fnmatchcase(n, p) for p, n in zip(pattern.split("/"), name.split("/")))
 
 
-def tarsum_v1(name: str, *, kind: str, mode: int, uid: int, gid: int, size: int = 0,
-              linkname: str = "", rdev: tuple[int, int] = (0, 0), data: bytes = b"") -> str:
-    """The daemon's tarsum v1 hash of one tar entry (uname/gname blanked, no mtime)."""
+def _tarsum_start(name: str, *, kind: str, mode: int, uid: int, gid: int, size: int = 0,
+                  linkname: str = "", rdev: tuple[int, int] = (0, 0)) -> "hashlib._Hash":
     header = (("name", name + ("/" if kind == "dir" and not name.endswith("/") else "")),
               ("mode", str(mode & 0o7777)), ("uid", str(uid)), ("gid", str(gid)),
               ("size", str(size if kind == "file" else 0)), ("typeflag", _TYPEFLAG[kind]),
               ("linkname", linkname), ("uname", ""), ("gname", ""),
               ("devmajor", str(rdev[0])), ("devminor", str(rdev[1])))
-    h = hashlib.sha256("".join(k + v for k, v in header).encode("utf-8", "surrogateescape"))
+    return hashlib.sha256("".join(k + v for k, v in header).encode("utf-8", "surrogateescape"))
+
+
+def tarsum_v1(name: str, *, kind: str, mode: int, uid: int, gid: int, size: int = 0,
+              linkname: str = "", rdev: tuple[int, int] = (0, 0), data: bytes = b"") -> str:
+    """The daemon's tarsum v1 hash of one tar entry (uname/gname blanked, no mtime)."""
+    h = _tarsum_start(name, kind=kind, mode=mode, uid=uid, gid=gid, size=size,
+                      linkname=linkname, rdev=rdev)
     h.update(data)
     return h.hexdigest()
+
+
+def _hashed_file(full: Path, common: dict) -> ContextEntry:
+    """A regular file's entry, content streamed through both hashes (no whole-file reads)."""
+    size = os.stat(full).st_size
+    tsum = _tarsum_start(common["path"], kind="file", mode=common["mode"], uid=common["uid"],
+                         gid=common["gid"], size=size)
+    plain = hashlib.sha256()
+    with open(full, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            tsum.update(block)
+            plain.update(block)
+    return ContextEntry(kind="file", size=size, sha256=plain.hexdigest(),
+                        tarsum=tsum.hexdigest(), **common)
 
 
 def _walk(root: Path, ignore: DockerIgnore) -> tuple[list[tuple[str, bool]], list[str]]:
@@ -252,11 +272,7 @@ def list_context(root: str | Path, ignore: DockerIgnore | None = None) -> BuildC
             else:
                 if st.st_nlink > 1:
                     inodes[key] = rel
-                data = full.read_bytes()
-                e = ContextEntry(kind="file", size=len(data),
-                                 sha256=hashlib.sha256(data).hexdigest(), **common)
-                e = _with_sum(e, data)
-                entries.append(e)
+                entries.append(_hashed_file(full, common))
                 continue
         elif stat.S_ISDIR(mode):
             e = ContextEntry(kind="dir", **common)
