@@ -29,6 +29,18 @@ _EXPORTS: dict[str, str] = {
     "Mount": "labkit.overlay",
     # images and analysis
     "open_image": "labkit.image",
+    # diagrams and widgets
+    "layer_stack": "labkit.viz",
+    "overlay_diagram": "labkit.viz",
+    "cache_diagram": "labkit.viz",
+    "size_chart": "labkit.viz",
+    "efficiency_chart": "labkit.viz",
+    "overlay_playground": "labkit.widgets",
+    "cache_explorer": "labkit.widgets",
+    "LayerExplorer": "labkit.widgets",
+    "OverlayPlayground": "labkit.widgets",
+    "CacheExplorer": "labkit.widgets",
+    "SizeView": "labkit.widgets",
     # exercises
     "check": "labkit.exercises.runner",
     "CheckResult": "labkit.exercises.spec",
