@@ -346,3 +346,11 @@ def test_write_is_deterministic_regardless_of_dict_order():
 def test_write_without_content_is_refused():
     with pytest.raises(LayerError, match="with_data=True"):
         layer_bytes({"f": Node("file", size=3, sha256="0" * 64)})
+
+
+def test_skipping_by_seek_still_notices_truncation():
+    data = tar(E("big", data=b"z" * (3 << 20)), E("next", data=b"1"))
+    listed = [(e.path, e.node.size) for e in iter_entries(io.BytesIO(data), digest=False)]
+    assert listed == [("big", 3 << 20), ("next", 1)]
+    with pytest.raises(UnsafeEntry, match="declares 3145728 bytes"):
+        list(iter_entries(io.BytesIO(data[:2 << 20]), digest=False))
