@@ -77,6 +77,38 @@ def _top_diff_id(s) -> Verdict:
     return failed("that is not the diffID of your image's top layer")
 
 
+def _other_exists(s) -> Verdict:
+    s.image_ref("other")
+    return passed()
+
+
+def _shared_chain(s) -> int:
+    a, b = s.image(), s.image("other")
+    n = 0
+    while n < min(len(a.chain_ids), len(b.chain_ids)) and a.chain_ids[n] == b.chain_ids[n]:
+        n += 1
+    return n
+
+
+def _share_two(s) -> Verdict:
+    n = _shared_chain(s)
+    return passed() if n >= 2 else failed(f"your images share their bottom {n} layer(s)")
+
+
+def _tops_differ(s) -> Verdict:
+    a, b = s.image(), s.image("other")
+    n = _shared_chain(s)
+    if n == len(a.layers) or n == len(b.layers):
+        return failed("one image's layers are all layers of the other: give each a top layer of its own")
+    return passed()
+
+
+def _own_tops_new(s) -> Verdict:
+    a, b = s.image(), s.image("other")
+    return (passed() if a.diff_ids[-1] not in b.diff_ids and b.diff_ids[-1] not in a.diff_ids
+            else failed("a top layer of one image is also somewhere in the other"))
+
+
 EXERCISES = (
     Exercise(
         id="05-a", title="Name that layer",
@@ -110,6 +142,29 @@ EXERCISES = (
                   hints=("Save the image (engine.save) and open it with labkit.open_image.",
                          "open_image(path).diff_ids lists the layers bottom first; the top one is last.",
                          "labkit.open_image(engine.save(image, 'img.tar')).diff_ids[-1]")),
+        )),
+    Exercise(
+        id="05-c", title="Shared below, different on top",
+        task="Build two images that share their bottom 2 layers or more (the same chainIDs) and "
+             "each end with a layer of their own. labkit.example('share05') is a start.",
+        params=("image", "other"),
+        checks=(
+            Check("both-exist", _other_exists, 1, success="both images exist",
+                  failure="no such second image",
+                  hints=("Build both images, then check('05-c', image='a', other='b', engine=engine).",)),
+            Check("share-two", _share_two, 3, success="they share at least their bottom 2 layers",
+                  failure="they should share at least their bottom 2 layers (same chainIDs)",
+                  hints=("A chainID names a layer together with everything below it: two images "
+                         "share a layer only when the layers below match too.",
+                         "Layers from the same base already match; the next shared layer must be "
+                         "the very same layer, not just the same instruction.",
+                         "Build the second image with the same first step as the first one and the "
+                         "build cache on (no_cache=False): the cached step reuses the layer.")),
+            Check("tops-differ", _tops_differ, 1, success="each image has a top layer of its own",
+                  failure="each image should end with a layer the other does not have",
+                  hints=("Make the last step of the two Dockerfiles different.",)),
+            Check("own-tops", _own_tops_new, 1, hidden=True, success="the top layers are new content",
+                  failure="the top layers should hold content the other image does not have"),
         )),
 )
 

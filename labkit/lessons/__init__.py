@@ -1,0 +1,1 @@
+"""Small helpers that single lessons use (one module per lesson, ``lessonNN``)."""
