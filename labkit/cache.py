@@ -187,8 +187,13 @@ class _StageState:
 
 def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
          build_args: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
-         base_ids: Mapping[str, str] | None = None, target: str | None = None) -> tuple[PlannedStep, ...]:
-    """Every step of the build with its cache key (no cache knowledge needed)."""
+         base_ids: Mapping[str, str] | None = None, target: str | None = None,
+         base_env: Mapping[str, Mapping[str, str]] | None = None) -> tuple[PlannedStep, ...]:
+    """Every step of the build with its cache key (no cache knowledge needed).
+
+    ``base_ids`` maps a FROM image name to its id (the root of its cache chain);
+    ``base_env`` maps it to its config's ENV (which shadows ARGs, like any ENV).
+    """
     build_args = dict(build_args if build_args is not None else dict(dockerfile.build_args))
     ctx = list_context(context) if isinstance(context, (str, Path)) else context
     base_ids = dict(base_ids or {})
@@ -210,7 +215,8 @@ def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
             state = _StageState(env=dict(parent_state.env), workdir=parent_state.workdir,
                                 shell=parent_state.shell, node=parent_state.node)
         else:
-            state = _StageState(node="image:" + base_ids.get(st.base, st.base))
+            state = _StageState(env=dict((base_env or {}).get(st.base, {})),
+                                node="image:" + base_ids.get(st.base, st.base))
         extra = list(st.instructions)
         if labels and st is stages[-1]:
             for k in sorted(labels):
@@ -218,7 +224,7 @@ def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
                                          f"LABEL {k}={labels[k]}", pairs=((k, labels[k]),)))
         for ins in extra:
             n += 1
-            step = _plan_step(n, st, ins, state, ctx, build_args, meta, dockerfile, finals, steps)
+            step = _plan_step(n, st, ins, state, ctx, build_args, meta, dockerfile, finals)
             state.node = step.node
             steps.append(step)
         finals[st.index] = state
@@ -233,13 +239,13 @@ def _expansion_env(state: _StageState) -> dict[str, str]:
 
 def _used(text: str, env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     names = {a or b for a, b in _VAR.findall(text)}
-    return tuple(sorted((k, env.get(k, "")) for k in names if k in env or k))
+    return tuple(sorted((k, env.get(k, "")) for k in names))
 
 
 def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
                ctx: BuildContext | None, build_args: Mapping[str, str],
                meta: Mapping[str, str | None], dockerfile: Dockerfile,
-               finals: Mapping[int, _StageState], done: list[PlannedStep]) -> PlannedStep:
+               finals: Mapping[int, _StageState]) -> PlannedStep:
     kw = ins.keyword
     esc = dockerfile.escape
     env = _expansion_env(state)
@@ -311,7 +317,7 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         vols = [sub(w) for w in (ins.words if ins.json else ins.args.split())]
         key = nop("VOLUME " + _go_quote_list(vols))
     elif kw in ("COPY", "ADD"):
-        key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals, done)
+        key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals)
         extra.update(more)
     else:  # STOPSIGNAL, MAINTAINER, HEALTHCHECK, ONBUILD: keyed on their text (flags too)
         rest = ins.original.split(None, 1)[1] if " " in ins.original.strip() else ""
@@ -322,8 +328,8 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
 
 
 def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, sub, st: Stage,
-              dockerfile: Dockerfile, finals: Mapping[int, _StageState],
-              done: list[PlannedStep]) -> tuple[tuple[str, ...], dict]:
+              dockerfile: Dockerfile,
+              finals: Mapping[int, _StageState]) -> tuple[tuple[str, ...], dict]:
     kw = ins.keyword
     if ins.flag("chmod") is not None:
         raise BuildError(f"{kw} --chmod needs BuildKit; Docker's classic builder refuses it",
@@ -366,7 +372,8 @@ def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, su
 def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
             cache: CacheState | None = None, build_args: Mapping[str, str] | None = None,
             no_cache: bool = False, labels: Mapping[str, str] | None = None,
-            base_ids: Mapping[str, str] | None = None, target: str | None = None) -> Prediction:
+            base_ids: Mapping[str, str] | None = None, target: str | None = None,
+            base_env: Mapping[str, Mapping[str, str]] | None = None) -> Prediction:
     """Predict hit/miss (and why) for every step that probes the cache.
 
     ``cache`` is what earlier builds left (``CacheState()`` for none); the result's
@@ -375,7 +382,7 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
     cache = cache or CacheState()
     ctx = list_context(context) if isinstance(context, (str, Path)) else context
     steps = plan(dockerfile, ctx, build_args=build_args, labels=labels,
-                 base_ids=base_ids, target=target)
+                 base_ids=base_ids, target=target, base_env=base_env)
     known = cache.nodes
     out: list[StepPrediction] = []
     busted: dict[int, PlannedStep] = {}

@@ -106,6 +106,14 @@ def test_env_shadows_arg(tmp_path):
     assert _run(ctx, state, build_args={"MODE": "test"}).hits == (True, True, True)
 
 
+def test_base_image_env_shadows_arg_too(tmp_path):
+    ctx = _ctx(tmp_path, {}, "FROM base\nARG MODE=dev\nRUN echo $MODE\n")
+    env = {"base": {"MODE": "from-image"}}
+    state = _run(ctx, CacheState(), base_env=env).state
+    assert _run(ctx, state, base_env=env, build_args={"MODE": "x"}).hits == (True, True)
+    assert _run(ctx, state, build_args={"MODE": "x"}).hits == (True, False)
+
+
 def test_undeclared_build_args_do_not_reach_run(tmp_path):
     ctx = _ctx(tmp_path, {}, "FROM base\nRUN echo hi\n")
     state = _run(ctx, CacheState()).state
