@@ -221,32 +221,32 @@ def test_no_answer_in_the_package_source(tmp_path):
         (_PUZZLE_ANSWER.salt + ids[1]).encode()).hexdigest()
 
 
-# ------------------------------------------------------------------ 07-a: build cache
+# ------------------------------------------------------------------ 06-a: build cache
 
-def test_07a_cache_hits_on_a_rebuild(engine, tmp_path):
+def test_06a_cache_hits_on_a_rebuild(engine, tmp_path):
     token = uuid.uuid4().hex
     df = f"FROM labkit/base\nRUN echo {token} > /token\nRUN mkdir /app\nCOPY app.txt /app/app.txt\n"
-    first = build(engine, tmp_path, df, "ex07", {"app.txt": "v1\n"})
-    r0 = ex.check("07-a", record=first, engine=engine)
+    first = build(engine, tmp_path, df, "ex06", {"app.txt": "v1\n"})
+    r0 = ex.check("06-a", record=first, engine=engine)
     assert not r0.passed and any("0 step(s) came from the cache" in m for m in r0.messages)
-    same = build(engine, tmp_path, df, "ex07", {"app.txt": "v1\n"})
-    r1 = ex.check("07-a", record=same, engine=engine)
+    same = build(engine, tmp_path, df, "ex06", {"app.txt": "v1\n"})
+    r1 = ex.check("06-a", record=same, engine=engine)
     assert not r1.passed and any("every step came from the cache" in m for m in r1.messages)
-    edited = build(engine, tmp_path, df, "ex07", {"app.txt": "v2\n"})
+    edited = build(engine, tmp_path, df, "ex06", {"app.txt": "v2\n"})
     steps = [s for s in edited.steps if s.keyword != "FROM"]
     assert [s.cached for s in steps][:3] == [True, True, False]
-    r2 = ex.check("07-a", record=edited, engine=engine)
+    r2 = ex.check("06-a", record=edited, engine=engine)
     assert r2.passed and r2.points == 4
 
 
-def test_07a_cache_busted_too_early(engine, tmp_path):
+def test_06a_cache_busted_too_early(engine, tmp_path):
     # ENV makes this build's parent unique, so no earlier test run can feed its cache
     df = (f"FROM labkit/base\nENV RUN_ID={uuid.uuid4().hex}\nCOPY app.txt /app.txt\n"
           "RUN echo a > /a\nRUN echo b > /b\n")
-    build(engine, tmp_path, df, "ex07bad", {"app.txt": "v1\n"})
-    rebuilt = build(engine, tmp_path, df, "ex07bad", {"app.txt": "v2\n"})
+    build(engine, tmp_path, df, "ex06bad", {"app.txt": "v1\n"})
+    rebuilt = build(engine, tmp_path, df, "ex06bad", {"app.txt": "v2\n"})
     assert [s.cached for s in rebuilt.steps if s.keyword != "FROM"][:4] == [True, False, False, False]
-    r = ex.check("07-a", record=rebuilt, engine=engine)
+    r = ex.check("06-a", record=rebuilt, engine=engine)
     assert not r.passed and any("1 step(s) came from the cache" in m for m in r.messages)
     assert any("the cache broke exactly at the COPY" in m for m in r.messages)
 
@@ -274,31 +274,31 @@ def test_08a_deleted_key_is_still_in_a_layer(engine, tmp_path, monkeypatch):
     assert not hidden.passed and (hidden.points, hidden.max_points) == (4, 5)
 
 
-# ------------------------------------------------------------------ 09-a: efficiency
+# ------------------------------------------------------------------ 07-a: efficiency
 
-def test_09a_deleted_bytes_still_count_until_cleaned_in_the_same_step(engine, tmp_path, monkeypatch):
+def test_07a_deleted_bytes_still_count_until_cleaned_in_the_same_step(engine, tmp_path, monkeypatch):
     fat = build(engine, tmp_path, "FROM labkit/base\nRUN mkdir /app && dd if=/dev/zero of=/tmp/junk "
                 "bs=1024 count=500\nRUN dd if=/dev/zero of=/app/data bs=1024 count=200\n"
-                "RUN rm /tmp/junk\n", "ex09fat")
+                "RUN rm /tmp/junk\n", "ex07fat")
     layers = saved_layers(engine, fat.image, tmp_path)
     assert "tmp/junk" in names_in(layers[1]) and "tmp/.wh.junk" in names_in(layers[3])
     grading_log(monkeypatch, tmp_path)
-    r = ex.check("09-a", image="ex09fat", engine=engine)
+    r = ex.check("07-a", image="ex07fat", engine=engine)
     assert not r.passed and (r.points, r.max_points) == (2, 5)
     assert any("efficiency 0." in m for m in r.messages)
     slim = build(engine, tmp_path, "FROM labkit/base\nRUN mkdir /app && dd if=/dev/zero of=/tmp/junk "
                  "bs=1024 count=500 && rm /tmp/junk\nRUN dd if=/dev/zero of=/app/data bs=1024 "
-                 "count=200\n", "ex09slim")
+                 "count=200\n", "ex07slim")
     assert not any("junk" in n for layer in saved_layers(engine, slim.image, tmp_path)
                    for n in names_in(layer))
-    ok = ex.check("09-a", image="ex09slim", engine=engine)
+    ok = ex.check("07-a", image="ex07slim", engine=engine)
     assert ok.passed and ok.points == 5
 
 
 # ------------------------------------------------------------------ API and registry
 
 def test_unknown_exercise_and_arguments_are_clear_errors(sim_engine):
-    with pytest.raises(ExerciseError, match="known exercises: 00-a.*09-a"):
+    with pytest.raises(ExerciseError, match="known exercises: 00-a.*07-a"):
         ex.check("99-z", engine=sim_engine)
     with pytest.raises(ExerciseError, match="(?s)no argument 'img'.*takes: image"):
         ex.check("00-a", img="x", engine=sim_engine)
@@ -328,7 +328,7 @@ def test_import_does_no_work_and_lessons_load_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     before, after, ids = out.strip().split("] ", 2)
     assert before == "[" and after == "['labkit.exercises.lesson03'"
-    assert {"00-a", "03-a", "04-a", "04-b", "05-a", "05-b", "07-a", "08-a", "09-a"} <= set(re.findall(r"\d\d-[a-z]", ids))
+    assert {"00-a", "03-a", "04-a", "04-b", "05-a", "05-b", "06-a", "07-a", "08-a"} <= set(re.findall(r"\d\d-[a-z]", ids))
 
 
 def test_register_adds_an_exercise(sim_engine):

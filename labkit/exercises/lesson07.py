@@ -1,62 +1,127 @@
-"""Lesson 07: the build cache — order instructions so a change rebuilds little."""
+"""Lesson 07: slim images — bytes deleted in a later layer still ship."""
 from __future__ import annotations
 
 from .spec import Check, Exercise, Verdict, failed, passed
 
-
-def _steps(s) -> list:
-    record = s.arg("record")
-    steps = getattr(record, "steps", None)
-    if steps is None:
-        raise TypeError("record= should be what engine.build(...) returned (a BuildRecord)")
-    if getattr(record, "failure", None) is not None or getattr(record, "image", None) is None:
-        return []
-    return [st for st in steps if st.keyword != "FROM"]
+DATA = "app/data"
+MIN_DATA = 100_000            # bytes /app/data must hold
+MIN_EFFICIENCY = 0.95         # dive's lowestEfficiency default is 0.9; be stricter
+MAX_RECLAIMABLE = 10_240      # bytes stored but invisible in the final filesystem
 
 
-def _built(s) -> Verdict:
-    record = s.arg("record")
-    s.image_ref("record")    # the image it made is really in the engine
-    return passed() if record.steps else failed("the record lists no steps")
+def _analysis(s):
+    from ..analysis import analyze
+    return s.memo("analysis", lambda: analyze(s.image(), scan_secrets=False))
 
 
-def _hits(s) -> Verdict:
-    hits = sum(1 for st in _steps(s) if st.cached)
-    return passed() if hits >= 2 else failed(f"{hits} step(s) came from the cache")
+def _data(s) -> Verdict:
+    from ..layers import merge
+    node = merge(s.layer_dirs()).get(DATA)
+    if node is None or node.kind != "file":
+        return failed(f"the final filesystem has no file /{DATA}")
+    return passed() if node.size >= MIN_DATA else \
+        failed(f"/{DATA} holds {node.size:,} bytes")
 
 
-def _rebuilt(s) -> Verdict:
-    misses = [st for st in _steps(s) if not st.cached]
-    if not misses:
-        return failed("every step came from the cache: change a file the build copies, then rebuild")
-    first = misses[0]
-    if first.keyword in ("COPY", "ADD"):
-        return passed()
-    return failed(f"the first rebuilt step is step {first.n} ({first.keyword}), not the COPY of "
-                  f"the file you changed")
+def _layers(s) -> Verdict:
+    n = s.layer_count()
+    return passed() if n >= 3 else failed(f"the image has {n} layer(s)")
+
+
+def _efficiency(s) -> Verdict:
+    score = _analysis(s).dive
+    detail = f"efficiency {score.efficiency:.3f}, {score.wasted_bytes:,} wasted bytes (dive's count)"
+    return passed() if score.efficiency >= MIN_EFFICIENCY else failed(detail)
+
+
+def _reclaimable(s) -> Verdict:
+    n = _analysis(s).reclaimable_bytes
+    return passed() if n <= MAX_RECLAIMABLE else failed(f"{n:,} bytes stored but not visible")
+
+
+APP_GREETING = "hello from the slim app"     # what the slim-app example's program prints
+MAX_ADDED = 16_384                           # file bytes the image may add above its base layer
+BUILD_ONLY = ("toolchain", "src")            # top-level directories only the build needs
+
+
+def _app_runs(s) -> Verdict:
+    out = s.run("app").output.strip()
+    return passed() if out == APP_GREETING else \
+        failed(f"running 'app' printed {out[:80]!r}")
+
+
+def _no_build_files(s) -> Verdict:
+    from ..layers import merge
+    tree = merge(s.layer_dirs())
+    found = [f"/{d}" for d in BUILD_ONLY if d in tree]
+    return failed("the final filesystem has " + ", ".join(found)) if found else passed()
+
+
+def _added_bytes(s) -> Verdict:
+    added = sum(node.size for layer in s.layer_dirs()[1:] for node in layer.values()
+                if node.kind == "file")
+    return passed() if added <= MAX_ADDED else \
+        failed(f"the layers above the base hold {added:,} bytes of files")
+
+
+def _no_build_layers(s) -> Verdict:
+    for i, layer in enumerate(s.layer_dirs()):
+        hits = sorted(p for p in layer if p.split("/", 1)[0] in BUILD_ONLY)
+        if hits:
+            return failed(f"layer {i} holds /{hits[0]}")
+    return passed()
 
 
 EXERCISES = (
     Exercise(
-        id="07-a", title="Keep the cache",
-        task="Build a Dockerfile that COPYs a file you then change, and rebuild it: on the rebuild "
-             "at least 2 steps must come from the cache, and the first rebuilt step must be the "
-             "COPY. Pass the rebuild's record.",
-        params=("record",),
+        id="07-a", title="No dead weight",
+        task=f"Build an image of at least 3 layers whose final filesystem has /{DATA} "
+             f"(at least {MIN_DATA:,} bytes), with a dive efficiency of at least {MIN_EFFICIENCY}.",
+        params=("image",),
         checks=(
-            Check("built", _built, 1, success="the rebuild made an image",
-                  failure="the rebuild should succeed and make an image",
-                  hints=("record = engine.build(dir, tag='cached') returns the record to pass.",)),
-            Check("cache-hits", _hits, 2, success="at least 2 steps came from the cache",
-                  failure="at least 2 steps should come from the cache",
-                  hints=("A step is reused when the same instruction already ran on the same parent.",
-                         "Put the steps that do not depend on your file BEFORE the COPY.",
-                         "FROM, then two RUN steps that do not read the file, then COPY app.txt "
-                         "/app.txt; build, edit app.txt, build again.")),
-            Check("copy-rebuilt", _rebuilt, 1, success="the cache broke exactly at the COPY",
-                  failure="the first rebuilt step should be the COPY of the changed file",
-                  hints=("COPY's cache key includes a checksum of the files it copies.",
-                         "Change the copied file between the two builds, and nothing else.",
-                         "Edit app.txt (its content, not just its time), then build again.")),
+            Check("data", _data, 1, success=f"/{DATA} is there", failure=f"/{DATA} should be there",
+                  hints=(f"Create /{DATA} in a RUN step, e.g. with dd.",
+                         f"RUN mkdir -p /app && dd if=/dev/zero of=/{DATA} bs=1024 count=100 "
+                         f"(bs times count must reach {MIN_DATA:,} bytes).")),
+            Check("layers", _layers, 1, success="at least 3 layers",
+                  failure="the image should have at least 3 layers",
+                  hints=("The base has 1 layer; each RUN, COPY or ADD adds one.",)),
+            Check("efficiency", _efficiency, 2, success=f"efficiency of at least {MIN_EFFICIENCY}",
+                  failure=f"efficiency should be at least {MIN_EFFICIENCY}",
+                  hints=("A file deleted or overwritten in a later layer still ships in the layer "
+                         "that added it; labkit.analysis.analyze(open_image(...)) shows where.",
+                         "Make and remove temporary files in the SAME RUN step, and write each "
+                         "file once.",
+                         "Replace 'RUN make big file' + 'RUN rm big file' with one "
+                         "'RUN make big file && use it && rm big file'.")),
+            Check("reclaimable", _reclaimable, 1, hidden=True,
+                  success="nothing stored that the final filesystem hides",
+                  failure="bytes are stored that the final filesystem hides"),
+        )),
+    Exercise(
+        id="07-b", title="Ship only the app",
+        task="From the slim-app example, build an image in which the program 'app' prints the "
+             "greeting, while neither the toolchain nor the sources ship in any layer, and the "
+             f"layers above the base add at most {MAX_ADDED:,} bytes of files.",
+        params=("image",),
+        checks=(
+            Check("app-runs", _app_runs, 1, success="'app' prints the greeting",
+                  failure="running 'app' in the image should print the greeting",
+                  hints=("Copy the built program to a directory on PATH, e.g. /usr/local/bin/app.",)),
+            Check("no-build-files", _no_build_files, 1,
+                  success="no /toolchain or /src in the final filesystem",
+                  failure="the final filesystem should have no /toolchain and no /src",
+                  hints=("Build in one stage, then start a new stage FROM labkit/base.",
+                         "COPY --from=build /out/app /usr/local/bin/app copies only the result.")),
+            Check("added-bytes", _added_bytes, 2,
+                  success="the layers above the base are small",
+                  failure="the layers above the base hold too many bytes",
+                  hints=("Deleting files in a later step does not shrink the layers that added them.",
+                         "Only a new stage (or squash) leaves the toolchain's layer behind.",
+                         "Use the example's Dockerfile: FROM labkit/base AS build ... then FROM "
+                         "labkit/base and COPY --from=build.")),
+            Check("no-build-layers", _no_build_layers, 1, hidden=True,
+                  success="no layer holds build-only files",
+                  failure="a layer holds build-only files"),
         )),
 )

@@ -1,0 +1,2 @@
+# helpers for main.sh
+GREETING=hello

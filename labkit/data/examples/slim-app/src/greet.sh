@@ -1,0 +1,2 @@
+#!/bin/sh
+NAME="slim app"
