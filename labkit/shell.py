@@ -1037,8 +1037,9 @@ def _cmd_cat(sh: _Shell, argv: list[str], io: _IO) -> int:
             continue
         try:
             io.stdout(_read_special(sh, f, None))
-        except OSError as e:
-            io.stderr(f"cat: can't open '{f}': {_oserr(e)}\n")
+        except OSError as e:            # open() of a directory works; read() fails
+            io.stderr(f"cat: read error: {_oserr(e)}\n" if e.errno == _errno.EISDIR
+                      else f"cat: can't open '{f}': {_oserr(e)}\n")
             status = 1
     return status
 
@@ -1180,74 +1181,123 @@ def _identity(sh: _Shell, path: str, node: Node) -> tuple | None:
         return None
 
 
-def _copy(sh: _Shell, src: str, dst: str, *, recursive: bool, preserve: bool, deref: bool,
-          top: bool = True, shown: str = "", links: dict | None = None) -> None:
-    """BusyBox copy_file: ``src``/``dst`` absolute; raises _CmdError with its messages.
+def _concat(path: str, name: str) -> str:
+    """BusyBox concat_path_file: no doubled slash."""
+    return (path if path.endswith("/") else path + "/") + name.lstrip("/") if path else name
+
+
+@dataclass
+class _CopyState:
+    """What one cp/mv invocation remembers, like BusyBox's ino/dev hash table."""
+
+    prog: str
+    links: dict = field(default_factory=dict)       # hard-link identity -> first copy
+    dirs: set = field(default_factory=set)          # every destination directory used
+
+
+def _copy(sh: _Shell, src: str, dst: str, io: _IO, state: _CopyState, *, recursive: bool,
+          preserve: bool, deref: bool, force: bool = False, top: bool = True) -> int:
+    """BusyBox copy_file(): ``src``/``dst`` as the user wrote them (messages show them);
+    returns 0, or 1 after printing what failed (a directory copy goes on past failures).
     Without dereferencing, files hard-linked in the source are hard-linked in the copy
     (FEATURE_PRESERVE_HARDLINKS), as ``cp -a``/``cp -r`` and ``mv`` across devices do."""
-    shown = shown or src
-    links = {} if links is None else links
+    prog = state.prog
+
+    def err(msg: str) -> int:
+        io.stderr(f"{prog}: {msg}\n")
+        return 1
+
+    asrc, adst = sh.abs(src), sh.abs(dst)
     try:
-        node = sh.mount.stat(src, follow=deref or (top and not recursive))
+        node = sh.mount.stat(asrc, follow=deref or (top and not recursive))
     except OSError as e:
-        raise _CmdError(f"cp: can't stat '{shown}': {_oserr(e)}")
-    dnode = sh.lstat(dst)
+        return err(f"can't stat '{src}': {_oserr(e)}")
+    try:
+        dnode: Node | None = sh.mount.stat(adst, follow=False)
+    except OSError as e:
+        if e.errno != _errno.ENOENT:
+            return err(f"can't stat '{dst}': {_oserr(e)}")
+        dnode = None
+    if dnode is not None:
+        follow = deref or (top and not recursive)
+        a = sh.realpath(asrc) if follow else posixpath.join(sh.realpath(posixpath.dirname(asrc)),
+                                                             posixpath.basename(asrc))
+        b = posixpath.join(sh.realpath(posixpath.dirname(adst)), posixpath.basename(adst))
+        if a == b:
+            return err(f"'{src}' and '{dst}' are the same file")
     if node.kind == "dir":
         if not recursive:
-            raise _CmdError(f"cp: omitting directory '{shown}'")
-        if dst == src or dst.startswith(src.rstrip("/") + "/"):
-            raise _CmdError(f"cp: recursion detected, omitting directory '{shown}'")
-        if dnode is not None and (sh.fstat(dst) or dnode).kind != "dir":
-            raise _CmdError(f"cp: target '{dst}' is not a directory")
+            return err(f"omitting directory '{src}'")
+        if sh.realpath(asrc) in state.dirs:
+            return err(f"recursion detected, omitting directory '{src}'")
+        if dnode is not None and dnode.kind != "dir":
+            return err(f"target '{dst}' is not a directory")
         if dnode is None:
             mode = node.mode if preserve else node.mode & ~UMASK
             try:
-                sh.mount.mkdir(dst, (mode | 0o700) & 0o7777)
+                sh.mount.mkdir(adst, (mode | 0o700) & 0o7777)
             except OSError as e:
-                raise _CmdError(f"cp: can't create directory '{dst}': {_oserr(e)}")
-        for child in sh.mount.listdir(src):
-            _copy(sh, posixpath.join(src, child), posixpath.join(dst, child), recursive=True,
-                  preserve=preserve, deref=deref, top=False, links=links)
+                return err(f"can't create directory '{dst}': {_oserr(e)}")
+        state.dirs.add(sh.realpath(adst))
+        status = 0
+        for child in sh.mount.listdir(asrc):
+            status |= _copy(sh, _concat(src, child), _concat(dst, child), io, state,
+                            recursive=True, preserve=preserve, deref=deref, force=force, top=False)
         if dnode is None or preserve:
-            sh.mount.chmod(dst, node.mode if preserve else node.mode & ~UMASK)
+            sh.mount.chmod(adst, node.mode if preserve else node.mode & ~UMASK)
+    elif node.kind == "file":
+        ident = None if deref else _identity(sh, asrc, node)
+        if ident is not None and ident in state.links:
+            try:
+                if dnode is not None:
+                    sh.mount.unlink(adst)
+                sh.mount.link(state.links[ident], adst)
+            except OSError as e:
+                return err(f"can't create link '{dst}': {_oserr(e)}")
+            return 0
+        if ident is not None:
+            state.links[ident] = adst
+        data = sh.mount.read(asrc)
+        existed = sh.fstat(dst) is not None
+        try:                                          # an existing file is truncated in place
+            sh.mount.write(adst, data)
+        except OSError as e:
+            if not (force and dnode is not None and dnode.kind != "dir"):
+                return err(f"can't create '{dst}': {_oserr(e)}")
+            try:                                      # cp -f: unlink and create anew
+                sh.mount.unlink(adst)
+                sh.mount.write(adst, data)
+                existed = False
+            except OSError as e2:
+                return err(f"can't create '{dst}': {_oserr(e2)}")
+        if not existed or preserve:
+            sh.mount.chmod(adst, node.mode if preserve else node.mode & ~UMASK & 0o777)
+        status = 0
     elif node.kind == "symlink":
         if dnode is not None:
-            _unlink_for_copy(sh, dst, dnode)
-        sh.mount.symlink(node.linkname, dst)
-    elif node.kind == "file":
-        if dnode is not None and dnode.kind == "dir":
-            raise _CmdError(f"cp: can't create '{dst}': Is a directory")
-        ident = None if deref else _identity(sh, src, node)
-        if ident is not None and ident in links:
-            if dnode is not None:
-                sh.mount.unlink(dst)
+            if not force:
+                return err(f"can't create '{dst}': File exists")
             try:
-                sh.mount.link(links[ident], dst)
+                if dnode.kind == "dir":
+                    sh.mount.rmdir(adst)
+                else:
+                    sh.mount.unlink(adst)
             except OSError as e:
-                raise _CmdError(f"cp: can't create link '{dst}': {_oserr(e)}")
-            return
-        if ident is not None:
-            links[ident] = dst
-        data = sh.mount.read(src)
-        existed = sh.fstat(dst) is not None
+                return err(f"can't create '{dst}': {_oserr(e)}")
         try:
-            sh.mount.write(dst, data)
+            sh.mount.symlink(node.linkname, adst)
         except OSError as e:
-            raise _CmdError(f"cp: can't create '{dst}': {_oserr(e)}")
-        if not existed or preserve:
-            sh.mount.chmod(dst, node.mode if preserve else node.mode & ~UMASK & 0o777)
+            return err(f"can't create symlink '{dst}' to '{node.linkname}': {_oserr(e)}")
+        if preserve:
+            sh.mount.chown(adst, node.uid, node.gid, follow=False)
+        return 0
     else:
-        raise _unsupported(f"copying the special file {shown!r} ({node.kind})")
-    if preserve and node.kind != "symlink":
-        sh.mount.chown(dst, node.uid, node.gid)   # chown first: it clears set-id bits
-        sh.mount.chmod(dst, node.mode)
-        sh.mount.utime(dst, node.mtime)
-
-
-def _unlink_for_copy(sh: _Shell, dst: str, dnode: Node) -> None:
-    if dnode.kind == "dir":
-        raise _CmdError(f"cp: can't create '{dst}': Is a directory")
-    sh.mount.unlink(dst)
+        raise _unsupported(f"copying the special file {src!r} ({node.kind})")
+    if preserve:
+        sh.mount.chown(adst, node.uid, node.gid)   # chown first: it clears set-id bits
+        sh.mount.chmod(adst, node.mode)
+        sh.mount.utime(adst, node.mtime)
+    return status
 
 
 def _cmd_cp(sh: _Shell, argv: list[str], io: _IO) -> int:
@@ -1262,22 +1312,27 @@ def _cmd_cp(sh: _Shell, argv: list[str], io: _IO) -> int:
     if len(names) < 2:
         raise _CmdError("cp: missing destination file operand" if names else "cp: missing file operand")
     *srcs, dest = names
-    dnode = sh.fstat(dest)
-    into = dnode is not None and dnode.kind == "dir"
-    if len(srcs) > 1 and not into:
-        raise _CmdError(f"cp: '{dest}' is not a directory")
+    into = True                            # BusyBox cp.c: when is the last operand a directory?
+    if len(srcs) == 1:
+        snode = sh.fstat(srcs[0]) if deref and not recursive else sh.lstat(srcs[0])
+        dnode = sh.fstat(dest)
+        s_dir = snode is not None and snode.kind == "dir"
+        d_dir = dnode is not None and dnode.kind == "dir"
+        if not (s_dir or d_dir) or (recursive and s_dir and dnode is None):
+            into = False
     status = 0
+    state = _CopyState("cp")
     for s in srcs:
-        target = posixpath.join(sh.abs(dest), posixpath.basename(s.rstrip("/"))) if into else sh.abs(dest)
-        try:
-            _copy(sh, sh.abs(s), target, recursive=recursive, preserve=preserve, deref=deref, shown=s)
-        except _CmdError as e:
-            io.stderr(e.message + "\n")
-            status = 1
-        except OSError as e:
-            io.stderr(f"cp: can't create '{target}': {_oserr(e)}\n")
-            status = 1
+        target = _concat(dest, _last_component(s)) if into else dest
+        status |= _copy(sh, s, target, io, state, recursive=recursive, preserve=preserve,
+                        deref=deref, force="f" in flags)
     return status
+
+
+def _last_component(path: str) -> str:
+    """bb_get_last_path_component_strip: ``a/b/`` -> ``b``, ``/`` -> ``/``."""
+    stripped = path.rstrip("/")
+    return posixpath.basename(stripped) if stripped else "/"
 
 
 def _cmd_mv(sh: _Shell, argv: list[str], io: _IO) -> int:
@@ -1286,15 +1341,12 @@ def _cmd_mv(sh: _Shell, argv: list[str], io: _IO) -> int:
         raise _CmdError("mv: missing destination file operand" if names else "mv: missing file operand")
     *srcs, dest = names
     dnode = sh.fstat(dest)
-    into = dnode is not None and dnode.kind == "dir" and "T" not in flags
-    if len(srcs) > 1 and not into:
-        raise _CmdError(f"mv: '{dest}' is not a directory")
+    into = len(srcs) > 1 or (dnode is not None and dnode.kind == "dir" and "T" not in flags)
     status = 0
+    state = _CopyState("mv")
     for s in srcs:
         src = sh.abs(s)
         dst = posixpath.join(sh.abs(dest), posixpath.basename(s.rstrip("/"))) if into else sh.abs(dest)
-        if src == dst:
-            continue
         try:
             sh.mount.rename(src, dst)
             continue
@@ -1318,12 +1370,12 @@ def _cmd_mv(sh: _Shell, argv: list[str], io: _IO) -> int:
                 io.stderr(f"mv: can't remove '{dst}': {_oserr(e)}\n")
                 status = 1
                 continue
-        try:
-            _copy(sh, src, dst, recursive=True, preserve=True, deref=False, shown=s)
-            _remove(sh, src, True)
-        except _CmdError as e:
-            io.stderr(e.message.replace("cp:", "mv:", 1) + "\n")
+        shown_dst = _concat(dest, _last_component(s)) if into else dest
+        if _copy(sh, s, shown_dst, io, state, recursive=True, preserve=True, deref=False):
             status = 1
+            continue
+        try:
+            _remove(sh, src, True)
         except OSError as e:
             io.stderr(f"mv: can't remove '{s}': {_oserr(e)}\n")
             status = 1

@@ -152,6 +152,9 @@ SCRIPTS = {
     "mv-errors": "mv /nope /x; echo rc=$?",
     "cp-file-modes": "cp /srv/secret /s2 && cp /srv/link /l2 && cp /srv/run.sh /srv/sub/ && cp /srv /x; echo rc=$?",
     "cp-r-and-a": "cp -r /srv /c1 && cp -a /old /c2 && cp -r /srv/sub /c1",
+    "cp-recursion-and-same-file": "cp -r /srv /srv; echo rc=$?; cd /srv && cp -r sub sub/x; echo rc=$?; "
+                                  "cp a.txt a.txt; cp -r /old/ /srv/; cp -a /srv/link /srv/a.txt; "
+                                  "cp -af /srv/link /srv/secret; cp -a /old/. /new/; echo rc=$?",
     "cp-p": "cp -p /srv/sub/b.bin /bp",
     "ln-symlink-and-hard": "ln -s /srv/a.txt /s && ln -s a.txt /srv/l3 && ln /srv/secret /hl && ln -sf x /srv/link",
     "ln-errors": "ln -s a /srv/a.txt; echo rc=$?; ln /nope /n2; echo rc=$?",
@@ -262,3 +265,50 @@ def test_copies_keep_hard_links_like_busybox(lowers, lower_dirs):
     assert (result.exit_code, result.output) == (k_code, k_out)
     assert comparable(mount.upper) == comparable(k_upper)
     assert len(comparable(k_upper)["<hard links>"]) == 3
+
+
+# --------------------------------------------------------------------------- random scripts
+
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    given = None
+
+_PATHS = ["/srv", "/srv/a.txt", "/srv/secret", "/srv/link", "/srv/sub", "/srv/sub/b.bin",
+          "/srv/sub/deep", "/srv/sub/deep/c", "/old", "/old/x", "/old/y", "/old/z", "/new",
+          "/new/n", "/etc/passwd"]
+
+
+def _commands():
+    p = st.sampled_from(_PATHS)
+    return st.one_of(
+        st.builds(lambda a: f"mkdir -p {a}", p),
+        st.builds(lambda a: f"mkdir {a}", p),
+        st.builds(lambda a: f"touch {a}", p),
+        st.builds(lambda a, t: f"echo {t} > {a}", p, st.sampled_from(["x", "two words", ""])),
+        st.builds(lambda a: f"echo more >> {a}", p),
+        st.builds(lambda a: f"rm -f {a}", p),
+        st.builds(lambda a: f"rm -rf {a}", p),
+        st.builds(lambda a: f"rmdir {a}", p),
+        st.builds(lambda a, b: f"mv {a} {b}", p, p),
+        st.builds(lambda a, b: f"cp -r {a} {b}", p, p),
+        st.builds(lambda a, b: f"cp -a {a} {b}", p, p),
+        st.builds(lambda a, b: f"ln -s {a} {b}", p, p),
+        st.builds(lambda a, b: f"ln {a} {b}", p, p),
+        st.builds(lambda a, m: f"chmod {m} {a}", p, st.sampled_from(["600", "755", "u+x", "go-r"])),
+        st.builds(lambda a: f"chown 3:4 {a}", p),
+        st.builds(lambda a: f"cat {a}", p),
+    )
+
+
+if given is not None:
+    @pytest.mark.kernel
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(script=st.lists(_commands(), min_size=1, max_size=6).map("; ".join))
+    def test_random_scripts_match_busybox_on_the_kernel(script, lowers, lower_dirs):
+        k_code, k_out, k_upper = _kernel_run(script, lower_dirs)
+        s_code, s_out, s_upper = _sim_run(script, lowers)
+        assert (s_code, s_out) == (k_code, k_out), script
+        assert comparable(s_upper) == comparable(k_upper), script
