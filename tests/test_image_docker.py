@@ -135,8 +135,8 @@ def test_written_tar_is_loaded_by_docker_with_the_same_id(docker_client, built, 
         assert got.attrs["RootFS"]["Layers"] == [layer for layer in img.diff_ids]
     finally:
         for i in docker_client.images.list(filters={"label": f"{LABEL}=true"}):
-            if i.id == ref.id:
-                docker_client.images.remove(ref.id, force=True)
+            if i.id == ref.id or tag in i.tags:
+                docker_client.images.remove(i.id, force=True)
 
 
 def test_waste_and_final_bytes_against_docker_export(docker_client, built) -> None:
