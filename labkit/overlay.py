@@ -107,13 +107,22 @@ def _join(d: str, name: str) -> str:
 
 
 def _with_implied_parents(layer: LayerDir) -> LayerDir:
-    missing = {a for p in layer for a in _ancestors(p) if a not in layer}
+    missing: set[str] = set()
+    for path in layer:
+        head = path.rpartition("/")[0]
+        while head and head not in layer and head not in missing:
+            missing.add(head)
+            head = head.rpartition("/")[0]
     if not missing:
         return layer
     out = dict(layer)
     for a in missing:
         out[a] = Node.dir(0o755)
     return out
+
+
+def _cuts(node: Node) -> int:
+    return 1 if node.kind != "dir" or node.opaque else 0
 
 
 def _sort_key(path: str) -> tuple[str, ...]:
@@ -142,45 +151,37 @@ class Mount:
         self._upper: dict[str, Node] = {}
         self._uchildren: dict[str, set[str]] = {}
         self._ugroups: dict[int, set[str]] = {}
+        self._ucuts = 0    # upper entries that cut lower layers off (non-dirs, opaque dirs)
         for path in sorted(_with_implied_parents(dict(upper or {})), key=_sort_key):
             self._uset(path, (upper or {}).get(path) or Node.dir(0o755))
 
     # ------------------------------------------------------------------ index
     def _index_lowers(self) -> None:
-        hide_from: dict[str, int] = {}   # path -> first layer whose entries under it are hidden
-        stopped: set[str] = set()        # paths whose lower stack is complete
+        """One pass over the lowers, top first, as the kernel's lookup would go."""
+        stopped: set[str] = set()   # names whose stack is complete (non-dir, whiteout, opaque)
         for i, raw in enumerate(self.lowers):
             layer = _with_implied_parents(raw)
-            for path in sorted(layer, key=_sort_key):
-                if any(hide_from.get(a, i + 1) <= i for a in _ancestors(path)):
+            live = {""}             # this layer's directories that merge into the view
+            for path in sorted(layer):          # a parent sorts before its children
+                head, _, name = path.rpartition("/")
+                if head not in live:
                     continue
                 node = layer[path]
-                if node.kind == "whiteout":
-                    head, _, name = path.rpartition("/")
+                kind = node.kind
+                if kind == "whiteout":
                     self._lo_whiteouts.setdefault((head, i), []).append(name)
                 if path in stopped:
                     continue
                 entry = self._lo.get(path)
                 if entry is None:
-                    if node.kind == "whiteout":
-                        stopped.add(path)
-                        hide_from[path] = i
-                        continue
-                    self._lo[path] = _Lower(node, i)
-                    if node.kind != "dir":
-                        stopped.add(path)
-                        hide_from[path] = i
-                    elif node.opaque:
-                        stopped.add(path)
-                        hide_from[path] = i + 1
-                elif node.kind == "dir":          # a directory merging into a higher one
+                    if kind != "whiteout":
+                        self._lo[path] = _Lower(node, i)
+                elif kind == "dir":             # merges into the directory above
                     entry.stack.append(i)
-                    if node.opaque:
-                        stopped.add(path)
-                        hide_from[path] = i + 1
-                else:                             # whiteout or non-dir below a directory
+                if kind == "dir":
+                    live.add(path)
+                if kind != "dir" or node.opaque:
                     stopped.add(path)
-                    hide_from[path] = i
         for path, entry in self._lo.items():
             self._lo_children.setdefault(_parent(path), []).append(path.rsplit("/", 1)[-1])
             if entry.node.kind != "dir" and entry.node.inode is not None:
@@ -194,8 +195,11 @@ class Mount:
 
     def _uset(self, path: str, node: Node) -> None:
         old = self._upper.get(path)
-        if old is not None and old.inode is not None:
-            self._ugroups.get(old.inode, set()).discard(path)
+        if old is not None:
+            if old.inode is not None:
+                self._ugroups.get(old.inode, set()).discard(path)
+            self._ucuts -= _cuts(old)
+        self._ucuts += _cuts(node)
         self._upper[path] = node
         self._uchildren.setdefault(_parent(path), set()).add(path.rsplit("/", 1)[-1])
         if node.inode is not None and node.kind != "dir":
@@ -210,6 +214,7 @@ class Mount:
         if old is None:
             return
         self._uchildren.get(_parent(path), set()).discard(path.rsplit("/", 1)[-1])
+        self._ucuts -= _cuts(old)
         if old.inode is not None:
             self._ugroups.get(old.inode, set()).discard(path)
 
@@ -229,6 +234,8 @@ class Mount:
     # ----------------------------------------------------------- merged view
     def _lower_visible(self, path: str) -> bool:
         """True when no upper ancestor of ``path`` cuts off the lower layers."""
+        if not self._ucuts:
+            return True
         for a in _ancestors(path):
             u = self._upper.get(a)
             if u is not None and (u.kind != "dir" or u.opaque):

@@ -39,6 +39,8 @@ def kernel_mount(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
         for i, layer in enumerate(lowers):
             d = base / f"l{i}"
             write_dir(layer, d)
+            os.chmod(d, 0o755)
+            os.utime(d, (0, 0))     # the model's root: Node.dir(0o755), mtime 0
             dirs.append(str(d))
         mnt.mkdir()
         opts = "lowerdir=" + ":".join(dirs)
@@ -47,6 +49,7 @@ def kernel_mount(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
             upperdir = base / "u"
             write_dir(upper or {}, upperdir)
             os.chmod(upperdir, 0o755)
+            os.utime(upperdir, (0, 0))
             (base / "w").mkdir()
             opts += f",upperdir={upperdir},workdir={base / 'w'}"
         opts += "," + MOUNT_OPTS
@@ -180,7 +183,7 @@ def norm_outcomes(outcomes: list[tuple], start: int) -> list[tuple]:
     out = []
     for kind, value in outcomes:
         if kind == "ok" and isinstance(value, tuple) and len(value) == 6:
-            value = value[:5] + (None if value[0] == "dir" else norm_time(value[5], start),)
+            value = value[:5] + (norm_time(value[5], start),)
         out.append((kind, value))
     return out
 
