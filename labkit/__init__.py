@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     "parse_dive_ci": "labkit.analysis",
     "evaluate_ci": "labkit.analysis",
     "SecretFinding": "labkit.secrets",
-    "compare": "labkit.compare",
+    "compare_images": "labkit.compare",
     "Comparison": "labkit.compare",
     # diagrams and widgets
     "layer_stack": "labkit.viz",

@@ -130,3 +130,6 @@ def compare(a: Image, b: Image, *, paths: bool = True) -> Comparison:
 def describe_layer(layer: Layer) -> str:
     return (f"{layer.diff_id[7:19]} {human_size(max(layer.size, 0)):>8}  "
             f"{short_instruction(layer.created_by) or '(no history)'}")
+
+
+compare_images = compare  # the public name: ``labkit.compare`` is this module
