@@ -75,3 +75,27 @@ def format_path_history(path: str, events: Sequence[PathEvent]) -> str:
     if not events:
         return f"{shown}: no layer touches it"
     return "\n".join([f"{shown}:", *(f"  {e}" for e in events)])
+
+
+def layer_table(image) -> str:
+    """One row per layer of an opened image, bottom first: its index, the start of its diffID
+    (the layer's id: the SHA-256 of its uncompressed tar), its size as ``docker history``
+    counts it, and the instruction that made it."""
+    steps = {h.layer_index: instruction_of(h.created_by) for h in image.history
+             if h.layer_index is not None}
+    rows = [f"{'layer':>5}  {'diffID':<19}  {'size':>12}  instruction"]
+    for la in image.layers:
+        rows.append(f"{la.index:>5}  {la.diff_id[:19]:<19}  {max(la.size, 0):>10,} B  "
+                    f"{steps.get(la.index, '') or '(no history)'}")
+    return "\n".join(rows)
+
+
+def format_recorded(history: Sequence[HistoryEntry]) -> str:
+    """Each step as the builder recorded it (``created_by``) above the instruction it comes
+    from (``instruction_of``), oldest first."""
+    from ..viz import history_bottom_first
+    rows = []
+    for h in history_bottom_first(history):
+        mark = "-" if h.empty_layer or h.layer_index is None else str(h.layer_index)
+        rows += [f"{mark:>2}  recorded:    {h.created_by}".rstrip(), f"{'':>2}  instruction: {instruction_of(h.created_by)}"]
+    return "\n".join(rows)
