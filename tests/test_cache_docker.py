@@ -139,9 +139,9 @@ def lab(docker_client):
 
 @pytest.fixture(scope="module")
 def runs(lab, tmp_path_factory):
-    """All cases built on the daemon, three at a time (each on its own base, so their
+    """All cases built on the daemon, four at a time (each on its own base, so their
     caches cannot meet); the tests below check the results case by case."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return {c.name: pool.submit(_run_case, lab, c, tmp_path_factory.mktemp(c.name))
                 for c in CASES}
 
@@ -188,4 +188,4 @@ def test_corpus_covers_the_edit_kinds():
                 kinds.add("dockerignore")
     assert len(CASES) >= 6
     assert {"write", "touch", "chmod", "chown", "replace", "build_args", "delete", "symlink",
-            "no-op", "no_cache", "dockerignore"} <= kinds
+            "rename", "no-op", "no_cache", "dockerignore"} <= kinds

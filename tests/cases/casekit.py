@@ -101,6 +101,8 @@ def apply_ops(root: Path, ops: tuple[dict, ...], build_args: dict[str, str]) -> 
             os.chmod(path, int(str(op["mode"]), 8))
         elif kind == "chown":
             os.lchown(path, int(op["uid"]), int(op["gid"]))
+        elif kind == "rename":
+            path.rename(root / op["to"])
         elif kind == "symlink":
             if path.is_symlink() or path.exists():
                 path.unlink()
