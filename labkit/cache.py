@@ -463,12 +463,15 @@ def _miss_reason(p: PlannedStep, cache: CacheState, steps: Sequence[PlannedStep]
         changed = _vars_diff(dict(e.vars_used), dict(p.vars_used))
         if changed:
             return f"{text}: {changed} — the substituted text changed (first use)"
-        return f"{text}: the resolved instruction changed (was {' '.join(e.key)!r})"
+        return f"{text}: the resolved instruction changed (was '{' '.join(e.key)}')"
+    moved = any(e.keyword == kw and e.text == text for e in cache.entries)
+    hint = " — it was cached at another position before: moving steps busts the cache" \
+        if moved else ""
     same_kw = [e for e in siblings if e.keyword == kw]
     if same_kw:
-        return f"{kw}: instruction text changed (was {same_kw[0].text!r})"
+        return f"{kw}: instruction text changed (was '{same_kw[0].text}'){hint}"
     return (f"{kw}: no earlier build ran this instruction on this parent image (the cache "
-            f"holds {siblings[0].text!r} there): steps were added, removed or reordered")
+            f"holds '{siblings[0].text}' there): steps were added, removed or reordered{hint}")
 
 
 def _args_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
@@ -495,9 +498,18 @@ def _vars_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
 def _source_diff(old: Mapping[str, tuple], new: Mapping[str, tuple],
                  ctx: BuildContext | None) -> str:
     parts: list[str] = []
+    gone = [p for p in old if p not in new]
+    added = [p for p in new if p not in old]
+    renamed: dict[str, str] = {}
+    for g in gone:
+        twin = next((a for a in added if new[a] == old[g] and a not in renamed.values()), None)
+        if twin is not None:
+            renamed[g] = twin
+    for g, a in renamed.items():
+        parts.append(f"{g} renamed to {a} (same content: names are part of the key)")
     for path in sorted(set(old) | set(new)):
         a, b = old.get(path), new.get(path)
-        if a == b:
+        if a == b or path in renamed or path in renamed.values():
             continue
         if a is None:
             parts.append(f"{path} is new in the context")

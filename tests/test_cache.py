@@ -76,7 +76,17 @@ def test_reordering_misses_from_the_first_moved_step(tmp_path):
     ctx = _ctx(tmp_path, {}, text)
     state = _run(ctx, CacheState()).state
     (ctx / "Dockerfile").write_text("FROM base\nENV A=1\nRUN two\nRUN one\n")
-    assert _run(ctx, state).hits == (True, False, False)
+    pred = _run(ctx, state)
+    assert pred.hits == (True, False, False)
+    assert "cached at another position" in pred.steps[1].reason
+
+
+def test_a_rename_is_named(tmp_path):
+    ctx = _ctx(tmp_path, {"a.txt": "same"}, "FROM base\nCOPY *.txt /x/\n")
+    state = _run(ctx, CacheState()).state
+    (ctx / "a.txt").rename(ctx / "b.txt")
+    pred = _run(ctx, state)
+    assert pred.hits == (False,) and "a.txt renamed to b.txt" in pred.steps[0].reason
 
 
 def test_arg_change_misses_at_first_use(tmp_path):
