@@ -22,6 +22,16 @@ this model reproduces:
 * ``--no-cache`` misses everything. Build ``labels`` are extra ``LABEL`` steps Docker
   appends to the last stage.
 
+Use::
+
+    df = parse(open("Dockerfile").read())
+    first = predict(df, "ctx")                  # nothing cached yet: every step misses
+    # ... edit files in ctx ...
+    after = predict(df, "ctx", cache=first.state)
+    print(after)                                # one line per step: CACHED/BUILD and why
+
+``CacheState.record(prediction, build_record)`` adds a real build (keeping its image ids).
+
 Known limit: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
 model does not have. It assumes they change exactly when that stage was rebuilt; such
 predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
@@ -134,21 +144,14 @@ class CacheState:
                                      "Dockerfile", fix="record the build you predicted")
                 ids[p.step] = real[p.step].image_id
         n = self.builds + 1
-        known = {e.node: e for e in self.entries}
-        new = list(self.entries)
+        by_node = {e.node: e for e in self.entries}   # keeps first-seen order
         for p in build.plan:
-            if not p.probes:
-                continue
-            e = CacheEntry(parent=p.parent, node=p.node, keyword=p.instruction.keyword,
-                           text=p.instruction.original, key=p.key, args_used=p.args_used,
-                           vars_used=p.vars_used, sources=p.sources, build=n,
-                           image_id=ids.get(p.step))
-            if p.node in known:
-                new[new.index(known[p.node])] = e
-            else:
-                new.append(e)
-            known[p.node] = e
-        return CacheState(tuple(new), n)
+            if p.probes:  # a rebuilt node is the newest image with that key
+                by_node[p.node] = CacheEntry(
+                    parent=p.parent, node=p.node, keyword=p.instruction.keyword,
+                    text=p.instruction.original, key=p.key, args_used=p.args_used,
+                    vars_used=p.vars_used, sources=p.sources, build=n, image_id=ids.get(p.step))
+        return CacheState(tuple(by_node.values()), n)
 
 
 @dataclass(frozen=True)
