@@ -1,4 +1,8 @@
-"""Lesson 08: a deleted secret is still in the image."""
+"""Lesson 08: a deleted secret is still in the image.
+
+08-a: no layer holds the key. 08-b: the build still USES the key (the secret-key example's
+fetch step), yet the shipped image keeps nothing of it: a throw-away stage, not a later ``rm``.
+"""
 from __future__ import annotations
 
 from .spec import Check, Exercise, Verdict, failed, passed
@@ -30,6 +34,32 @@ def _no_key_content(s) -> Verdict:
     return passed()
 
 
+DEPS_FILE = "app/deps.txt"          # what the secret-key example's fetch step writes
+DEPS_LINE = "private dependencies fetched"
+
+
+def _deps_made(s) -> Verdict:
+    out = s.run(f"cat /{DEPS_FILE}").output.strip()
+    return passed() if out == DEPS_LINE else failed(f"cat /{DEPS_FILE} printed {out[:80]!r}")
+
+
+def _no_findings(s) -> Verdict:
+    from ..analysis import analyze
+    found = s.memo("analysis", lambda: analyze(s.image())).secrets
+    if not found:
+        return passed()
+    f = found[0]
+    return failed(f"layer {f.added_by} holds /{f.path} ({f.kind})")
+
+
+def _no_key_whiteout(s) -> Verdict:
+    for i, layer in enumerate(s.layer_dirs()):
+        for path, node in layer.items():
+            if node.kind == "whiteout" and path.rsplit("/", 1)[-1] == KEY_NAME:
+                return failed(f"layer {i} deletes /{path}: the key was in a layer below")
+    return passed()
+
+
 EXERCISES = (
     Exercise(
         id="08-a", title="No key in any layer",
@@ -50,5 +80,31 @@ EXERCISES = (
             Check("no-key-content", _no_key_content, 1, hidden=True,
                   success="no layer holds a private key under another name",
                   failure="a layer holds a private key"),
+        )),
+    Exercise(
+        id="08-b", title="Use the key, ship none of it",
+        task=f"In the secret-key example (with the key written by write_fake_key), change the "
+             f"Dockerfile so the build still fetches the dependencies with the key (/{DEPS_FILE} "
+             f"must say so) but no layer of the final image ever held the key.",
+        params=("image",),
+        checks=(
+            Check("deps-made", _deps_made, 1, success=f"/{DEPS_FILE} is there",
+                  failure=f"/{DEPS_FILE} should hold the line the fetch step writes",
+                  hints=("Keep the step that reads the key and writes the dependencies.",
+                         f"Copy its result into the final image: COPY --from=<stage> ... /{DEPS_FILE}.")),
+            Check("no-key-file", _no_key_file, 2, success=f"no layer holds a file named {KEY_NAME}",
+                  failure=f"a layer still holds {KEY_NAME}",
+                  hints=("A RUN rm in a later step only hides the key: the layer below still stores it.",
+                         "Only the LAST stage of a multi-stage build ships; earlier stages are "
+                         "thrown away.",
+                         "Look at fixed.Dockerfile in the example: the key goes into a stage "
+                         "'FROM labkit/base AS fetch', and the final stage copies only /out/deps.txt.")),
+            Check("no-findings", _no_findings, 1,
+                  success="the secrets scanner finds nothing in any layer",
+                  failure="the secrets scanner finds a secret",
+                  hints=("labkit.lessons.lesson08.scan_layers(engine, image) lists every finding.",)),
+            Check("no-key-whiteout", _no_key_whiteout, 1, hidden=True,
+                  success="no layer deletes a key (none was ever there)",
+                  failure="a layer deletes a key, so the key was shipped below it"),
         )),
 )

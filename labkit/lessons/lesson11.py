@@ -1,0 +1,86 @@
+"""Lesson 11 helpers: the capstone's build context (with a fake key written at lesson time)
+and a scorecard that measures images on the learner's own engine, one row per image: layers,
+bytes above the base, dive efficiency, secrets found in any layer.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import LabkitError
+from .lesson08 import KEY_NAME, write_fake_key
+
+EXAMPLE = "capstone-bad"
+
+
+def capstone_context(dest: str | Path | None = None) -> Path:
+    """A fresh copy of the capstone-bad example with a fake private key written into it."""
+    from ..examples import example
+    context = example(EXAMPLE, dest)
+    write_fake_key(context, KEY_NAME, seed="labkit-capstone")
+    return context
+
+
+@dataclass(frozen=True)
+class Score:
+    """One image measured on an engine."""
+    name: str
+    layers: int
+    above_base: int               # bytes of the layers above the bottom one (engine history)
+    efficiency: float             # dive's score
+    wasted: int                   # dive's wasted bytes
+    secrets: tuple[str, ...]      # "/path (kind), layer N" for every finding
+
+    def __str__(self) -> str:
+        return (f"{self.name}: {self.layers} layers, {self.above_base:,} B above the base, "
+                f"efficiency {self.efficiency:.4f}, {len(self.secrets)} secret(s)")
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    rows: tuple[Score, ...]
+
+    def ratio(self, name: str, of: str) -> float:
+        """``name``'s bytes above the base as a share of ``of``'s."""
+        rows = {r.name: r for r in self.rows}
+        if name not in rows or of not in rows:
+            raise LabkitError(f"the scorecard has no row {name if name not in rows else of!r}",
+                              fix=f"use one of: {', '.join(rows)}")
+        return rows[name].above_base / rows[of].above_base if rows[of].above_base else float("inf")
+
+    def __str__(self) -> str:
+        width = max([len(r.name) for r in self.rows] + [5])
+        lines = [f"{'image':<{width}}  layers  {'above the base':>14}  efficiency  secrets"]
+        for r in self.rows:
+            lines.append(f"{r.name:<{width}}  {r.layers:>6}  {r.above_base:>12,} B  "
+                         f"{r.efficiency:>10.4f}  {len(r.secrets):>7}")
+        for r in self.rows:
+            lines += [f"  {r.name}: {s}" for s in r.secrets]
+        return "\n".join(lines)
+
+
+def score(engine, image, name: str = "") -> Score:
+    """Measure one image (an ImageRef, tag or BuildRecord) on ``engine``."""
+    from ..analysis import analyze
+    from ..exercises.lesson11 import added_bytes
+    from ..image import open_image
+    ref = getattr(image, "image", image)
+    if ref is None:
+        raise LabkitError("the build made no image", fix="fix the build error, then build again")
+    with tempfile.TemporaryDirectory(prefix="labkit-l11-") as tmp:
+        img = open_image(engine.save(ref, Path(tmp) / "image.tar"))
+        try:
+            a = analyze(img)
+        finally:
+            img.close()
+    found = tuple(f"/{f.path} ({f.kind}), layer {f.added_by}"
+                  + ("" if f.visible else f", {f.how} by layer {f.removed_by}") for f in a.secrets)
+    return Score(name or str(getattr(ref, "short_id", ref)), len(a.layers), added_bytes(engine, ref),
+                 a.dive.efficiency, a.dive.wasted_bytes, found)
+
+
+def scorecard(engine, images: Mapping[str, object]) -> Scorecard:
+    """A ``Scorecard`` of several images (name -> image), in the order given."""
+    return Scorecard(tuple(score(engine, img, name) for name, img in images.items()))
