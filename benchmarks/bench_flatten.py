@@ -148,15 +148,19 @@ def main() -> int:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         n_entries = args.layers * per_layer
-        print(f"peak traced memory, flatten     : {peak / 1e6:6.1f} MB "
+        print(f"peak traced memory, flatten (whole image)          : {peak / 1e6:6.1f} MB "
               f"({peak / n_entries * 1e5 / 1e6:.1f} MB per 100k entries)")
-        tracemalloc.start()
-        with open(paths[0], "rb") as f:
-            one = read_layer(f, with_data=False)
-        _, peak1 = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print(f"peak traced memory, read_layer  : {peak1 / 1e6:6.1f} MB for {len(one)} entries "
-              f"({peak1 / len(one) * 1e5 / 1e6:.1f} MB per 100k entries)")
+        big = tmp / "one-layer-100k.tar"
+        big.write_bytes(make_layer(0, n_entries, rng))
+        for label, fn in (("iter_entries (listing)", lambda f: sum(1 for _ in iter_entries(f))),
+                          ("read_layer (with_data=False)", lambda f: len(read_layer(f, with_data=False)))):
+            tracemalloc.start()
+            with open(big, "rb") as f:
+                count = fn(f)
+            _, peak1 = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(f"peak traced memory, {label:28s}: {peak1 / 1e6:6.1f} MB for one layer of {count} "
+                  f"entries ({peak1 / count * 1e5 / 1e6:.1f} MB per 100k)")
         print(f"process max RSS                 : "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:6.1f} MB")
     finally:

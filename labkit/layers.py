@@ -278,7 +278,3 @@ def squash(layers: Sequence[LayerDir], below: Sequence[LayerDir] = ()) -> LayerD
             par = par.rpartition("/")[0]
     return dict(sorted(out.items()))
 
-
-def paths(tree: Iterable[str]) -> list[str]:
-    """Absolute, sorted paths of a tree (for printing)."""
-    return sorted("/" + p for p in tree)

@@ -53,8 +53,8 @@ from typing import IO, Callable, Iterator
 from .errors import LayerError, UnsafeEntry
 from .fsmodel import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, LayerDir, Node
 
-__all__ = ["TarEntry", "iter_entries", "read_layer", "write_layer", "layer_bytes",
-           "MAX_DATA_IN_MEMORY", "MAX_META_SIZE"]
+__all__ = ["TarEntry", "iter_entries", "read_layer", "write_layer", "layer_bytes", "clean_path",
+           "go_clean", "MAX_DATA_IN_MEMORY", "MAX_META_SIZE"]
 
 BLOCK = 512
 _CHUNK = 1 << 20
