@@ -199,9 +199,6 @@ class _Lexer:
                 out.append(self._word())
         return out
 
-    def token_lines(self) -> list[int]:
-        return self.lines
-
     def _redir_after_digit(self) -> bool:
         j = self.i
         while j < len(self.s) and self.s[j].isdigit():
