@@ -288,7 +288,7 @@ def substitute_words(text: str, env: Mapping[str, str], *, escape: str = "\\",
 # ---------------------------------------------------------------------------
 # parsing
 
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_DIRECTIVE = re.compile(r"^#\s*(escape|syntax|check)\s*=\s*(.+?)\s*$", re.I)
 
 
 def _logical_lines(text: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -298,7 +298,7 @@ def _logical_lines(text: str) -> tuple[str, list[tuple[int, int, str]]]:
     which ends an instruction at an empty continuation line (Docker skips it, with a
     warning) and silently drops a keyword written without arguments (Docker refuses it).
     """
-    lines = text.split("\n")
+    lines = text.lstrip("\ufeff").split("\n")
     escape = "\\"
     looking = True
     for raw in lines:  # parser directives: only at the very top

@@ -56,6 +56,13 @@ def test_escape_directive_backtick():
     assert run.args == "dir c:\\"            # a backslash is an ordinary character now
 
 
+def test_directives_only_at_the_top():
+    assert parse("# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\n").escape == "`"
+    assert parse("# a comment\n# escape=`\nFROM scratch\n").escape == "\\"
+    crlf = parse("\ufeff# escape=`\r\nFROM scratch\r\nRUN a `\r\n  b\r\n")
+    assert crlf.escape == "`" and crlf.stages[0].instructions[0].args == "a   b"
+
+
 def test_run_cmd_entrypoint_shell_and_exec_forms():
     df = parse('FROM scratch\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
                "RUN echo $HOME\nCMD [\"sh\"]\nENTRYPOINT echo hi\nRUN [not json\n")
