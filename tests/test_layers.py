@@ -2,10 +2,7 @@
 ``diff`` against ``docker diff``, plus squash/apply properties and the layer limits."""
 from __future__ import annotations
 
-import hashlib
-import io
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
