@@ -249,3 +249,38 @@ def test_context_listing_matches_what_the_daemon_copies(docker_client, tmp_path)
                     api.remove_image(image, force=True)
                 except Exception:  # a child still depends on it: next pass
                     pass
+
+
+# --------------------------------------------------------------------------- dockerfile-parse
+
+def _dfp_boundaries(text: str) -> list[tuple[str, int, int]]:
+    import io
+
+    from dockerfile_parse import DockerfileParser
+
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()))
+    return [(i["instruction"], i["startline"] + 1, i["endline"] + 1)
+            for i in parser.structure if i["instruction"] != "COMMENT"]
+
+
+def _ours(text: str) -> list[tuple[str, int, int]]:
+    df = parse(text)
+    return [(i.keyword, i.line, i.end_line) for _, i in df.steps()]
+
+
+def test_boundaries_agree_with_dockerfile_parse_on_the_corpus():
+    """Where dockerfile-parse can do the job, it finds the same instructions and lines."""
+    folders = sorted((Path(__file__).parent / "cases").glob("*/context/Dockerfile"))
+    assert folders
+    for path in folders:
+        text = path.read_text()
+        assert _ours(text) == _dfp_boundaries(text), path
+
+
+def test_where_dockerfile_parse_differs_from_docker():
+    """dockerfile-parse 2.0.1 ends an instruction at an empty continuation line and turns
+    the rest into a bogus instruction; Docker skips the empty line (checked on the daemon
+    by the escape-continuation case), and so does labkit."""
+    text = "FROM scratch\nRUN echo a && \\\n\n    echo b\n"
+    assert ("ECHO", 4, 4) in _dfp_boundaries(text)
+    assert _ours(text) == [("FROM", 1, 1), ("RUN", 2, 4)]
