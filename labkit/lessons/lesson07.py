@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 from ..errors import BuildError, LabkitError
 
 STAGE_FILE = ".labkit-stage-{index}.Dockerfile"
+INCL_BASE = "(incl. base)"          # marks numbers that include this machine's busybox layer
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class SizeTable:
     def __str__(self) -> str:
         from ..viz import human_size
         width = max([len(r.name) for r in self.rows] + [5])
-        lines = [f"{'image':<{width}}  layers  {'above the base':>16}  total"]
+        lines = [f"{'image':<{width}}  layers  {'added above the base':>20}  size"]
         for r in self.rows:
-            lines.append(f"{r.name:<{width}}  {r.layers:>6}  {r.above_base:>14,} B  "
-                         f"{human_size(r.total)}")
+            lines.append(f"{r.name:<{width}}  {r.layers:>6}  {r.above_base:>18,} B  "
+                         f"{human_size(r.total)} {INCL_BASE}")
         return "\n".join(lines)
 
 
@@ -126,8 +127,8 @@ def analyze_image(engine, image):
 def efficiency_line(name: str, analysis) -> str:
     """dive's image score in one line: efficiency, wasted bytes, and what is invisible."""
     d = analysis.dive
-    return (f"{name}: efficiency {d.efficiency:.4f}, dive counts {d.wasted_bytes:,} wasted bytes; "
-            f"{analysis.reclaimable_bytes:,} bytes stored but invisible at the top")
+    return (f"{name}: efficiency {d.efficiency:.4f} {INCL_BASE}, dive counts {d.wasted_bytes:,} "
+            f"wasted bytes; {analysis.reclaimable_bytes:,} bytes stored but invisible at the top")
 
 
 @dataclass(frozen=True)
