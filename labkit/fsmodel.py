@@ -79,11 +79,12 @@ Tree = dict[str, Node]       # a merged view: no whiteouts, no opaque xattrs
 
 
 def norm_path(name: str) -> str:
-    """Normalise a path the way a layer tar's names are read: ``./a/b/`` -> ``a/b``.
+    """Normalise a path given to labkit's API: ``./a/b/`` -> ``a/b``.
 
     Leading ``/`` and ``./`` are dropped; ``.`` and ``..`` components are resolved
-    lexically. A relative path that climbs above the root raises ``ValueError``
-    (callers turn it into an error naming the entry), as Docker's unpacker does.
+    lexically; ``/../x`` is ``x``. A relative path that climbs above the root raises
+    ``ValueError``: labkit's own callers never mean that. (Layer tar NAMES follow Docker's
+    rules instead, where every ``..`` is clamped at the root: see ``tarlayer.clean_path``.)
     """
     absolute = name.startswith("/")
     rel = posixpath.normpath(name.lstrip("/") or ".")
