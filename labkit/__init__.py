@@ -27,6 +27,16 @@ _EXPORTS: dict[str, str] = {
     # filesystem model and layers
     "Node": "labkit.fsmodel",
     "Mount": "labkit.overlay",
+    "TarEntry": "labkit.tarlayer",
+    "iter_entries": "labkit.tarlayer",
+    "read_layer": "labkit.tarlayer",
+    "write_layer": "labkit.tarlayer",
+    "layer_bytes": "labkit.tarlayer",
+    "merge": "labkit.layers",
+    "apply": "labkit.layers",
+    "squash": "labkit.layers",
+    "layer_diff": "labkit.layers",
+    "check_layer_count": "labkit.layers",
     # images and analysis
     "open_image": "labkit.image",
     "write_image_tar": "labkit.image",

@@ -278,3 +278,6 @@ def squash(layers: Sequence[LayerDir], below: Sequence[LayerDir] = ()) -> LayerD
             par = par.rpartition("/")[0]
     return dict(sorted(out.items()))
 
+
+
+layer_diff = diff  # the public name (engines have their own diff(container))
