@@ -12,6 +12,8 @@ What is supported
 -----------------
 Syntax
     lists ``a && b``, ``a || b``, ``a ; b`` and newlines; ``! cmd``; comments ``# ...``;
+    ``if/elif/else/fi``, ``for NAME [in WORDS]; do ...; done``, ``while``/``until`` loops
+    (at most 100000 rounds), ``break [n]``, ``continue [n]``;
     quoting ``'...'``, ``"..."`` and backslash; ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
     ``${VAR-word}``, ``${VAR:+word}``, ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
     field splitting of unquoted expansions; globs ``*``, ``?``, ``[...]`` matched against the
@@ -50,8 +52,9 @@ Determinism
     content cannot. ``touch`` and writes use ``now`` (default: the current time).
 
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
-no-op): pipes ``|``, background ``&``, ``$(...)`` and backticks, ``$((...))``, ``if`` / ``for``
-/ ``while`` / ``case``, subshells and groups, here-documents, and every program not listed
+no-op): pipes ``|``, background ``&``, ``$(...)`` and backticks, ``$((...))``, ``case``,
+subshells and ``{ }`` groups, functions, redirecting a whole ``if``/``for``/``while`` block,
+here-documents, and every program not listed
 above that exists in the image (``grep``, ``apk``, ...). A name found nowhere in the image
 prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
 """
@@ -140,16 +143,14 @@ class _Simple:
 
 @dataclass(frozen=True)
 class _AndOr:
-    first: _Simple
-    rest: tuple[tuple[str, _Simple], ...]   # ("&&"|"||", command)
+    first: object                            # _Simple, _If, _For or _While
+    rest: tuple[tuple[str, object], ...]     # ("&&"|"||", command)
 
 
 class _SyntaxError(Exception):
     pass
 
 
-_RESERVED = {"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
-             "case", "esac", "{", "}", "function", "select", "in"}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -172,7 +173,7 @@ class _Lexer:
             if c in " \t\r":
                 self.i += 1
             elif c == "\n":
-                out.append(";")
+                out.append("\n")
                 self.i += 1
             elif c == "#":
                 while self.i < len(s) and s[self.i] != "\n":
@@ -192,6 +193,8 @@ class _Lexer:
                     raise _unsupported("the '&>' redirection (not POSIX sh)")
                 raise _unsupported("background jobs ('&')")
             elif c in "()":
+                if any(isinstance(t, _Word) and t.raw == "case" for t in out):
+                    raise _unsupported("the shell keyword 'case' (case, { } and functions)")
                 raise _unsupported("subshells '( ... )'")
             elif c in "<>" or (c.isdigit() and self._redir_after_digit()):
                 out.append(self._redir())
@@ -375,31 +378,101 @@ def _token_starts(lexer: _Lexer, toks: list) -> list[int]:
     return lines
 
 
-def _parse(script: str) -> list[_AndOr]:
+@dataclass(frozen=True)
+class _If:
+    branches: tuple[tuple[tuple, tuple], ...]     # (condition list, body list), if + elifs
+    orelse: tuple | None
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _For:
+    name: str
+    words: tuple[_Word, ...] | None               # None: "$@"
+    body: tuple
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _While:
+    cond: tuple
+    body: tuple
+    until: bool = False
+    negate: bool = False
+
+
+_COMPOUND_END = {"then", "elif", "else", "fi", "do", "done"}
+_NOT_MODELLED = {"case", "esac", "{", "}", "function", "select"}
+
+
+def _is_word(t: object, text: str) -> bool:
+    return isinstance(t, _Word) and t.raw == text and not t.is_quoted()
+
+
+def _parse(script: str) -> list:
+    """Tokens -> lists of and-or items; a command is a _Simple or a compound (_If/_For/_While)."""
     lexer = _Lexer(script)
     toks = lexer.tokens()
     starts = _token_starts(lexer, toks)
-    lists: list[_AndOr] = []
     i = 0
+
+    def peek():
+        return toks[i] if i < len(toks) else None
+
+    def unexpected(t) -> _SyntaxError:
+        shown = "end of file" if t is None else (t.raw if isinstance(t, _Word) else
+                                                 t if isinstance(t, str) else "redirection")
+        return _SyntaxError(f'syntax error: unexpected "{shown}"' if t is not None
+                            else "syntax error: unexpected end of file")
+
+    def eof(expecting: str) -> _SyntaxError:
+        return _SyntaxError(f'syntax error: unexpected end of file (expecting "{expecting}")')
+
+    def expect(word: str) -> None:
+        nonlocal i
+        t = peek()
+        if t is None:
+            raise eof(word)
+        if not _is_word(t, word):
+            raise unexpected(t)
+        i += 1
+
+    def skip_separators() -> None:
+        nonlocal i
+        while peek() in (";", "\n"):
+            i += 1
+
+    def compound_list(stop: set[str], expecting: str) -> tuple:
+        items = []
+        while True:
+            skip_separators()
+            t = peek()
+            if t is None:
+                raise eof(expecting)
+            if isinstance(t, _Word) and not t.is_quoted() and t.raw in stop:
+                break
+            items.append(and_or())
+        if not items:
+            raise unexpected(peek())
+        return tuple(items)
 
     def simple() -> _Simple:
         nonlocal i
-        negate = False
         line = starts[i] if i < len(starts) else 0
         assigns: list = []
         words: list = []
         redirs: list = []
-        while i < len(toks) and toks[i] not in (";", "&&", "||"):
+        while i < len(toks) and toks[i] not in (";", "\n", "&&", "||"):
             t = toks[i]
-            i += 1
             if isinstance(t, tuple):
+                i += 1
                 redirs.append(_Redir(t[1], t[2], t[3]))
                 continue
-            if not words and not assigns and not redirs and t.raw == "!" and not negate:
-                negate = True
-                continue
-            if not words and t.raw in _RESERVED and not t.is_quoted():
-                raise _unsupported(f"the shell keyword {t.raw!r} (if/for/while/case/{{ }})")
+            if not words and not t.is_quoted() and t.raw in _COMPOUND_END | {"if", "for", "while", "until"}:
+                if assigns or redirs:
+                    raise unexpected(t)
+                break
+            i += 1
             if not words and _ASSIGN_RE.match(t.raw) and t.parts and not t.parts[0].quoted \
                     and isinstance(t.parts[0], _Lit):
                 name, _, first = t.parts[0].text.partition("=")
@@ -408,24 +481,106 @@ def _parse(script: str) -> list[_AndOr]:
                 continue
             words.append(t)
         if not (words or assigns or redirs):
-            nxt = toks[i] if i < len(toks) else "end of file"
-            raise _SyntaxError(f"syntax error: unexpected {nxt!r}")
-        return _Simple(tuple(assigns), tuple(words), tuple(redirs), negate, line)
+            raise unexpected(peek())
+        return _Simple(tuple(assigns), tuple(words), tuple(redirs), False, line)
 
-    while i < len(toks):
-        if toks[i] == ";":
+    def command():
+        nonlocal i
+        negate = False
+        if _is_word(peek(), "!"):
+            negate = True
             i += 1
-            continue
-        first = simple()
-        rest = []
-        while i < len(toks) and toks[i] in ("&&", "||"):
-            op = toks[i]
+        t = peek()
+        if isinstance(t, _Word) and not t.is_quoted() and t.raw in _NOT_MODELLED:
+            raise _unsupported(f"the shell keyword {t.raw!r} (case, {{ }} and functions)")
+        if _is_word(t, "if"):
             i += 1
-            while i < len(toks) and toks[i] == ";" :   # newline after && is allowed
+            branches = []
+            cond = compound_list({"then"}, "then")
+            expect("then")
+            body = compound_list({"elif", "else", "fi"}, "fi")
+            branches.append((cond, body))
+            orelse = None
+            while True:
+                t = peek()
+                if _is_word(t, "elif"):
+                    i += 1
+                    cond = compound_list({"then"}, "then")
+                    expect("then")
+                    branches.append((cond, compound_list({"elif", "else", "fi"}, "fi")))
+                elif _is_word(t, "else"):
+                    i += 1
+                    orelse = compound_list({"fi"}, "fi")
+                else:
+                    break
+            expect("fi")
+            node = _If(tuple(branches), orelse, negate)
+        elif _is_word(t, "for"):
+            i += 1
+            name = peek()
+            if not isinstance(name, _Word) or not _NAME_RE.fullmatch(name.raw):
+                raise _SyntaxError("syntax error: bad for loop variable")
+            i += 1
+            words = None
+            skip_separators()
+            if _is_word(peek(), "in"):
                 i += 1
-            rest.append((op, simple()))
-        lists.append(_AndOr(first, tuple(rest)))
-    return lists
+                words = []
+                while isinstance(peek(), _Word):
+                    words.append(peek())
+                    i += 1
+                words = tuple(words)
+            skip_separators()
+            expect("do")
+            body = compound_list({"done"}, "done")
+            expect("done")
+            node = _For(name.raw, words, body, negate)
+        elif _is_word(t, "while") or _is_word(t, "until"):
+            i += 1
+            cond = compound_list({"do"}, "do")
+            expect("do")
+            body = compound_list({"done"}, "done")
+            expect("done")
+            node = _While(cond, body, t.raw == "until", negate)
+        else:
+            s = simple()
+            return _Simple(s.assigns, s.words, s.redirs, negate, s.line)
+        nxt = peek()
+        if nxt is not None and nxt not in (";", "\n", "&&", "||") and not (
+                isinstance(nxt, _Word) and not nxt.is_quoted() and nxt.raw in _COMPOUND_END):
+            if isinstance(nxt, tuple):
+                raise _unsupported("redirecting a whole if/for/while block")
+            raise unexpected(nxt)
+        return node
+
+    def and_or() -> _AndOr:
+        nonlocal i
+        first = command()
+        rest = []
+        while peek() in ("&&", "||"):
+            op = peek()
+            i += 1
+            skip_separators()                 # a newline after && is allowed
+            rest.append((op, command()))
+        return _AndOr(first, tuple(rest))
+
+    items: list = []
+    committed = 0                 # ash parses and runs one line (a complete list) at a time
+    try:
+        while True:
+            if peek() == "\n":
+                committed = len(items)
+            skip_separators()
+            if peek() is None:
+                break
+            t = peek()
+            if isinstance(t, _Word) and not t.is_quoted() and t.raw in _COMPOUND_END:
+                raise unexpected(t)
+            items.append(and_or())
+    except _SyntaxError as e:
+        e.ready = items[:committed]   # type: ignore[attr-defined]
+        raise
+    return items
 
 
 # --------------------------------------------------------------------------- I/O
@@ -460,6 +615,19 @@ class _IO:
 class _Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
+
+
+class _Break(Exception):
+    def __init__(self, levels: int = 1) -> None:
+        self.levels = levels
+
+
+class _Continue(Exception):
+    def __init__(self, levels: int = 1) -> None:
+        self.levels = levels
+
+
+_MAX_LOOP = 100_000
 
 
 class _CmdError(Exception):
@@ -666,30 +834,89 @@ class _Shell:
 
     # ---- running
     def run_script(self, script: str, io: _IO) -> int:
+        error = None
         try:
             lists = _parse(script)
         except _SyntaxError as e:
-            io.stderr(f"{self.argv0}: {e}\n")
+            lists, error = getattr(e, "ready", []), e
+        try:
+            self.run_list(lists, io)
+        except (_Break, _Continue):
+            pass
+        if error is not None:
+            io.stderr(f"{self.argv0}: {error}\n")
             self.status = 2
-            return 2
-        for ao in lists:
-            status, last_ran = self.run_andor(ao, io)
-            self.status = status
-            if self.errexit and status != 0 and last_ran:
-                raise _Exit(status)
         return self.status
 
-    def run_andor(self, ao: _AndOr, io: _IO) -> tuple[int, bool]:
-        status = self.run_simple(ao.first, io)
-        last_ran = not ao.rest and not ao.first.negate
+    def run_list(self, items, io: _IO, *, condition: bool = False) -> int:
+        status = 0
+        for ao in items:
+            status, last_ran = self.run_andor(ao, io, condition)
+            self.status = status
+            if self.errexit and not condition and status != 0 and last_ran:
+                raise _Exit(status)
+        return status
+
+    def run_andor(self, ao: _AndOr, io: _IO, condition: bool = False) -> tuple[int, bool]:
+        """(status, whether ``set -e`` applies: the last command ran, is simple, not negated)."""
+        status = self.run_command(ao.first, io, condition or bool(ao.rest))
+        last_ran = not ao.rest and not ao.first.negate and isinstance(ao.first, _Simple)
         for k, (op, cmd) in enumerate(ao.rest):
             self.status = status
             if (op == "&&" and status == 0) or (op == "||" and status != 0):
-                status = self.run_simple(cmd, io)
-                last_ran = k == len(ao.rest) - 1 and not cmd.negate
+                last = k == len(ao.rest) - 1
+                status = self.run_command(cmd, io, condition or not last)
+                last_ran = last and not cmd.negate and isinstance(cmd, _Simple)
             else:
                 last_ran = False
         return status, last_ran
+
+    def run_command(self, cmd, io: _IO, condition: bool = False) -> int:
+        if isinstance(cmd, _Simple):
+            return self.run_simple(cmd, io)
+        if isinstance(cmd, _If):
+            status = 0
+            for cond, body in cmd.branches:
+                if self.run_list(cond, io, condition=True) == 0:
+                    status = self.run_list(body, io, condition=condition)
+                    break
+            else:
+                status = self.run_list(cmd.orelse, io, condition=condition) if cmd.orelse else 0
+        elif isinstance(cmd, _For):
+            items = list(self.args) if cmd.words is None else \
+                [w for word in cmd.words for w in self.expand(word)]
+            status = 0
+            for value in items:
+                self.vars[cmd.name] = value
+                try:
+                    status = self.run_list(cmd.body, io, condition=condition)
+                except _Break as b:
+                    if b.levels > 1:
+                        raise _Break(b.levels - 1)
+                    break
+                except _Continue as c:
+                    if c.levels > 1:
+                        raise _Continue(c.levels - 1)
+        else:
+            status = 0
+            rounds = 0
+            while (self.run_list(cmd.cond, io, condition=True) == 0) != cmd.until:
+                rounds += 1
+                if rounds > _MAX_LOOP:
+                    raise _unsupported(f"a loop that runs more than {_MAX_LOOP} times")
+                try:
+                    status = self.run_list(cmd.body, io, condition=condition)
+                except _Break as b:
+                    if b.levels > 1:
+                        raise _Break(b.levels - 1)
+                    break
+                except _Continue as c:
+                    if c.levels > 1:
+                        raise _Continue(c.levels - 1)
+        if cmd.negate:
+            status = 0 if status else 1
+        self.status = status
+        return status
 
     def run_simple(self, cmd: _Simple, io: _IO) -> int:
         self.line = cmd.line
@@ -1725,6 +1952,11 @@ def _cmd_sleep(sh: _Shell, argv: list[str], io: _IO) -> int:
     return 0
 
 
+def _cmd_break(sh: _Shell, argv: list[str], io: _IO) -> int:
+    levels = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() and int(argv[1]) > 0 else 1
+    raise (_Break if argv[0] == "break" else _Continue)(levels)
+
+
 def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
     args = argv[1:]
     while args and args[0] in ("-e", "-x", "-ex", "-xe"):
@@ -2041,6 +2273,7 @@ _BUILTINS: dict[str, Callable] = {
     "true": _cmd_true, "false": _cmd_false, ":": _cmd_true, "echo": _cmd_echo,
     "printf": _cmd_printf, "test": _cmd_test, "[": _cmd_test, "cd": _cmd_cd, "pwd": _cmd_pwd,
     "export": _cmd_export, "unset": _cmd_unset, "set": _cmd_set, "exit": _cmd_exit,
+    "break": _cmd_break, "continue": _cmd_break,
 }
 
 _APPLETS: dict[str, Callable] = {

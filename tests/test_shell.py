@@ -177,6 +177,17 @@ SCRIPTS = {
                     "echo; tail -n +2 /w; echo; head /w /srv/a.txt; wc -w /nope; echo rc=$?",
     "who-and-names": "whoami; id -u; id -g; id -un; basename /a/b/c.txt .txt; basename /a/b/; "
                      "dirname /a/b/c; dirname c; dirname /a",
+    "if-elif-else": "if [ -d /srv ]; then echo dir > /i; fi; if false; then echo no; elif [ -e /nope ]; "
+                    "then echo no2; else echo else >> /i; fi; if false; then :; fi; echo rc=$?",
+    "for-loops": "for f in /srv/*.txt /old/x; do cp $f $f.bak; done; for x in a 'b c'; do echo \"[$x]\"; done; "
+                 "for n in 1 2 3 4; do [ $n = 2 ] && continue; [ $n = 4 ] && break; touch /n$n; done; echo $n",
+    "while-until": "i=x; while [ $i != xxxx ]; do echo $i >> /w; i=${i}x; done; until true; do echo never; done; "
+                   "while true; do while true; do break 2; done; echo never; done; echo out",
+    "set-e-and-conditions": "set -e; if false; then :; fi; false || true; for x in a; do false && true; done; "
+                            "echo survived; false; echo never",
+    "compound-syntax-errors": "fi",
+    "compound-syntax-eof": "echo a\nif true; then echo b",
+    "for-syntax": "for 1x in a; do :; done",
     "export-and-prefix": "export Q=1; echo $Q > /v; X=2 sh -c 'echo $X' >> /v; echo \"[$X]\" >> /v",
 }
 
@@ -193,8 +204,9 @@ def test_shell_matches_busybox_on_kernel_overlayfs(name, lowers, lower_dirs):
 
 @pytest.mark.parametrize("script, what", [
     ("echo a | cat", "pipes"),
-    ("if true; then echo; fi", "if"),
-    ("for x in a b; do echo $x; done", "for"),
+    ("case a in a) echo;; esac", "case"),
+    ("{ echo a; }", "'{'"),
+    ("for x in a; do echo; done > /f", "whole if/for/while block"),
     ("echo $(pwd)", "$(...)"),
     ("echo `pwd`", "backticks"),
     ("grep a /srv/a.txt", "'grep'"),
