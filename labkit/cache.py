@@ -409,6 +409,12 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
                 certain = False
         else:
             hit, why = False, _miss_reason(p, cache, steps, ctx)
+            base = dockerfile.stages[p.stage_index].base_stage
+            if base is not None and dockerfile.stages[base].label in rebuilt \
+                    and not cache.children(p.parent):
+                why = (f"{p.instruction.keyword}: this stage builds FROM stage "
+                       f"{dockerfile.stages[base].label}, which was rebuilt: nothing is cached "
+                       "on its new image")
             if p.from_stage is not None and p.from_stage in rebuilt:
                 certain = False
                 why += (f" (stage {p.from_stage} was rebuilt; Docker still hits if the copied "

@@ -71,6 +71,16 @@ def test_instruction_change_busts_only_the_rest_of_its_stage(tmp_path):
     assert "instruction text changed" in pred.steps[0].reason and "'RUN one'" in pred.steps[0].reason
 
 
+def test_a_stage_built_from_a_rebuilt_stage_misses(tmp_path):
+    text = "FROM base AS a\nRUN one\nFROM a\nRUN two\n"
+    ctx = _ctx(tmp_path, {}, text)
+    state = _run(ctx, CacheState()).state
+    (ctx / "Dockerfile").write_text(text.replace("RUN one", "RUN uno"))
+    pred = _run(ctx, state)
+    assert pred.hits == (False, False)
+    assert "FROM stage a, which was rebuilt" in pred.steps[1].reason
+
+
 def test_reordering_misses_from_the_first_moved_step(tmp_path):
     text = "FROM base\nENV A=1\nRUN one\nRUN two\n"
     ctx = _ctx(tmp_path, {}, text)
