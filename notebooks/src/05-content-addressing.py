@@ -104,7 +104,7 @@ print(show_json(manifest_view(image_gz)))
 # ## One changed byte is caught
 # `flip_byte` copies the saved tar and flips one bit of one byte of a file inside layer 1.
 # The tar is still a perfectly good tar — only the digests can tell. `open_image` checks them
-# all (as `docker load` does):
+# all:
 
 # %%
 tampered = flip_byte(saved_a, work / "a-tampered.tar", layer=1)
@@ -115,6 +115,12 @@ except labkit.LabkitError as error:
     print(type(error).__name__ + ":", error)
 
 # %% [markdown]
+# `docker load` checks a layer's diffID too — when it unpacks it. A layer whose chainID the
+# daemon already has is not read at all, so loading this very tar on the daemon that built
+# image A goes through without a word (labkit's tests measure both behaviours on the real
+# daemon). The layer it keeps is its own, unchanged copy: addressing by content means "I have
+# this content already", not "I checked your copy".
+#
 # ## Identical layers are shared
 # Image B starts with the same `COPY` as A, then runs a different command. The build cache
 # reuses A's `COPY` step (`cache hit`): B gets the very same layer, not a copy of it.
