@@ -74,7 +74,8 @@ print(both.verdict())
 print(format_layer(both.sim_tree, title="merged view"))
 
 # %%
-# NBVAL_IGNORE_OUTPUT: machine-specific (which kernel features this machine has)
+# NBVAL_IGNORE_OUTPUT
+# (not compared: machine-specific (which kernel features this machine has))
 from labkit.kernelmount import kernel_unavailable
 print(kernel_unavailable() or "this machine can mount overlayfs: the comparison above ran on the kernel")
 
@@ -106,7 +107,8 @@ diagram = labkit.overlay_diagram(mount, title="demo overlay")
 print(diagram.source)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 
 # %% [markdown]
