@@ -300,15 +300,14 @@ def _logical_lines(text: str) -> tuple[str, list[tuple[int, int, str]]]:
     """
     lines = text.lstrip("\ufeff").split("\n")
     escape = "\\"
-    looking = True
-    for raw in lines:  # parser directives: only at the very top
-        m = _DIRECTIVE.match(raw.strip()) if looking else None
+    for number, raw in enumerate(lines, 1):  # parser directives: only at the very top
+        m = _DIRECTIVE.match(raw.strip())
         if not m:
             break
         if m.group(1).lower() == "escape":
             if m.group(2) not in ("\\", "`"):
                 raise DockerfileError(f"invalid escape token {m.group(2)!r} does not match "
-                                      "` or \\", line=lines.index(raw) + 1,
+                                      "` or \\", line=number,
                                       fix="write # escape=` or # escape=\\")
             escape = m.group(2)
     cont = re.compile(re.escape(escape) + r"[ \t]*$")

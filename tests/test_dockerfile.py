@@ -146,6 +146,7 @@ def test_substitute_words_splits_outside_quotes():
     ("FROM scratch\nCOPY --from=later /a /b\nFROM scratch AS later\n", 2, "COPY --from=later"),
     ("FROM scratch\nRUN --mount=type=cache echo\n", 2, "unknown flag: --mount"),
     ("FROM scratch\nLABEL a=1 b\n", 2, "can't find ="),
+    ("# escape=x\nFROM scratch\n", 1, "invalid escape token"),
 ])
 def test_errors_name_the_line(text, line, words):
     with pytest.raises(DockerfileError) as info:
