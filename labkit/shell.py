@@ -14,7 +14,9 @@ Syntax
     lists ``a && b``, ``a || b``, ``a ; b`` and newlines; ``! cmd``; comments ``# ...``;
     ``if/elif/else/fi``, ``for NAME [in WORDS]; do ...; done``, ``while``/``until`` loops
     (at most 100000 rounds), ``break [n]``, ``continue [n]``;
-    quoting ``'...'``, ``"..."`` and backslash; ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
+    quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (run in a
+    subshell, trailing newlines dropped); ``$((arithmetic))`` (integers: ``+ - * / %``,
+    comparisons, ``&& ||``, variables by name); ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
     ``${VAR-word}``, ``${VAR:+word}``, ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
     field splitting of unquoted expansions; globs ``*``, ``?``, ``[...]`` matched against the
     mount (a pattern that matches nothing stays as written, like sh); assignments ``A=1`` and
@@ -29,7 +31,7 @@ Commands (BusyBox behaviour and messages)
     ``dd if= of= bs= count=``, ``ls [-1 -a -A -R -d -l -n]`` (``-l``: link counts and
     ``total`` are estimates), ``wc [-l -w -c]``, ``head``/``tail`` (``-n N``, ``-N``,
     ``-c N``, ``tail -n +N``), ``whoami``, ``id -u|-g [-n]``, ``basename``, ``dirname``,
-    ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
+    ``seq [FIRST [INC]] LAST``, ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
     -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
     ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
     ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
@@ -52,7 +54,7 @@ Determinism
     content cannot. ``touch`` and writes use ``now`` (default: the current time).
 
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
-no-op): pipes ``|``, background ``&``, ``$(...)`` and backticks, ``$((...))``, ``case``,
+no-op): pipes ``|``, background ``&``, ``case``,
 subshells and ``{ }`` groups, functions, redirecting a whole ``if``/``for``/``while`` block,
 here-documents, and every program not listed
 above that exists in the image (``grep``, ``apk``, ...). A name found nowhere in the image
@@ -114,6 +116,20 @@ class _Var:
     quoted: bool
     op: str = ""                       # "", ":-", "-", ":+", "+"
     arg: tuple = ()                    # parts of the word after op
+
+
+@dataclass(frozen=True)
+class _Cmd:
+    """``$(script)`` or a backquoted script: replaced by its output."""
+    script: str
+    quoted: bool
+
+
+@dataclass(frozen=True)
+class _Arith:
+    """``$((expression))``: integer arithmetic."""
+    expr: str
+    quoted: bool
 
 
 @dataclass(frozen=True)
@@ -265,7 +281,8 @@ class _Lexer:
                 flush(False)
                 parts.append(self._dollar(False))
             elif c == "`":
-                raise _unsupported("command substitution (backticks)")
+                flush(False)
+                parts.append(self._backquote(False))
             else:
                 buf.append(c)
                 self.i += 1
@@ -292,7 +309,10 @@ class _Lexer:
                     buf = []
                 parts.append(self._dollar(True))
             elif c == "`":
-                raise _unsupported("command substitution (backticks)")
+                if buf:
+                    parts.append(_Lit("".join(buf), True))
+                    buf = []
+                parts.append(self._backquote(True))
             else:
                 buf.append(c)
                 self.i += 1
@@ -304,9 +324,15 @@ class _Lexer:
         s = self.s
         j = self.i + 1
         if s.startswith("((", j):
-            raise _unsupported("arithmetic expansion '$((...))'")
+            end = self._paren_end(j + 1)
+            if end + 1 >= len(s) or s[end + 1] != ")":
+                raise _unsupported("'$((' that is not an arithmetic expansion")
+            self.i = end + 2
+            return _Arith(s[j + 2:end], quoted)
         if j < len(s) and s[j] == "(":
-            raise _unsupported("command substitution '$(...)'")
+            end = self._paren_end(j)
+            self.i = end + 1
+            return _Cmd(s[j + 1:end], quoted)
         if j < len(s) and s[j] == "{":
             end = self._brace_end(j)
             body = s[j + 1:end]
@@ -331,6 +357,49 @@ class _Lexer:
             return _Var(s[j], quoted)
         self.i = j
         return _Lit("$", quoted)
+
+    def _paren_end(self, j: int) -> int:
+        """Index of the ``)`` matching the ``(`` at ``j`` (quotes and escapes skipped)."""
+        s, depth, k = self.s, 0, j
+        while k < len(s):
+            c = s[k]
+            if c == "\\":
+                k += 2
+                continue
+            if c == "'":
+                end = s.find("'", k + 1)
+                k = (len(s) if end < 0 else end) + 1
+                continue
+            if c == '"':
+                k += 1
+                while k < len(s) and s[k] != '"':
+                    k += 2 if s[k] == "\\" else 1
+                k += 1
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    return k
+            k += 1
+        raise _SyntaxError("syntax error: unterminated $(...)")
+
+    def _backquote(self, quoted: bool) -> _Cmd:
+        s = self.s
+        out: list[str] = []
+        k = self.i + 1
+        while k < len(s) and s[k] != "`":
+            if s[k] == "\\" and k + 1 < len(s) and s[k + 1] in "`$\\":
+                out.append(s[k + 1])
+                k += 2
+                continue
+            out.append(s[k])
+            k += 1
+        if k >= len(s):
+            raise _SyntaxError("syntax error: unterminated quoted string")
+        self.i = k + 1
+        return _Cmd("".join(out), quoted)
 
     def _brace_end(self, j: int) -> int:
         depth = 0
@@ -656,6 +725,7 @@ class _Shell:
         self.vars.setdefault("PATH", DEFAULT_PATH)
         self.vars.setdefault("HOME", "/root")
         self.cwd = "/" + posixpath.normpath("/" + cwd).lstrip("/")
+        self.vars["PWD"] = self.cwd          # ash sets PWD to where it starts
         self.now = now
         self.argv0 = argv0
         self.args = list(args)
@@ -664,6 +734,8 @@ class _Shell:
         self.errexit = False
         self.depth = 0
         self.busybox_exe: str | None = None
+        self.io: _IO | None = None
+        self.subst_status: int | None = None
         self._applet_names: list[str] | None = None
 
     # ---- paths
@@ -742,6 +814,23 @@ class _Shell:
                 if p.quoted:
                     started[-1] = True
                 continue
+            if isinstance(p, _Cmd):
+                value = self.substitute(p.script)
+                if p.quoted:
+                    fields[-1].append((value, True))
+                    started[-1] = True
+                    continue
+                for k, piece in enumerate(re.split(r"[ \t\n]+", value)):
+                    if k:
+                        fields.append([])
+                        started.append(False)
+                    if piece:
+                        fields[-1].append((piece, False))
+                continue
+            if isinstance(p, _Arith):
+                fields[-1].append((str(self.arith(p.expr)), True))
+                started[-1] = True
+                continue
             value = self._var(p.name)
             if p.op:
                 unset_or_empty = value is None or (p.op.startswith(":") and value == "")
@@ -783,6 +872,58 @@ class _Shell:
                 if piece:
                     fields[-1].append((piece, False))
         return [f for f, st in zip(fields, started) if st or any(t for t, _ in f)]
+
+    def substitute(self, script: str) -> str:
+        """``$(script)``: run it in a subshell, its output without trailing newlines."""
+        io = self.io
+        capture = _Sink("file")
+        sub = _IO(b"", {0: _Sink("null"), 1: capture, 2: io.fds[2]}, io.out)
+        self.subst_status = self.subshell(script, sub, self.argv0, self.args)
+        return bytes(capture.buf).decode(errors="replace").rstrip("\n")
+
+    def arith(self, expr: str) -> int:
+        """``$((expr))``: + - * / % and comparisons on integers; names are variables."""
+        import ast  # noqa: PLC0415
+        text = "".join("".join(t for t, _ in f) for f in self._expand_parts(_Lexer(expr)._inner_word(True)))
+        try:
+            tree = ast.parse(text.strip().replace("&&", " and ").replace("||", " or "), mode="eval")
+        except SyntaxError:
+            raise _CmdError(f"{self.argv0}: arithmetic syntax error", 2)
+
+        def ev(n) -> int:
+            if isinstance(n, ast.Expression):
+                return ev(n.body)
+            if isinstance(n, ast.Constant) and isinstance(n.value, int):
+                return n.value
+            if isinstance(n, ast.Name):
+                v = self.vars.get(n.id, "") or "0"
+                return int(v) if re.fullmatch(r"-?\d+", v) else 0
+            if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd, ast.Not)):
+                v = ev(n.operand)
+                return -v if isinstance(n.op, ast.USub) else (int(not v) if isinstance(n.op, ast.Not) else v)
+            if isinstance(n, ast.BinOp):
+                a, b = ev(n.left), ev(n.right)
+                if isinstance(n.op, ast.Add):
+                    return a + b
+                if isinstance(n.op, ast.Sub):
+                    return a - b
+                if isinstance(n.op, ast.Mult):
+                    return a * b
+                if isinstance(n.op, (ast.Div, ast.FloorDiv, ast.Mod)):
+                    if b == 0:
+                        raise _CmdError(f"{self.argv0}: divide by zero", 2)
+                    q = abs(a) // abs(b) * (1 if (a >= 0) == (b >= 0) else -1)
+                    return q if not isinstance(n.op, ast.Mod) else a - q * b
+            if isinstance(n, ast.Compare) and len(n.ops) == 1:
+                a, b = ev(n.left), ev(n.comparators[0])
+                ops = {ast.Lt: a < b, ast.LtE: a <= b, ast.Gt: a > b, ast.GtE: a >= b,
+                       ast.Eq: a == b, ast.NotEq: a != b}
+                return int(ops[type(n.ops[0])])
+            if isinstance(n, ast.BoolOp):
+                vals = [ev(v) for v in n.values]
+                return int(all(vals) if isinstance(n.op, ast.And) else any(vals))
+            raise _unsupported(f"the arithmetic expression $(({expr}))")
+        return ev(tree)
 
     def expand(self, word: _Word, *, glob: bool = True) -> list[str]:
         out: list[str] = []
@@ -835,6 +976,7 @@ class _Shell:
     # ---- running
     def run_script(self, script: str, io: _IO) -> int:
         error = None
+        self.io = io
         try:
             lists = _parse(script)
         except _SyntaxError as e:
@@ -872,6 +1014,7 @@ class _Shell:
         return status, last_ran
 
     def run_command(self, cmd, io: _IO, condition: bool = False) -> int:
+        self.io = io
         if isinstance(cmd, _Simple):
             return self.run_simple(cmd, io)
         if isinstance(cmd, _If):
@@ -920,10 +1063,17 @@ class _Shell:
 
     def run_simple(self, cmd: _Simple, io: _IO) -> int:
         self.line = cmd.line
+        self.io = io
+        self.subst_status = None
         argv: list[str] = []
-        for w in cmd.words:
-            argv.extend(self.expand(w))
-        values = {name: self.expand_one(w) for name, w in cmd.assigns}
+        try:
+            for w in cmd.words:
+                argv.extend(self.expand(w))
+            values = {name: self.expand_one(w) for name, w in cmd.assigns}
+        except _CmdError as e:
+            io.stderr(e.message + "\n")
+            self.status = e.code
+            return e.code
         sub = _IO(io.stdin, dict(io.fds), io.out)
         try:
             for r in cmd.redirs:
@@ -934,7 +1084,7 @@ class _Shell:
         try:
             if not argv:
                 self.vars.update(values)
-                status = 0
+                status = self.subst_status if self.subst_status is not None else 0
             else:
                 saved = {k: self.vars.get(k) for k in values}
                 self.vars.update(values)
@@ -1952,6 +2102,22 @@ def _cmd_sleep(sh: _Shell, argv: list[str], io: _IO) -> int:
     return 0
 
 
+def _cmd_seq(sh: _Shell, argv: list[str], io: _IO) -> int:
+    nums = argv[1:]
+    if not 1 <= len(nums) <= 3 or not all(re.fullmatch(r"-?\d+", n) for n in nums):
+        raise _unsupported(f"'seq {' '.join(nums)}' (integers only: seq [FIRST [INC]] LAST)")
+    vals = [int(n) for n in nums]
+    first, inc, last = (1, 1, vals[0]) if len(vals) == 1 else (vals[0], 1, vals[1]) \
+        if len(vals) == 2 else tuple(vals)
+    if inc == 0:
+        raise _CmdError("seq: invalid increment 0")
+    out = range(first, last + (1 if inc > 0 else -1), inc)
+    if len(out) > 1_000_000:
+        raise _unsupported("seq with more than a million numbers")
+    io.stdout("".join(f"{n}\n" for n in out))
+    return 0
+
+
 def _cmd_break(sh: _Shell, argv: list[str], io: _IO) -> int:
     levels = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() and int(argv[1]) > 0 else 1
     raise (_Break if argv[0] == "break" else _Continue)(levels)
@@ -2283,7 +2449,7 @@ _APPLETS: dict[str, Callable] = {
     "true": _cmd_true, "false": _cmd_false, "echo": _cmd_echo, "printf": _cmd_printf,
     "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
     "ls": _cmd_ls, "wc": _cmd_wc, "head": _cmd_head, "tail": _cmd_tail, "whoami": _cmd_whoami,
-    "id": _cmd_id, "basename": _cmd_basename, "dirname": _cmd_dirname,
+    "id": _cmd_id, "basename": _cmd_basename, "dirname": _cmd_dirname, "seq": _cmd_seq,
 }
 
 SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))

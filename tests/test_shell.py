@@ -188,6 +188,11 @@ SCRIPTS = {
     "compound-syntax-errors": "fi",
     "compound-syntax-eof": "echo a\nif true; then echo b",
     "for-syntax": "for 1x in a; do :; done",
+    "command-substitution": "x=$(cat /srv/a.txt); echo \"[$x]\"; for n in $(seq 3); do touch /s$n; done; "
+                            "echo `echo a b` \"$(echo c; echo; echo)\" $(echo '(' \")\"); y=$(false); echo $?; "
+                            "echo $(cd /srv; pwd) $PWD; echo $(seq 2 2 7) $(seq 3 -1 1)",
+    "arithmetic": "i=3; echo $((i + 4 * 2)) $(( (i+1) / 2 )) $((-7 / 2)) $((-7 % 3)) $((i > 2)) $((i == 3 && 0)); "
+                  "n=0; while [ $n -lt 3 ]; do n=$((n + 1)); echo $n >> /count; done",
     "export-and-prefix": "export Q=1; echo $Q > /v; X=2 sh -c 'echo $X' >> /v; echo \"[$X]\" >> /v",
 }
 
@@ -207,8 +212,7 @@ def test_shell_matches_busybox_on_kernel_overlayfs(name, lowers, lower_dirs):
     ("case a in a) echo;; esac", "case"),
     ("{ echo a; }", "'{'"),
     ("for x in a; do echo; done > /f", "whole if/for/while block"),
-    ("echo $(pwd)", "$(...)"),
-    ("echo `pwd`", "backticks"),
+    ("echo $(grep x /srv/a.txt)", "'grep'"),
     ("grep a /srv/a.txt", "'grep'"),
     ("sleep 1 &", "background"),
     ("cat <<EOF\nx\nEOF", "here-documents"),
