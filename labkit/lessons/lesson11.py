@@ -5,6 +5,7 @@ bytes above the base, dive efficiency, secrets found in any layer.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -21,6 +22,14 @@ def capstone_context(dest: str | Path | None = None) -> Path:
     context = example(EXAMPLE, dest)
     write_fake_key(context, KEY_NAME, seed="labkit-capstone")
     return context
+
+
+def edit_source(context: str | Path) -> Path:
+    """A source-only edit: give ``src/version.sh`` new content, different on every call (so a
+    daemon's cache from an earlier run cannot match it); returns the file's path."""
+    path = Path(context) / "src" / "version.sh"
+    path.write_text(f'#!/bin/sh\necho "capstone build {uuid.uuid4().hex[:12]}"\n')
+    return path
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from labkit.lessons.lesson11 import capstone_context
+from labkit.lessons.lesson11 import capstone_context, edit_source
 
 HERE = Path(__file__).resolve().parent
 
@@ -20,7 +20,7 @@ def solve_11a(engine, work: Path) -> dict:
     shutil.copy(HERE / "Dockerfile", context / "solution.Dockerfile")
     first = engine.build(context, dockerfile="solution.Dockerfile", tag="capstone")
     assert first.ok, first.failure
-    (context / "src" / "version.sh").write_text('#!/bin/sh\necho "capstone version 2"\n')
+    edit_source(context)              # new content each time: a real source-only edit
     again = engine.build(context, dockerfile="solution.Dockerfile", tag="capstone")
     return {"record": again, "bad": bad}
 
