@@ -76,3 +76,60 @@ EXERCISES = (
                   failure=f"{TARGET} should be hidden in containers of the image"),
         )),
 )
+
+
+# -- 04-c: a directory replaced, not merged --------------------------------------------------
+DATA = "srv/data"
+FRESH = "srv/data/fresh.txt"
+
+
+def _top_opaque(s) -> Verdict:
+    node = s.layer_dir(-1).get(DATA)
+    if node is not None and node.opaque:
+        return passed()
+    what = "no entry" if node is None else ("a plain directory" if node.kind == "dir" else f"a {node.kind}")
+    return failed(f"the top layer holds {what} for /{DATA}")
+
+
+def _fresh_on_top(s) -> Verdict:
+    node = s.layer_dir(-1).get(FRESH)
+    return passed() if node is not None and node.kind == "file" else failed(f"the top layer has no /{FRESH}")
+
+
+def _old_still_below(s) -> Verdict:
+    below = [layer for layer in s.layer_dirs()[:-1] if f"{DATA}/b.txt" in layer]
+    return passed() if below else failed(f"no lower layer stores /{DATA}/b.txt: start from the "
+                                         f"whiteouts04 example image")
+
+
+def _only_fresh(s) -> Verdict:
+    r = s.run(f"ls -A /{DATA}")
+    names = r.output.split()
+    return passed() if names == ["fresh.txt"] else failed(f"/{DATA} lists {names}")
+
+
+EXERCISES = EXERCISES + (
+    Exercise(
+        id="04-c", title="Replace a directory: opaque",
+        task=f"Build labkit.example('whiteouts04'). In a container of it, replace /{DATA} by a new, "
+             f"empty directory and write /{FRESH} into it; commit the container. The committed "
+             f"image's top layer must mark /{DATA} opaque.",
+        params=("image",),
+        checks=(
+            Check("opaque", _top_opaque, 2, success=f"the top layer marks /{DATA} opaque",
+                  failure=f"the top layer should hold /{DATA} as an opaque directory",
+                  hints=("Deleting a directory and creating one of the same name makes the new "
+                         "one opaque: it hides everything the lower layers have there.",
+                         f"engine.exec(c, 'rm -rf /{DATA} && mkdir /{DATA} && echo hi > /{FRESH}'), "
+                         "then engine.commit(c).",)),
+            Check("fresh", _fresh_on_top, 1, success=f"the top layer adds /{FRESH}",
+                  failure=f"the top layer should add /{FRESH}",
+                  hints=(f"Write /{FRESH} in the same container before you commit.",)),
+            Check("old-below", _old_still_below, 1, success=f"the old /{DATA} is still stored below",
+                  failure=f"a lower layer should still store the old /{DATA}",
+                  hints=("Start the container from the image of labkit.example('whiteouts04').",)),
+            Check("only-fresh", _only_fresh, 1, hidden=True,
+                  success=f"/{DATA} shows only fresh.txt in new containers",
+                  failure=f"/{DATA} should show only fresh.txt"),
+        )),
+)

@@ -114,6 +114,7 @@ class SideBySide:
     kernel_tree: Tree | None = None
     kernel_upper: LayerDir | None = None
     why_no_kernel: str = ""
+    kernel_upper_raw: tuple = ()                    # kernelmount.RawEntry values read from disk
     sources: dict = field(default_factory=dict)     # path -> layers it comes from (simulator)
 
     @property
@@ -175,7 +176,7 @@ def side_by_side(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
     with KernelOverlay(list(lowers), start) as ovl:
         k_out = tuple(_outcome(_run_kernel, ovl, op) for op in ops)
         return SideBySide(**result, kernel_outcomes=k_out, kernel_tree=ovl.tree(),
-                          kernel_upper=ovl.upper())
+                          kernel_upper=ovl.upper(), kernel_upper_raw=tuple(ovl.upper_entries()))
 
 
 # -- text ---------------------------------------------------------------------------------
