@@ -40,7 +40,8 @@ class Lab:
 
     def __init__(self, client) -> None:
         self.api = client.api
-        self.made: list[str] = []          # images our builds created (not cache hits)
+        self.made: list[str] = []          # final images of our builds (labelled)
+        self.steps_made: list[str] = []    # step images our builds created (not cache hits)
 
     def build(self, context: Path, build_args: dict[str, str], *, no_cache: bool = False,
               tag: str | None = None, labels: dict[str, str] = LABELS) -> BuildRecord:
@@ -50,14 +51,22 @@ class Lab:
         rec = record_from_events(parse_docker_stream(chunks))
         for s in rec.steps:
             if not s.cached and s.image_id and s.keyword != "FROM":
-                self.made.append(s.image_id)
+                self.steps_made.append(s.image_id)
         if rec.image is not None:
             self.made.append(rec.image.id)
         return rec
 
+    def _labelled(self, image: str) -> bool:
+        try:
+            labels = self.api.inspect_image(image)["Config"].get("Labels") or {}
+        except Exception:  # gone already
+            return False
+        return labels.get(LABEL) == "true"
+
     def remove_all(self) -> list[str]:
-        """Remove what our builds made (newest first), then our session's labelled bases."""
-        todo = list(dict.fromkeys(reversed(self.made)))
+        """Remove our builds' labelled images (newest first; Docker prunes the untagged step
+        images below them), then our session's labelled bases. Returns what is left."""
+        todo = [i for i in dict.fromkeys(reversed(self.made)) if self._labelled(i)]
         for _ in range(4):
             left = []
             for image in todo:
@@ -78,7 +87,7 @@ class Lab:
                 except Exception:  # a child still depends on it: next pass
                     pass
         left = []
-        for image in dict.fromkeys(self.made):
+        for image in dict.fromkeys(self.made + self.steps_made):
             try:
                 self.api.inspect_image(image)
                 left.append(image)
