@@ -8,7 +8,8 @@ this model reproduces:
   metadata steps (ENV, LABEL, ARG, WORKDIR, USER, EXPOSE, CMD, ENTRYPOINT, ...),
   ``/bin/sh -c #(nop) COPY file:<checksum> in /dest`` for COPY/ADD, and the command itself
   for RUN, prefixed by the build args the RUN sees (``|1 V=2 /bin/sh -c make``).
-  ``docker history`` shows exactly these strings; ``StepPrediction.key`` is the same text.
+  ``docker history`` shows exactly these strings; ``StepPrediction.key`` is the same text
+  (checked against the daemon; the exceptions are listed under "Known limits").
 * A step hits when an image made earlier *from the same parent image* has the same key.
   So the cache is a tree; this model names each node by hashing its parent's name with
   the key, and ``CacheState`` is the set of nodes earlier builds made.
@@ -32,10 +33,12 @@ Use::
 
 ``CacheState.record(prediction, build_record)`` adds a real build (keeping its image ids).
 
-Known limit: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
+Known limits: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
 model does not have. It assumes they change exactly when that stage was rebuilt; such
 predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
-byte-identical files).
+byte-identical files), and their ``key`` is the model's own token. HEALTHCHECK, ONBUILD and
+MAINTAINER keys change exactly when their text does, but are not Docker's text. The base
+image's ENV is known only when passed as ``base_env``; its ONBUILD triggers are not run.
 """
 from __future__ import annotations
 
