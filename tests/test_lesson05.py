@@ -21,7 +21,7 @@ from labkit.errors import DigestMismatch, ImageError
 from labkit.fsmodel import Node
 from labkit.image import write_image_tar
 from labkit.lessons.lesson05 import (Tampered, compressed_copy, config_view, flip_byte, id_table,
-                                     manifest_view, sharing_text, show_json)
+                                     manifest_view, restack, sharing_text, show_json)
 from labkit.tarlayer import layer_bytes
 
 
@@ -172,18 +172,18 @@ def test_flip_byte_refuses_what_it_cannot_do(pair, tmp_path):
         flip_byte(empty, tmp_path / "z.tar", layer=0)
 
 
-def _unique_image(tmp_path: Path) -> tuple[Path, list[str]]:
+def _unique_image(tmp_path: Path) -> tuple[Path, list[str], str]:
     tag = uuid.uuid4().hex
     layers = [layer_bytes({"base.txt": Node.file(f"base {tag}\n".encode())}),
               layer_bytes({"top.txt": Node.file(f"top {tag}\n".encode())})]
     path = tmp_path / "unique.tar"
-    write_image_tar(layers, {"config": {"Labels": {"org.labkit.managed": "true"}}}, path)
-    return path, [_sha(la) for la in layers]
+    ref = write_image_tar(layers, {"config": {"Labels": {"org.labkit.managed": "true"}}}, path)
+    return path, [_sha(la) for la in layers], ref.id
 
 
 def test_docker_refuses_a_flipped_layer_it_does_not_have(docker_client, tmp_path):
     import docker
-    source, diff_ids = _unique_image(tmp_path)
+    source, diff_ids, image_id = _unique_image(tmp_path)
     tampered = flip_byte(source, tmp_path / "bad.tar", layer=1)
     with pytest.raises(DigestMismatch) as ours:
         labkit.open_image(tampered.path)
@@ -192,8 +192,8 @@ def test_docker_refuses_a_flipped_layer_it_does_not_have(docker_client, tmp_path
     message = str(theirs.value)
     assert "diffID" in message and diff_ids[1] in message
     assert ours.value.expected == diff_ids[1] and ours.value.actual in message
-    assert not [i for i in docker_client.images.list(filters={"label": "org.labkit.managed=true"})
-                if i.attrs["RootFS"]["Layers"] == diff_ids]
+    with pytest.raises(docker.errors.ImageNotFound):           # nothing was loaded
+        docker_client.api.inspect_image(image_id)
 
 
 def test_docker_does_not_reread_a_layer_it_already_has(docker_client, docker_engine, tmp_path):
@@ -238,3 +238,46 @@ def test_shared_layers_are_stored_once_by_the_daemon(docker_client, docker_engin
     # one directory per chainID: B's second layer IS A's second layer on disk
     assert (layerdb / shared.split(":")[1] / "diff").read_text() == la[1]
     assert _chain(lb)[1] == shared
+
+
+def test_restack_keeps_diff_ids_and_changes_chain_ids(pair, tmp_path):
+    _, cfg, blobs = _raw(pair["a_tar"])
+    da = cfg["rootfs"]["diff_ids"]
+    with labkit.open_image(pair["a_tar"]) as a:
+        dest = restack(a, tmp_path / "r.tar", [0, 2])
+        with pytest.raises(ImageError, match="not all layers"):
+            restack(a, tmp_path / "x.tar", [0, 9])
+        with pytest.raises(ImageError, match="not all layers"):
+            restack(a, tmp_path / "x.tar", [])
+        _, rcfg, rblobs = _raw(dest)
+        assert rblobs == [blobs[0], blobs[2]]                  # the very bytes
+        assert rcfg["rootfs"]["diff_ids"] == [da[0], da[2]]
+        new_chain = _chain([da[0], da[2]])[1]
+        assert new_chain not in _chain(da)
+        with labkit.open_image(dest) as r:
+            assert r.chain_ids[1] == new_chain
+            lines = sharing_text(a, r).splitlines()
+    assert [line.split() for line in lines[1:-1]] == [["0", "yes", "yes"], ["1", "yes", "no"]]
+
+
+def test_docker_stores_a_restacked_layer_again(docker_client, docker_engine, tmp_path):
+    record = docker_engine.build(labkit.example("share05", tmp_path / "ctx"), dockerfile="Dockerfile.a",
+                                 tag="lesson05-restack")
+    with labkit.open_image(docker_engine.save(record.image, tmp_path / "a.tar")) as a:
+        dest = restack(a, tmp_path / "r.tar", [0, 2])
+        da = list(a.diff_ids)
+    loaded = docker_client.images.load(dest.read_bytes())
+    try:
+        assert [i.labels.get("org.labkit.managed") for i in loaded] == ["true"]
+        assert loaded[0].attrs["RootFS"]["Layers"] == [da[0], da[2]]
+        layerdb = Path(docker_client.info()["DockerRootDir"]) / "image" / "overlay2" / "layerdb" / "sha256"
+        if not layerdb.is_dir():
+            pytest.skip(f"cannot read the daemon's layer store at {layerdb}")
+        old, new = _chain(da)[2], _chain([da[0], da[2]])[1]
+        # the same content under two chainIDs: two entries in the store
+        assert (layerdb / old.split(":")[1] / "diff").read_text() == da[2]
+        assert (layerdb / new.split(":")[1] / "diff").read_text() == da[2]
+    finally:
+        for i in loaded:
+            if i.labels.get("org.labkit.managed") == "true" and i.id != record.image.id:
+                docker_client.images.remove(i.id, force=True)

@@ -9,8 +9,9 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from ..engine.base import LABEL
 from ..errors import ImageError
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -45,6 +46,29 @@ def compressed_copy(image, dest: str | Path) -> Path:
             f.finish()
     config = {k: v for k, v in image.config.items() if k != "rootfs"}
     write_image_tar(layers, config, dest, layout="oci", gzip=True)
+    return Path(dest)
+
+
+def restack(image, dest: str | Path, layers: Sequence[int]) -> Path:
+    """Write a new image made of some of ``image``'s layers, byte for byte, in the order given
+    (e.g. ``[0, 2]``: layer 2 put straight on the base). Each kept layer keeps its diffID; its
+    chainID changes whenever the layers below it differ. Returns ``dest``."""
+    from ..image import write_image_tar
+    picked = list(layers)
+    if not picked or any(not 0 <= i < len(image.layers) for i in picked):
+        raise ImageError(f"layers {picked} are not all layers of the image (0 to {len(image.layers) - 1})",
+                         fix="pass layer indexes of the image, bottom first, e.g. [0, 2]")
+    blobs = []
+    for i in picked:
+        with image.open_layer(i) as f:
+            blobs.append(f.read())
+            f.finish()
+    history = [{"created_by": image.layers[i].created_by or f"layer {i} of {image.ref.short_id}"}
+               for i in picked]
+    config = {"architecture": image.config.get("architecture", "amd64"),
+              "os": image.config.get("os", "linux"), "history": history,
+              "config": {"Labels": {LABEL: "true"}}}   # loaded into Docker, labkit can clean it
+    write_image_tar(blobs, config, dest)
     return Path(dest)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import labkit
 from labkit.lessons.lesson05 import (compressed_copy, config_view, flip_byte, id_table, manifest_view,
-                                     sharing_text, show_json)
+                                     restack, sharing_text, show_json)
 
 engine = labkit.connect()
 work = Path(tempfile.mkdtemp(prefix="labkit-lesson05-"))
@@ -146,7 +146,24 @@ print("layers a pull of B must fetch:", list(comparison.transfer_layers))
 print("\n".join(str(change) for change in comparison.changes))
 
 # %% [markdown]
-# Note what made the layer shared: the *cache*, not the instruction. Rebuild the same `COPY`
+# ## Same content, different base
+# A diffID names a layer's content alone; a chainID names it *on top of* the layers below.
+# `restack` writes a new image from A's layers 0 and 2 — A's `RUN` layer, byte for byte, put
+# straight on the base. Its diffID is found in A; its chainID is not:
+
+# %%
+restacked = labkit.open_image(restack(image_a, work / "restacked.tar", [0, 2]))
+print(id_table(restacked))
+print()
+print(sharing_text(image_a, restacked))
+
+# %% [markdown]
+# Docker's layer store is keyed by chainID, so it would store and pull that layer again,
+# identical bytes and all (the tests load such an image into the real daemon and find the
+# same diffID under a second chainID on disk). Layers are shared only as whole stacks from
+# the bottom up.
+#
+# Note what made B's layer shared: the *cache*, not the instruction. Rebuild the same `COPY`
 # with `no_cache=True` and Docker writes a new layer whose directory `/srv` carries a new
 # time — a new diffID, stored again (try it on your engine, and compare the digests).
 #
