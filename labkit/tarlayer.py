@@ -47,7 +47,7 @@ import posixpath
 import struct
 import tarfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import IO, Callable, Iterator
 
 from .errors import LayerError, UnsafeEntry
@@ -81,6 +81,7 @@ class TarEntry:
     raw_name: str
     hardlink: str = ""
     opaque: bool = False
+    head: bytes | None = field(default=None, repr=False, compare=False)   # iter_entries(head=N)
 
     @property
     def whiteout(self) -> bool:
@@ -139,60 +140,78 @@ class _Chain(io.RawIOBase):
 
 
 class _Source:
-    """Buffered reading of the (decompressed) tar stream, counting bytes consumed."""
+    """The (decompressed) tar stream as a window ``buf[pos:]`` over big reads.
 
-    __slots__ = ("_f", "_buf", "_pos", "offset", "_seekable", "_name", "_compressed")
+    ``base`` is the stream offset of ``buf[0]``. The parser works on ``buf``/``pos``
+    directly and calls ``fill`` when it needs more than the window holds.
+    """
+
+    __slots__ = ("_f", "buf", "pos", "base", "_seekable", "_name", "_compressed", "eof")
 
     def __init__(self, f: IO[bytes], head: bytes, seekable: bool, name: str,
                  compressed: bool = False) -> None:
-        self._f, self._buf, self._pos = f, head, 0
-        self.offset = 0
+        self._f, self.buf, self.pos, self.base = f, head, 0, 0
         self._seekable = seekable
         self._name = name
         self._compressed = compressed
+        self.eof = False
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
 
     def _raw(self, n: int) -> bytes:
+        if self.eof:
+            return b""
         if not self._compressed:
-            return self._f.read(n) or b""
-        try:
-            return self._f.read(n)
-        except (EOFError, zlib.error, OSError, lzma.LZMAError, ValueError) as exc:
-            raise LayerError(f"{self._name}: the compressed stream is corrupt or truncated "
-                             f"after {self.offset} bytes of tar ({exc})",
-                             fix="download or save the layer again") from None
+            data = self._f.read(n) or b""
+        else:
+            try:
+                data = self._f.read(n)
+            except (EOFError, zlib.error, OSError, lzma.LZMAError, ValueError) as exc:
+                raise LayerError(f"{self._name}: the compressed stream is corrupt or truncated "
+                                 f"after {self.offset} bytes of tar ({exc})",
+                                 fix="download or save the layer again") from None
+        if not data:
+            self.eof = True
+        return data
+
+    def fill(self, need: int) -> bool:
+        """Make ``buf[pos:]`` hold at least ``need`` bytes; False when the stream ends first
+        (the window then holds what is left)."""
+        have = len(self.buf) - self.pos
+        if have >= need:
+            return True
+        parts = [self.buf[self.pos:]]
+        self.base += self.pos
+        self.pos = 0
+        while have < need:
+            chunk = self._raw(max(_CHUNK, need - have))
+            if not chunk:
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.buf = b"".join(parts) if len(parts) > 1 else parts[0]
+        return have >= need
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes (fewer only at the end of the stream)."""
-        buf, pos = self._buf, self._pos
-        end = pos + n
-        if end <= len(buf):
-            self._pos = end
-            self.offset += n
-            return buf[pos:end]
-        parts = [buf[pos:]]
-        have = len(buf) - pos
-        self._buf, self._pos = b"", 0
-        while have < n:
-            chunk = self._raw(max(_CHUNK, n - have))
-            if not chunk:
-                break
-            need = n - have
-            if len(chunk) > need:
-                self._buf = chunk
-                self._pos = need
-                chunk = chunk[:need]
-            parts.append(chunk)
-            have += len(chunk)
-        self.offset += have
-        return b"".join(parts)
+        if len(self.buf) - self.pos < n:
+            self.fill(n)
+        pos = self.pos
+        out = self.buf[pos:pos + n]
+        self.pos = pos + len(out)
+        return out
 
     def feed(self, n: int, sink: Callable[[bytes], object] | None) -> int:
         """Consume ``n`` bytes, passing them to ``sink`` in pieces; returns bytes consumed."""
         done = 0
         while done < n:
-            avail = len(self._buf) - self._pos
+            avail = len(self.buf) - self.pos
             if avail == 0:
                 want = n - done
+                self.base += self.pos
+                self.buf, self.pos = b"", 0
                 if sink is None and self._seekable and want > _CHUNK:
                     # skip by seeking; read the last byte to notice a truncated stream
                     try:
@@ -202,21 +221,20 @@ class _Source:
                         self._seekable = False
                         continue
                     if last:
-                        self.offset += want
+                        self.base += want
                         return n
                     self._seekable = False
+                    self.eof = True
                     return done  # truncated: exact count does not matter to callers
-                self._buf = self._raw(_CHUNK)
-                self._pos = 0
-                if not self._buf:
+                self.buf = self._raw(_CHUNK)
+                if not self.buf:
                     return done
-                avail = len(self._buf)
+                avail = len(self.buf)
             k = min(avail, n - done)
             if sink is not None:
-                sink(self._buf[self._pos:self._pos + k])
-            self._pos += k
+                sink(memoryview(self.buf)[self.pos:self.pos + k])
+            self.pos += k
             done += k
-            self.offset += k
         return done
 
 
@@ -333,21 +351,100 @@ _KIND = {b"0": "file", b"\x00": "file", b"2": "symlink", b"3": "char", b"4": "bl
 _HEADER_ONLY = frozenset(b"12345")
 
 
+def _header_sum(blk: bytes) -> int:
+    """The sum of the 512 header bytes, without a Python loop over them.
+
+    zlib's Adler-32 gives the sum modulo 65521 and the block read as one big number gives
+    it modulo 255 (256 = 1 mod 255); the true sum is at most 512 * 255 = 130560, so of the
+    two candidates below 131042 exactly one has the right remainder mod 255.
+    """
+    low = (zlib.adler32(blk) & 0xFFFF) - 1
+    if low < 0:
+        low += 65521
+    return low if low % 255 == int.from_bytes(blk, "little") % 255 else low + 65521
+
+
+def _bad_checksum(blk: bytes, f_chk: bytes, name: str, offset: int) -> None:
+    stored = _num(f_chk, "checksum", name, offset)
+    unsigned = sum(blk) - sum(f_chk) + 256
+    if stored == unsigned:
+        return
+    signed = sum(b - 256 if b > 127 else b for b in blk[:148] + blk[156:]) + 256
+    if stored != signed:
+        raise LayerError(f"{name}: tar header at byte {offset} has a bad checksum",
+                         fix="this is not a tar, or it is corrupt: rebuild or save it again")
+
+
+def _truncated(raw_name: str, datasize: int, got: int, name: str, offset: int) -> UnsafeEntry:
+    return UnsafeEntry(raw_name, f"declares {datasize} bytes but the stream ends after "
+                       f"{got} (in {name}, header at byte {offset})",
+                       fix="the layer is truncated or its size field is wrong: save it again")
+
+
+_PROTO: dict[type, dict[str, object]] = {}
+
+
+def _fast(cls: type, proto: object, changes: dict[str, object]) -> object:
+    """``cls(**fields of proto, **changes)`` for a frozen dataclass, without its per-field
+    ``object.__setattr__`` calls (a third of the cost of an entry). Falls back to the
+    constructor if the class ever stops keeping its fields in ``__dict__``."""
+    base = _PROTO.get(cls)
+    if base is None:
+        base = _PROTO[cls] = dict(vars(proto)) if hasattr(proto, "__dict__") else {}
+    if not base:
+        return replace(proto, **changes)  # type: ignore[type-var]
+    d = base.copy()
+    d.update(changes)
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", d)
+    return obj
+
+
+_NODE = Node("file")
+
+
+def _node(**changes: object) -> Node:
+    """``Node(kind, ...)`` from keyword fields (kind included), equal to the constructor's."""
+    return _fast(Node, _NODE, changes)  # type: ignore[return-value]
+
+
+_ENTRY: "TarEntry | None" = None
+
+
+def _entry(path: str, node: Node, raw_name: str, **more: object) -> "TarEntry":
+    global _ENTRY
+    if _ENTRY is None:
+        _ENTRY = TarEntry("", _NODE, "")
+    more["path"], more["node"], more["raw_name"] = path, node, raw_name
+    return _fast(TarEntry, _ENTRY, more)  # type: ignore[return-value]
+
+
 def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "layer",
-                 digest: bool = True) -> Iterator[TarEntry]:
+                 digest: bool = True, head: int = 0) -> Iterator[TarEntry]:
     """Stream the entries of a layer tar (gzip, bzip2 and xz are detected by magic bytes).
 
     With ``with_data=False`` file content is never held: files carry ``size`` and, unless
     ``digest=False``, ``sha256`` (with ``digest=False`` content is skipped, by seeking when
-    the stream allows it). Stops at the end-of-archive blocks; trailing bytes are not read.
+    the stream allows it). ``head=N`` puts the first N bytes of each regular file (not
+    hard links) in ``TarEntry.head``, in the same pass (for secret scanning).
+    Stops at the end-of-archive blocks; trailing bytes are not read.
     """
     src = _open(fileobj, name)
     pax: dict[bytes, bytes] = {}
     longname: bytes | None = None
     longlink: bytes | None = None
+    nums = _NUMS
+    unpack = _HEADER.unpack
+    sha256 = hashlib.sha256
     while True:
-        offset = src.offset
-        blk = src.read(BLOCK)
+        pos = src.pos
+        buf = src.buf
+        if len(buf) - pos < BLOCK:
+            src.fill(BLOCK)
+            pos, buf = src.pos, src.buf
+        offset = src.base + pos
+        blk = buf[pos:pos + BLOCK]
+        src.pos = pos + len(blk)
         if len(blk) < BLOCK:
             if not blk and not pax and longname is None and longlink is None:
                 return
@@ -360,17 +457,12 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             raise LayerError(f"{name}: a zero block is followed by more data at byte {offset}",
                              fix="the layer is corrupt: rebuild or save it again")
         (f_name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, f_magic,
-         _un, _gn, f_major, f_minor, f_prefix) = _HEADER.unpack(blk)
-        nums = _NUMS
+         _un, _gn, f_major, f_minor, f_prefix) = unpack(blk)
         stored = nums.get(f_chk)
         if stored is None:
             stored = _num(f_chk, "checksum", name, offset)
-        unsigned = sum(blk) - sum(f_chk) + 256
-        if stored != unsigned:
-            signed = sum(b - 256 if b > 127 else b for b in blk[:148] + blk[156:]) + 256
-            if stored != signed:
-                raise LayerError(f"{name}: tar header at byte {offset} has a bad checksum",
-                                 fix="this is not a tar, or it is corrupt: rebuild or save it again")
+        if stored != _header_sum(blk) - sum(f_chk) + 256:
+            _bad_checksum(blk, f_chk, name, offset)
         size = nums.get(f_size)
         if size is None:
             size = _num(f_size, "size", name, offset)
@@ -396,7 +488,7 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             raw = _cstr(f_prefix) + b"/" + raw
         if longname is not None:
             raw = longname
-        linkraw = _cstr(f_link) if longlink is None else longlink
+        linkraw = longlink if longlink is not None else _cstr(f_link) if f_link[0] else b""
         if pax:
             if b"path" in pax:
                 raw = pax[b"path"]
@@ -431,7 +523,9 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                                   fix="re-create the tar without --sparse")
             xattrs = tuple(sorted((_text(k[13:]), v) for k, v in pax.items()
                                   if k.startswith(b"SCHILY.xattr.") and len(k) > 13))
-        pax, longname, longlink = {}, None, None
+            pax, longname, longlink = {}, None, None
+        else:
+            longname = longlink = None
         if typeflag == b"\x00" and raw.endswith(b"/"):
             typeflag = b"5"
         if size < 0:
@@ -441,7 +535,8 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             raise UnsafeEntry(raw_name, f"negative owner {uid}:{gid} (in {name})",
                               fix="the layer is corrupt or hostile: do not use it")
         datasize = 0 if typeflag[0:1] and typeflag[0] in _HEADER_ONLY else size
-        if _is_clean(raw_name):
+        if raw_name and "//" not in raw_name and "/." not in "/" + raw_name \
+                and raw_name[0] != "/" and raw_name[-1] != "/":   # _is_clean, inlined
             path = cleaned = raw_name
         else:
             path = clean_path(raw_name)
@@ -459,37 +554,60 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                                   fix="use regular files, directories, links and devices only")
         # content
         data_b: bytes | None = None
+        first: bytes | None = None
         sha = ""
-        if kind == "file" and datasize:
-            if with_data:
-                if datasize > MAX_DATA_IN_MEMORY:
-                    raise UnsafeEntry(raw_name, f"{datasize} bytes is too big to hold in memory (in {name})",
-                                      fix="read the layer with with_data=False")
-                chunks: list[bytes] = []
-                got = src.feed(datasize, chunks.append)
-                data_b = b"".join(chunks)
-                sha = hashlib.sha256(data_b).hexdigest()
-            elif digest:
-                h = hashlib.sha256()
-                got = src.feed(datasize, h.update)
-                sha = h.hexdigest()
+        if datasize:
+            pos = src.pos
+            buf = src.buf
+            end = pos + datasize
+            padded = (datasize + BLOCK - 1) & ~(BLOCK - 1)
+            is_file = kind == "file"
+            if pos + padded <= len(buf):       # the whole entry is in the window: no copies
+                if is_file:
+                    if with_data:
+                        if datasize > MAX_DATA_IN_MEMORY:
+                            raise UnsafeEntry(raw_name, f"{datasize} bytes is too big to hold in memory "
+                                              f"(in {name})", fix="read the layer with with_data=False")
+                        data_b = buf[pos:end]
+                        sha = sha256(data_b).hexdigest()
+                    elif digest:
+                        sha = sha256(memoryview(buf)[pos:end]).hexdigest()
+                    if head and typeflag != b"1":
+                        first = buf[pos:min(end, pos + head)]
+                src.pos = pos + padded
             else:
-                got = src.feed(datasize, None)
-            if got < datasize:
-                raise UnsafeEntry(raw_name, f"declares {datasize} bytes but the stream ends after "
-                                  f"{got} (in {name}, header at byte {offset})",
-                                  fix="the layer is truncated or its size field is wrong: save it again")
-        elif datasize:
-            got = src.feed(datasize, None)
-            if got < datasize:
-                raise UnsafeEntry(raw_name, f"declares {datasize} bytes but the stream ends after "
-                                  f"{got} (in {name}, header at byte {offset})",
-                                  fix="the layer is truncated or its size field is wrong: save it again")
-        elif kind == "file" and (with_data or digest):
-            data_b = b"" if with_data else None
-            sha = _EMPTY_SHA
-        if datasize % BLOCK:
-            src.feed(BLOCK - datasize % BLOCK, None)
+                if is_file and with_data:
+                    if datasize > MAX_DATA_IN_MEMORY:
+                        raise UnsafeEntry(raw_name, f"{datasize} bytes is too big to hold in memory (in {name})",
+                                          fix="read the layer with with_data=False")
+                    chunks: list[bytes] = []
+                    got = src.feed(datasize, chunks.append)
+                    data_b = b"".join(chunks)
+                    sha = sha256(data_b).hexdigest()
+                    if head and typeflag != b"1":
+                        first = data_b[:head]
+                elif is_file and (digest or (head and typeflag != b"1")):
+                    if head and typeflag != b"1":
+                        src.fill(min(head, datasize))
+                        first = bytes(src.buf[src.pos:src.pos + min(head, datasize)])
+                    if digest:
+                        h = sha256()
+                        got = src.feed(datasize, h.update)
+                        sha = h.hexdigest()
+                    else:
+                        got = src.feed(datasize, None)
+                else:
+                    got = src.feed(datasize, None)
+                if got < datasize:
+                    raise _truncated(raw_name, datasize, got, name, offset)
+                if datasize % BLOCK:
+                    src.feed(BLOCK - datasize % BLOCK, None)
+        elif kind == "file":
+            if with_data or digest:
+                data_b = b"" if with_data else None
+                sha = _EMPTY_SHA
+            if head and typeflag != b"1":
+                first = b""
         # entry
         if base.startswith(WHITEOUT_PREFIX):
             parent_path = clean_path(posixpath.dirname(cleaned))
@@ -502,7 +620,7 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                                   "(mknod of an existing directory: file exists)",
                                   fix="a whiteout is .wh.NAME with a real NAME")
             hp = f"{parent_path}/{hidden}" if parent_path else hidden
-            yield TarEntry(hp, Node.whiteout(), raw_name)
+            yield _entry(hp, _WHITEOUT, raw_name)
             continue
         if typeflag == b"1":
             link = _text(linkraw)
@@ -514,17 +632,19 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             yield TarEntry(path, node, raw_name, hardlink=clean_path(link))
             continue
         if kind == "file":
-            node = Node("file", mode=mode, uid=uid, gid=gid, mtime=mtime, size=datasize,
-                        sha256=sha, data=data_b, xattrs=xattrs)
-        elif kind == "symlink":
+            node = _node(kind="file", mode=mode, uid=uid, gid=gid, mtime=mtime, size=datasize,
+                         sha256=sha, data=data_b, xattrs=xattrs)
+            yield _entry(path, node, raw_name, head=first)
+            continue
+        if kind == "symlink":
             if not linkraw:
                 raise UnsafeEntry(raw_name, f"a symlink with an empty target (in {name}); Docker "
                                   "fails: symlink: no such file or directory",
                                   fix="give the symlink a target")
-            node = Node("symlink", mode=0o777, uid=uid, gid=gid, mtime=mtime,
-                        linkname=_text(linkraw), xattrs=xattrs)
+            node = _node(kind="symlink", mode=0o777, uid=uid, gid=gid, mtime=mtime,
+                         linkname=_text(linkraw), xattrs=xattrs)
         elif kind == "dir":
-            node = Node("dir", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
+            node = _node(kind="dir", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
         else:
             major = _num(f_major, "devmajor", name, offset)
             minor = _num(f_minor, "devminor", name, offset)
@@ -535,10 +655,11 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             else:
                 node = Node(kind, mode=mode, uid=uid, gid=gid, mtime=mtime, rdev=(major, minor),
                             xattrs=xattrs)
-        yield TarEntry(path, node, raw_name)
+        yield _entry(path, node, raw_name)
 
 
 _EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+_WHITEOUT = Node.whiteout()
 
 
 # --------------------------------------------------------------------------- read_layer

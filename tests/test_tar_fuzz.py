@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from labkit.errors import LayerError
 from labkit.fsmodel import Node
+from labkit import tarlayer
 from labkit.tarlayer import iter_entries, layer_bytes, read_layer
 
 CORPUS = Path(__file__).parent / "corpus" / "tar"
@@ -173,3 +175,125 @@ def test_node_devices_are_values_only():
     # read_layer keeps devices as Nodes; nothing is created on the host
     layer = read_layer(io.BytesIO(build([("dev", tarfile.BLKTYPE, "", 2, False)])))
     assert layer["dev"] == Node("block", mode=0o644, rdev=(2, 2))
+
+
+# --------------------------------------------------------------------------- old vs new reader
+# benchmarks/tarlayer_v1.py is the reader as it was before the speed work (commit ede3c3d):
+# the current reader must give exactly the same entries, layers and refusals on every input.
+
+def _load_v1():
+    import importlib.util  # noqa: PLC0415
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "tarlayer_v1.py"
+    spec = importlib.util.spec_from_file_location("labkit._tarlayer_v1", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod      # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+V1 = _load_v1()
+
+
+class Trickle(io.RawIOBase):
+    """A non-seekable stream that hands out a few bytes per read: entries straddle reads."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._pos, self._step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        k = self._step if n is None or n < 0 else min(n, self._step)
+        out = self._data[self._pos:self._pos + k]
+        self._pos += len(out)
+        return out
+
+
+def _outcome(fn):
+    try:
+        return ("ok", fn())
+    except LayerError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _entries(mod, f, **kw):
+    return [(e.path, e.node, e.raw_name, e.hardlink, e.opaque, e.whiteout)
+            for e in mod.iter_entries(f, **kw)]
+
+
+MODES = ({"with_data": False, "digest": False}, {"with_data": False}, {"with_data": True})
+
+
+def same_as_v1(data: bytes) -> None:
+    for kw in MODES:
+        old = _outcome(lambda: _entries(V1, io.BytesIO(data), **kw))
+        assert _outcome(lambda: _entries(tarlayer, io.BytesIO(data), **kw)) == old, kw
+        for step in (97, 512, 1500):
+            new = _outcome(lambda: _entries(tarlayer, Trickle(data, step), **kw))
+            assert new == old, (kw, step)
+    old = _outcome(lambda: list(V1.read_layer(io.BytesIO(data), with_data=True).items()))
+    assert _outcome(lambda: list(read_layer(io.BytesIO(data), with_data=True).items())) == old
+
+
+def _heads(data: bytes, n: int):
+    """What head=n must give: the first n bytes of each regular file's content (v1's data)."""
+    out = []
+    for e in V1.iter_entries(io.BytesIO(data), with_data=True):
+        regular = e.node.kind == "file" and not e.hardlink and not e.whiteout
+        out.append(e.node.data[:n] if regular else None)
+    return out
+
+
+@FUZZ
+@given(st.integers(0, len(SEEDS) - 1), st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
+                                                 max_size=8),
+       st.integers(0, 1 << 16), st.booleans())
+def test_mutated_tars_read_exactly_as_before(i, flips, cut, truncate):
+    data = bytearray(SEEDS[i])
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    if truncate:
+        data = data[:cut % (len(data) + 1)]
+    same_as_v1(bytes(data))
+
+
+@FUZZ
+@given(entries)
+def test_structured_tars_read_exactly_as_before(ents):
+    same_as_v1(build(ents))
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_random_bytes_read_exactly_as_before(data):
+    same_as_v1(bytes(512) + data)
+    same_as_v1(data)
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.tar")), ids=lambda p: p.name)
+def test_corpus_reads_exactly_as_before(path):
+    same_as_v1(path.read_bytes())
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["a", "b/c", ".wh.x", "h", "l"]), st.integers(0, 3000)),
+                max_size=6), st.integers(1, 9000), st.sampled_from([0, 97, 700]))
+def test_head_gives_the_start_of_each_regular_file(files, n, step):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for k, (name, size) in enumerate(files):
+            ti = tarfile.TarInfo(f"{k}/{name}")
+            if name == "h" and k:
+                ti.type, ti.linkname = tarfile.LNKTYPE, f"{k - 1}/{files[k - 1][0]}"
+            elif name == "l":
+                ti.type, ti.linkname = tarfile.SYMTYPE, "a"
+            else:
+                ti.size = size
+            t.addfile(ti, io.BytesIO(os.urandom(ti.size)))
+    data = buf.getvalue()
+    want = _heads(data, n)
+    for kw in MODES:
+        f = Trickle(data, step) if step else io.BytesIO(data)
+        got = [e.head for e in iter_entries(f, head=n, **kw)]
+        assert got == want, kw
