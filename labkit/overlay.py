@@ -730,11 +730,16 @@ class Mount:
                 raise _err(_errno.EISDIR, dst)
         if is_dir and (sreal not in self._upper or self._is_merge(sreal)):
             raise _err(_errno.EXDEV, src)
-        if dnode is not None and dnode.kind == "dir" and self._children(dreal):
-            raise _err(_errno.ENOTEMPTY, dst)
-        if (dnode is not None and dnode.kind == "dir" and not self._is_merge(dreal)
-                and self._uchildren.get(dreal)):
-            raise _err(_errno.ENOTEMPTY, dst)  # a pure upper directory holding whiteouts
+        if dnode is not None and dnode.kind == "dir":
+            if dreal not in self._upper or self._is_merge(dreal):
+                if self._children(dreal):       # overlayfs checks the merged directory
+                    raise _err(_errno.ENOTEMPTY, dst)
+            elif self._uchildren.get(dreal):    # a pure upper dir: the upper fs refuses
+                if self._lower_positive(sreal):
+                    # ext4 (the usual upper fs) restores the source entry after a failed
+                    # rename-with-whiteout, which stamps the source directory's mtime
+                    self._touch_dir(spdir)
+                raise _err(_errno.ENOTEMPTY, dst)
         self._do_rename(sreal, dreal, snode)
 
     def _do_rename(self, sreal: str, dreal: str, snode: Node) -> None:

@@ -229,6 +229,17 @@ def test_kernel_rename_between_names_of_one_upper_file_does_nothing(kernel_overl
     assert "m2" in upper and upper["m2"].inode == upper["etc/motd"].inode
 
 
+def test_kernel_failed_rename_with_whiteout_stamps_source_dir(kernel_overlay):
+    # an opaque upper dir over a lower name (so moving it needs a whiteout) onto a
+    # non-empty upper dir: ENOTEMPTY from ext4, which still touches the source dir
+    lowers = [{"p": D(mtime=OLD), "p/x": F(b"", mtime=OLD)}, {"q": F(b"", mtime=OLD)}]
+    upper = {"p": D(mtime=OLD), "p/x": D(mtime=OLD).with_opaque(),
+             "t": D(mtime=OLD), "t/y": F(b"", mtime=OLD)}
+    raw, kupper, tree = _compare(lowers, upper, [("rename", "p/x", "t")])
+    assert raw == [("err", "ENOTEMPTY")]
+    assert kupper["p"].mtime >= now() - 60 and kupper["t"].mtime == OLD
+
+
 def test_kernel_refuses_read_only_mount_of_one_lower(kernel_overlay):
     with pytest.raises(RuntimeError, match="mount failed"):
         with kernel_mount([{"a": F(b"")}], read_only=True):
