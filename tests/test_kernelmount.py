@@ -94,3 +94,13 @@ def test_kernel_unavailable_names_a_reason_or_none():
         assert why and "root" in why
     else:
         assert why is None or isinstance(why, str)
+
+
+def test_without_root_it_refuses_with_a_fix(monkeypatch):
+    from labkit.errors import EngineUnavailable
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert kernel_unavailable() == "mounting overlayfs needs root"
+    with pytest.raises(EngineUnavailable) as exc:
+        with KernelOverlay([BASE], {}):
+            pass
+    assert "labkit.overlay.Mount" in str(exc.value)

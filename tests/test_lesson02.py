@@ -63,3 +63,12 @@ def test_text_helpers():
                                  "  /a/.x                   whiteout (char 0/0)"]
     assert format_layer({}) == "  (empty)"
     assert format_sources({"etc": ("upper", "lower 0")}).startswith("/etc")
+
+
+def test_without_root_the_lesson_still_runs_on_the_simulator(monkeypatch):
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    m = demo_mount()
+    r = side_by_side(m.lowers, m.upper, [("unlink", "etc/passwd")])
+    assert r.verdict() == "kernel and simulator agree: not checked (mounting overlayfs needs root)"
+    assert r.sim_upper["etc/passwd"].kind == "whiteout"
