@@ -50,11 +50,16 @@ def _app_runs(s) -> Verdict:
         failed(f"running 'app' printed {out[:80]!r}")
 
 
+def _build_files(layer) -> list[str]:
+    return sorted(p for p, node in layer.items()
+                  if node.kind != "dir" and node.kind != "whiteout" and p.split("/", 1)[0] in BUILD_ONLY)
+
+
 def _no_build_files(s) -> Verdict:
     from ..layers import merge
-    tree = merge(s.layer_dirs())
-    found = [f"/{d}" for d in BUILD_ONLY if d in tree]
-    return failed("the final filesystem has " + ", ".join(found)) if found else passed()
+    found = _build_files(merge(s.layer_dirs()))
+    return failed(f"the final filesystem has /{found[0]}" + (f" and {len(found) - 1} more" if len(found) > 1 else "")) \
+        if found else passed()
 
 
 def _added_bytes(s) -> Verdict:
@@ -66,9 +71,9 @@ def _added_bytes(s) -> Verdict:
 
 def _no_build_layers(s) -> Verdict:
     for i, layer in enumerate(s.layer_dirs()):
-        hits = sorted(p for p in layer if p.split("/", 1)[0] in BUILD_ONLY)
-        if hits:
-            return failed(f"layer {i} holds /{hits[0]}")
+        found = _build_files(layer)
+        if found:
+            return failed(f"layer {i} holds /{found[0]}")
     return passed()
 
 
@@ -109,8 +114,8 @@ EXERCISES = (
                   failure="running 'app' in the image should print the greeting",
                   hints=("Copy the built program to a directory on PATH, e.g. /usr/local/bin/app.",)),
             Check("no-build-files", _no_build_files, 1,
-                  success="no /toolchain or /src in the final filesystem",
-                  failure="the final filesystem should have no /toolchain and no /src",
+                  success="no files under /toolchain or /src in the final filesystem",
+                  failure="the final filesystem should have no files under /toolchain or /src",
                   hints=("Build in one stage, then start a new stage FROM labkit/base.",
                          "COPY --from=build /out/app /usr/local/bin/app copies only the result.")),
             Check("added-bytes", _added_bytes, 2,
