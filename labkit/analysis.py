@@ -172,9 +172,12 @@ def _compact(e: Any) -> _E | None:
     size = node.size if kind == "file" and not hard else 0
     content = size + (len(node.linkname.encode("utf-8", "surrogateescape")) if kind == "symlink" else 0)
     head = None
-    data = getattr(node, "data", None)
-    if kind == "file" and not hard and data is not None and _secrets.wants_content(path, size):
-        head = bytes(data[:_secrets.SCAN_BYTES])
+    if kind == "file" and not hard and _secrets.wants_content(path, size):
+        data = getattr(node, "data", None)
+        if data is None:
+            data = getattr(e, "head", None)     # iter_entries(head=N): the start only
+        if data is not None:
+            head = bytes(data[:_secrets.SCAN_BYTES])
     wh_name = kind == "whiteout" and bool(getattr(e, "whiteout", True))
     return _E(path, kind, size, content, hard.strip("/") if hard else "", head, wh_name)
 
@@ -476,9 +479,10 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
     """Analyse an ``image.Image`` (from ``open_image``): every layer is streamed once and
     verified; a digest mismatch raises and no result is returned."""
     instructions = {la.index: la.created_by for la in image.layers}
-    streams = (image.iter_entries(i, with_data=False, digest=False) for i in range(len(image.layers)))
-    hits = (lambda i: content_hits(image, i)) if scan_secrets else None
-    return _result(streams, instructions, top, hits, image_id=image.ref.id, tags=image.ref.tags,
+    head = _secrets.SCAN_BYTES if scan_secrets else 0    # secrets ride the one entry pass
+    streams = (image.iter_entries(i, with_data=False, digest=False, head=head)
+               for i in range(len(image.layers)))
+    return _result(streams, instructions, top, None, image_id=image.ref.id, tags=image.ref.tags,
                    source=getattr(image, "source", ""), diff_ids=image.diff_ids,
                    history=tuple(image.history))
 
@@ -486,7 +490,8 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
 def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
     """Secret findings from the first ``SCAN_BYTES`` of each small regular file of layer ``i``.
 
-    ``tarlayer.iter_entries`` offers whole contents or none, so this reads file heads with the
+    ``analyze`` no longer needs this second pass (``iter_entries(head=N)`` brings the heads
+    along); it stays as an independent cross-check. It reads file heads with the
     standard library's tar reader (only contents; paths are normalised with
     ``tarlayer.clean_path`` and every entry rule stays with tarlayer). It seeks over file data
     when the blob is stored uncompressed. No digest check here: ``analyze`` streams every

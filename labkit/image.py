@@ -393,14 +393,16 @@ class Image:
         outer = _Hashing(_GuardedRead(inner, f"{label} ({b.name}) of {self.source}", blame), check_diff)
         return LayerStream(outer, blob, (inner, blob_buf, raw))
 
-    def iter_entries(self, i: int, *, with_data: bool = False, digest: bool = True) -> Iterator[Any]:
+    def iter_entries(self, i: int, *, with_data: bool = False, digest: bool = True,
+                     head: int = 0) -> Iterator[Any]:
         """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end
         (the digest check raises from the last step of the iteration)."""
         from .tarlayer import iter_entries  # noqa: PLC0415 - keeps import of image cheap
         from .errors import LayerError  # noqa: PLC0415
         with self.open_layer(i) as f:
             try:
-                yield from iter_entries(f, with_data=with_data, name=f"layer {i}", digest=digest)
+                yield from iter_entries(f, with_data=with_data, name=f"layer {i}", digest=digest,
+                                        head=head)
             except LayerError:
                 f.finish()        # a changed blob is named as a digest mismatch first
                 raise

@@ -171,6 +171,28 @@ def test_secrets_in_any_layer_are_found_and_masked(tmp_path: Path) -> None:
     assert "AKIA…(20 chars)" in rendered
 
 
+def test_secret_scan_in_the_entry_pass_finds_what_the_separate_tar_pass_found(tmp_path: Path) -> None:
+    # analyze() now reads file heads during its one entry pass (iter_entries(head=N));
+    # content_hits() is the former second pass with the standard library's tar reader.
+    from labkit.analysis import analyze_layers, content_hits
+    layers = ((("d", "root"), ("f", "root/.env", f"KEY={AWS}\n".encode()), ("f", "k.pem", PEM),
+               ("f", "bin.dat", b"\0" + GH.encode()), ("h", "k2.pem", "k.pem"), ("f", "empty", b""),
+               ("f", "late.txt", bytes(9000) + GH.encode()), ("f", "x/" + "n" * 150, GH.encode())),
+              (("f", "k.pem", b"replaced\n"), ("f", "ok.txt", f"npm_{'a' * 36}".encode())))
+    write_image_tar([make_layer(*entries) for entries in layers], {}, tmp_path / "img.tar")
+    with open_image(tmp_path / "img.tar") as img:
+        one_pass = analyze(img)
+        _, _, ov = analyze_layers((img.iter_entries(i, digest=False) for i in range(len(img.layers))),
+                                  content_hits=lambda i: content_hits(img, i))
+    from labkit.secrets import SecretFinding
+    assert one_pass.secrets == tuple(SecretFinding(**f) for f in ov.findings)
+    kinds = {(f.path, f.kind) for f in one_pass.secrets}
+    assert ("root/.env", "AWS access key id in dotenv file") in kinds
+    assert ("k.pem", "private key") in kinds and ("ok.txt", "npm token") in kinds
+    assert ("x/" + "n" * 150, "GitHub token") in kinds
+    assert not any(p in ("bin.dat", "late.txt", "k2.pem", "empty") for p, _ in kinds)
+
+
 # --------------------------------------------------------------------------- the kernel agrees
 
 def _walk(root: Path) -> tuple[int, int]:
