@@ -53,6 +53,16 @@ _EXPORTS: dict[str, str] = {
     "SecretFinding": "labkit.secrets",
     "compare_images": "labkit.compare",
     "Comparison": "labkit.compare",
+    # Dockerfiles, contexts, the build cache
+    "Dockerfile": "labkit.dockerfile",
+    "parse_dockerfile": "labkit.dockerfile",
+    "DockerIgnore": "labkit.dockerignore",
+    "list_context": "labkit.context",
+    "predict": "labkit.cache",
+    "CacheState": "labkit.cache",
+    "StepPrediction": "labkit.cache",
+    "BuildRecord": "labkit.buildevents",
+    "parse_docker_stream": "labkit.buildevents",
     # diagrams and widgets
     "layer_stack": "labkit.viz",
     "overlay_diagram": "labkit.viz",

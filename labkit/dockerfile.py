@@ -554,3 +554,6 @@ def _from(ins: Instruction, index: int, stages: list[Stage], meta_env: Mapping[s
             base_stage = st.index
     return {"index": index, "name": name, "base": base, "from_instruction": ins,
             "base_stage": base_stage, "platform": ins.flag("platform")}
+
+
+parse_dockerfile = parse  # the public name (labkit.parse would say too little)
