@@ -11,7 +11,7 @@ from .spec import Check, Exercise, Verdict, failed, passed
 
 SIZE_RATIO = 0.25              # the fixed image adds at most this share of the bad one's bytes
 MIN_EFFICIENCY = 0.95          # dive's score (its CI default is 0.9)
-MAX_LAYERS = 5                 # the bad image has 10
+MAX_LAYERS = 5                 # the bad image has 8
 DEPS_DIR = "/opt/deps"         # what the dependency steps fill
 KEY_NAME = "id_rsa"
 APP_GREETING = "hello from the capstone app"
@@ -114,8 +114,8 @@ EXERCISES = (
         checks=(
             Check("built", _built, 1, success="your rebuild made an image",
                   failure="your rebuild should succeed and make an image",
-                  hints=("record = engine.build(context, dockerfile='my.Dockerfile', tag='capstone') "
-                         "after editing a source file; bad = the build of the bad Dockerfile.",)),
+                  hints=("record = build_and_rebuild(engine, context) (labkit.lessons.lesson11) builds "
+                         "my.Dockerfile, edits a source file and rebuilds; bad = the bad build.",)),
             Check("size", _size, 2, success=f"at most {SIZE_RATIO:.0%} of the bad image's bytes",
                   failure="the image is too big",
                   hints=("Files deleted in a later layer still ship; so does everything COPY . copies.",

@@ -24,12 +24,34 @@ def capstone_context(dest: str | Path | None = None) -> Path:
     return context
 
 
+def start_dockerfile(context: str | Path, name: str = "my.Dockerfile") -> Path:
+    """The learner's Dockerfile in the capstone context: a copy of the bad one the first time,
+    left alone afterwards (running the cell again never loses an edit)."""
+    path = Path(context) / name
+    if not path.exists():
+        path.write_text((Path(context) / "Dockerfile").read_text())
+    return path
+
+
 def edit_source(context: str | Path) -> Path:
     """A source-only edit: give ``src/version.sh`` new content, different on every call (so a
     daemon's cache from an earlier run cannot match it); returns the file's path."""
     path = Path(context) / "src" / "version.sh"
     path.write_text(f'#!/bin/sh\necho "capstone build {uuid.uuid4().hex[:12]}"\n')
     return path
+
+
+def build_and_rebuild(engine, context: str | Path, dockerfile: str = "my.Dockerfile", *,
+                      tag: str = "capstone"):
+    """What 11-a asks for: build ``dockerfile``, make a source-only edit (``edit_source``),
+    build again; returns the rebuild's ``BuildRecord`` (``BuildError`` if the first build fails)."""
+    from ..errors import BuildError
+    first = engine.build(context, dockerfile=dockerfile, tag=tag)
+    if not first.ok:
+        raise BuildError(f"building {dockerfile} failed: {first.failure}",
+                         fix="read the step's output and fix the Dockerfile")
+    edit_source(context)
+    return engine.build(context, dockerfile=dockerfile, tag=tag)
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,16 @@ def score(engine, image, name: str = "") -> Score:
                   + ("" if f.visible else f", {f.how} by layer {f.removed_by}") for f in a.secrets)
     return Score(name or str(getattr(ref, "short_id", ref)), len(a.layers), added_bytes(engine, ref),
                  a.dive.efficiency, a.dive.wasted_bytes, found)
+
+
+def size_limit(engine, bad) -> int:
+    """Exercise 11-a's size limit on this engine: ``SIZE_RATIO`` of the bytes the bad image
+    adds above its base layer, measured here."""
+    from ..exercises.lesson11 import SIZE_RATIO, added_bytes
+    ref = getattr(bad, "image", bad)
+    if ref is None:
+        raise LabkitError("the bad build made no image", fix="build the capstone-bad Dockerfile first")
+    return int(added_bytes(engine, ref) * SIZE_RATIO)
 
 
 def scorecard(engine, images: Mapping[str, object]) -> Scorecard:
