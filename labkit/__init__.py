@@ -79,6 +79,9 @@ _EXPORTS: dict[str, str] = {
     "check": "labkit.exercises.runner",
     "CheckResult": "labkit.exercises.spec",
     "material": "labkit.exercises.materials",
+    # the kernel's overlayfs, for lessons
+    "KernelOverlay": "labkit.kernelmount",
+    "kernel_unavailable": "labkit.kernelmount",
     # environment
     "doctor": "labkit.doctor",
     # errors
