@@ -105,7 +105,8 @@ class _Index:
 
     def apply(self, layer: LayerDir) -> None:
         renum: dict[int, int] = {}
-        for path in sorted(layer, key=_depth_key):
+        # parents before children: plain string order does that (a prefix sorts first)
+        for path in sorted(layer):
             node = layer[path]
             if not path:
                 continue

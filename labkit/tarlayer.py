@@ -381,42 +381,46 @@ def _truncated(raw_name: str, datasize: int, got: int, name: str, offset: int) -
                        fix="the layer is truncated or its size field is wrong: save it again")
 
 
-_PROTO: dict[type, dict[str, object]] = {}
+_NODE_KEYS = ("kind", "mode", "uid", "gid", "mtime", "size", "sha256", "data", "linkname", "rdev",
+              "xattrs", "inode")
+_ENTRY_KEYS = ("path", "node", "raw_name", "hardlink", "opaque", "head")
+_fast_ok: bool | None = None
 
 
-def _fast(cls: type, proto: object, changes: dict[str, object]) -> object:
-    """``cls(**fields of proto, **changes)`` for a frozen dataclass, without its per-field
-    ``object.__setattr__`` calls (a third of the cost of an entry). Falls back to the
-    constructor if the class ever stops keeping its fields in ``__dict__``."""
-    base = _PROTO.get(cls)
-    if base is None:
-        base = _PROTO[cls] = dict(vars(proto)) if hasattr(proto, "__dict__") else {}
-    if not base:
-        return replace(proto, **changes)  # type: ignore[type-var]
-    d = base.copy()
-    d.update(changes)
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", d)
+def _can_build_fast() -> bool:
+    """Whether Node and TarEntry keep exactly these fields in ``__dict__`` (then ``_node``
+    and ``_entry`` may fill it directly, skipping the frozen dataclass's per-field
+    ``object.__setattr__`` calls: a third of the cost of an entry)."""
+    global _fast_ok
+    if _fast_ok is None:
+        n = Node("file")
+        _fast_ok = (tuple(getattr(n, "__dict__", ())) == _NODE_KEYS
+                    and tuple(getattr(TarEntry("", n, ""), "__dict__", ())) == _ENTRY_KEYS)
+    return _fast_ok
+
+
+def _node(kind: str, mode: int, uid: int, gid: int, mtime: int, size: int = 0, sha256: str = "",
+          data: bytes | None = None, linkname: str = "", xattrs: tuple = ()) -> Node:
+    """The same value as ``Node(kind, mode=..., ...)``, built faster."""
+    if not _can_build_fast():
+        return Node(kind, mode=mode, uid=uid, gid=gid, mtime=mtime, size=size,  # type: ignore[arg-type]
+                    sha256=sha256, data=data, linkname=linkname, xattrs=xattrs)
+    obj = object.__new__(Node)
+    object.__setattr__(obj, "__dict__", {
+        "kind": kind, "mode": mode, "uid": uid, "gid": gid, "mtime": mtime, "size": size,
+        "sha256": sha256, "data": data, "linkname": linkname, "rdev": (0, 0), "xattrs": xattrs,
+        "inode": None})
     return obj
 
 
-_NODE = Node("file")
-
-
-def _node(**changes: object) -> Node:
-    """``Node(kind, ...)`` from keyword fields (kind included), equal to the constructor's."""
-    return _fast(Node, _NODE, changes)  # type: ignore[return-value]
-
-
-_ENTRY: "TarEntry | None" = None
-
-
-def _entry(path: str, node: Node, raw_name: str, **more: object) -> "TarEntry":
-    global _ENTRY
-    if _ENTRY is None:
-        _ENTRY = TarEntry("", _NODE, "")
-    more["path"], more["node"], more["raw_name"] = path, node, raw_name
-    return _fast(TarEntry, _ENTRY, more)  # type: ignore[return-value]
+def _entry(path: str, node: Node, raw_name: str, head: bytes | None = None) -> "TarEntry":
+    """The same value as ``TarEntry(path, node, raw_name, head=head)``, built faster."""
+    if not _can_build_fast():
+        return TarEntry(path, node, raw_name, head=head)
+    obj = object.__new__(TarEntry)
+    object.__setattr__(obj, "__dict__", {"path": path, "node": node, "raw_name": raw_name,
+                                         "hardlink": "", "opaque": False, "head": head})
+    return obj
 
 
 def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "layer",
@@ -632,19 +636,17 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             yield TarEntry(path, node, raw_name, hardlink=clean_path(link))
             continue
         if kind == "file":
-            node = _node(kind="file", mode=mode, uid=uid, gid=gid, mtime=mtime, size=datasize,
-                         sha256=sha, data=data_b, xattrs=xattrs)
-            yield _entry(path, node, raw_name, head=first)
+            yield _entry(path, _node("file", mode, uid, gid, mtime, datasize, sha, data_b, "", xattrs),
+                         raw_name, first)
             continue
         if kind == "symlink":
             if not linkraw:
                 raise UnsafeEntry(raw_name, f"a symlink with an empty target (in {name}); Docker "
                                   "fails: symlink: no such file or directory",
                                   fix="give the symlink a target")
-            node = _node(kind="symlink", mode=0o777, uid=uid, gid=gid, mtime=mtime,
-                         linkname=_text(linkraw), xattrs=xattrs)
+            node = _node("symlink", 0o777, uid, gid, mtime, linkname=_text(linkraw), xattrs=xattrs)
         elif kind == "dir":
-            node = _node(kind="dir", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
+            node = _node("dir", mode, uid, gid, mtime, xattrs=xattrs)
         else:
             major = _num(f_major, "devmajor", name, offset)
             minor = _num(f_minor, "devminor", name, offset)
@@ -758,7 +760,7 @@ class _Unpacker:
     # -- entries
     def add(self, e: TarEntry) -> None:
         raw = e.raw_name
-        key = go_clean(raw)
+        key = raw if raw and raw == e.path else go_clean(raw)   # a clean name is its own key
         if key in self.seen:
             raise UnsafeEntry(raw, f"the same path appears twice in one layer (in {self.name}); "
                               "Docker refuses it: 'duplicates of file paths not supported'",
@@ -807,7 +809,12 @@ class _Unpacker:
         self.put(where, Node.whiteout())
 
     def entry(self, e: TarEntry) -> None:
-        where = self.where(e.path, e.raw_name)
+        where = e.path
+        par = where.rpartition("/")[0]
+        if par:
+            n = self.out.get(par)
+            if n is None or n.kind != "dir":    # missing, or reached through a symlink
+                where = self.where(where, e.raw_name)
         old = self.out.get(where)
         node = e.node
         if old is not None:
