@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import labkit
+from labkit.compare import compare
 from labkit.lessons.lesson05 import (compressed_copy, config_view, flip_byte, id_table, manifest_view,
                                      restack, sharing_text, show_json)
 
@@ -43,8 +44,8 @@ print(labkit.format_build(record_a))
 #   `chainID(n) = sha256(chainID(n-1) + " " + diffID(n))`. Docker's layer store is keyed by it.
 #
 # (Digests are replaced by placeholders when the tests compare this notebook on both engines:
-# the `RUN` layer holds file times, so its digest differs on every build. The `yes`/`no`
-# columns do not.)
+# the layers a build makes hold file times, so their digests differ on every build. The
+# `yes`/`no` columns do not.)
 
 # %%
 saved_a = engine.save(record_a.image, work / "a.tar")
@@ -135,12 +136,12 @@ image_b = labkit.open_image(engine.save(record_b.image, work / "b.tar"))
 print(sharing_text(image_a, image_b))
 
 # %% [markdown]
-# `labkit.compare` puts the two images side by side. Their bottom two layers have the same
-# chainIDs, so Docker stores them once and a registry pull of B next to A fetches only B's top
-# layer. Their final filesystems differ only in what the top layers wrote:
+# `compare` (from `labkit.compare`) puts the two images side by side. Their bottom two layers
+# have the same chainIDs, so Docker stores them once and a registry pull of B next to A
+# fetches only B's top layer. Their final filesystems differ only in what the top layers wrote:
 
 # %%
-comparison = labkit.compare.compare(image_a, image_b)
+comparison = compare(image_a, image_b)
 print("shared bottom layers (chainID):", comparison.shared_chain)
 print("layers a pull of B must fetch:", list(comparison.transfer_layers))
 print("\n".join(str(change) for change in comparison.changes))
