@@ -65,8 +65,8 @@ print(sizes)
 sizes.chart()
 
 # %% [markdown]
-# The `rm` step made the image **bigger** (one more layer, holding whiteouts), not smaller: the
-# toolchain is still stored in layer 1.
+# The `rm` step did not make the image any smaller: it added one more layer (holding only
+# whiteouts), and the toolchain is still stored in layer 1.
 #
 # ## Efficiency, as dive scores it
 # `dive` counts bytes that are stored but not visible at the top (deleted or overwritten by a
