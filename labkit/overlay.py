@@ -735,6 +735,11 @@ class Mount:
                 if self._children(dreal):       # overlayfs checks the merged directory
                     raise _err(_errno.ENOTEMPTY, dst)
             elif self._uchildren.get(dreal):    # a pure upper dir: the upper fs refuses
+                # ... but only after overlayfs marked the moving dir opaque
+                snow = self._upper[sreal]
+                if is_dir and not snow.opaque and self._is_merge(dpdir):
+                    self._uset(sreal, snow.with_opaque())
+                    self._emit("opaque", sreal)
                 if self._lower_positive(sreal):
                     # ext4 (the usual upper fs) restores the source entry after a failed
                     # rename-with-whiteout, which stamps the source directory's mtime

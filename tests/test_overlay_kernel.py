@@ -240,6 +240,12 @@ def test_kernel_failed_rename_with_whiteout_stamps_source_dir(kernel_overlay):
     assert kupper["p"].mtime >= now() - 60 and kupper["t"].mtime == OLD
 
 
+def test_kernel_failed_dir_rename_still_leaves_it_opaque(kernel_overlay):
+    raw, kupper, tree = _compare(BASE, {}, [("mkdir", "x", 0o755), ("mkdir", "y", 0o755),
+                                            ("write", "y/f", b"", False), ("rename", "x", "y")])
+    assert raw[-1] == ("err", "ENOTEMPTY") and kupper["x"].opaque
+
+
 def test_kernel_refuses_read_only_mount_of_one_lower(kernel_overlay):
     with pytest.raises(RuntimeError, match="mount failed"):
         with kernel_mount([{"a": F(b"")}], read_only=True):
