@@ -435,7 +435,7 @@ def _docker_push(engine: Engine, registry: RealRegistry, image: ImageRef | str,
     api = engine._api   # type: ignore[attr-defined]
     ref = engine._ref(image)   # type: ignore[attr-defined]
     attrs = api.inspect_image(ref.id)
-    if (attrs.get("Config") or {}).get("Labels", {}).get(LABEL) != "true":
+    if not _labelled(attrs.get("Config") and {"config": attrs["Config"]} or {}):
         raise EngineError(f"image {ref.short_id} is not a labkit image",
                           fix="labkit pushes only images it built (label org.labkit.managed=true)")
     repo, _, tag = f"{registry.address}/{target}".rpartition(":")
