@@ -44,7 +44,7 @@ pytestmark = pytest.mark.docker
 SESSION = "simdiff-" + uuid.uuid4().hex[:12]
 LABELS = {LABEL: "true", SESSION_LABEL: SESSION}
 CASES = load_cases()
-WORKERS = 4          # cases built on the daemon at once
+WORKERS = 6          # cases built on the daemon at once
 BASE_DOCKERFILE = ('FROM scratch\nCOPY busybox /bin/busybox\n'
                    'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
 
