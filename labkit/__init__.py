@@ -90,7 +90,7 @@ _EXPORTS: dict[str, str] = {
 
 
 # sub-modules reachable as attributes (``labkit.viz.layer_stack``), imported on first use
-_SUBMODULES = ("viz", "widgets", "analysis", "image", "layers", "overlay", "cache")
+_SUBMODULES = ("viz", "widgets", "analysis", "image", "layers", "overlay", "cache", "compare", "lessons")
 
 
 def __getattr__(name: str) -> Any:

@@ -342,20 +342,20 @@ def test_register_adds_an_exercise(sim_engine):
 
 
 def test_check_finds_the_notebooks_engine_without_engine_argument(tmp_path):
+    """Without engine=, check() uses the engine labkit.connect() last returned in the kernel."""
     script = ("import labkit\nfrom labkit.exercises import check\n"
               "engine = labkit.connect('sim', quiet=True)\n"
               "c = engine.start(engine.base_image())\nengine.exec(c, 'rm /etc/group')\n"
               "print(check('04-a', container=c).passed)\n"
               "other = labkit.connect('sim', quiet=True)\n"
               "import labkit.exercises.runner as r; r._engine.clear()\n"
-              "try:\n    check('04-a', container=c)\nexcept labkit.LabkitError as e:\n"
-              "    print('refused:', e)\n")
+              "print(check('04-a', container=c).passed)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.strip().splitlines()[:2]
     assert first == "True"
-    assert second.startswith("refused: several engines")
+    assert second == "False"   # the newer engine has no such container: checked there, not here
 
 
 def test_passing_output_is_the_same_text_on_both_engines(sim_engine, docker_engine, tmp_path):
