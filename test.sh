@@ -17,7 +17,12 @@ LABKIT_ENGINE=sim python -m pytest "${nbval[@]}"
 
 if [ -n "${LABKIT_REQUIRE_DOCKER:-}" ] || labkit_docker_reachable; then
     echo "== nbval: lessons on the Docker engine ==" >&2
-    LABKIT_ENGINE=docker python -m pytest "${nbval[@]}"
+    # one session name for every lesson kernel, so exactly their objects are cleaned after
+    session="nbval$$"
+    status=0
+    LABKIT_ENGINE=docker LABKIT_SESSION=$session python -m pytest "${nbval[@]}" || status=$?
+    LABKIT_ENGINE=docker LABKIT_SESSION=$session labkit clean --session >/dev/null
+    [ "$status" -eq 0 ] || exit "$status"
 else
     echo "== nbval on the Docker engine: SKIPPED, no daemon reachable (see README) ==" >&2
 fi
