@@ -118,17 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=50_000, help="number of files (default 50000)")
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--gzip", action="store_true", help="gzip the layer blobs")
-    ap.add_argument("--keep", metavar="DIR", help="keep the generated files in DIR")
+    ap.add_argument("--keep", metavar="DIR", help="keep the generated files in DIR (and reuse them next time)")
     args = ap.parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="labkit-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         image = work / "image.tar"
         t0 = time.perf_counter()
-        info = generate(image, args.mb, args.files, args.layers, args.gzip)
-        print(f"generated {image}: {info['files']} files in {info['layers']} layers, "
-              f"{info['uncompressed_bytes'] / 1e6:.0f} MB uncompressed, {info['tar_bytes'] / 1e6:.0f} MB on disk "
-              f"({time.perf_counter() - t0:.1f}s)")
+        if args.keep and image.exists():      # a kept image is reused (same seed, same bytes)
+            print(f"reusing {image} ({image.stat().st_size / 1e6:.0f} MB)")
+        else:
+            info = generate(image, args.mb, args.files, args.layers, args.gzip)
+            print(f"generated {image}: {info['files']} files in {info['layers']} layers, "
+                  f"{info['uncompressed_bytes'] / 1e6:.0f} MB uncompressed, {info['tar_bytes'] / 1e6:.0f} MB on disk "
+                  f"({time.perf_counter() - t0:.1f}s)")
+        print(f"load average before measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         layer_dir = work / "layers"
         layer_dir.mkdir(exist_ok=True)
         layer_tars = []

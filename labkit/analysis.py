@@ -178,6 +178,8 @@ def _compact(e: Any) -> _E | None:
             data = getattr(e, "head", None)     # iter_entries(head=N): the start only
         if data is not None:
             head = bytes(data[:_secrets.SCAN_BYTES])
+            if not _secrets.scan(path, head):
+                head = None     # nothing in it: the same (empty) answer without holding it
     wh_name = kind == "whiteout" and bool(getattr(e, "whiteout", True))
     return _E(path, kind, size, content, hard.strip("/") if hard else "", head, wh_name)
 
@@ -189,6 +191,37 @@ def _parent(p: str) -> str:
 def _ancestors(p: str) -> list[str]:
     parts = p.split("/")
     return ["/".join(parts[:k]) for k in range(1, len(parts))]
+
+
+def _non_dir_ancestors(p: str, view: Mapping[str, tuple]) -> list[str]:
+    """The ancestors of ``p`` (top first) below its nearest ancestor that is a directory of
+    ``view`` (every ancestor of a view's entry is a directory of it)."""
+    out = []
+    i = p.rfind("/")
+    while i > 0:
+        a = p[:i]
+        v = view.get(a)
+        if v is not None and v[0] == "dir":
+            break
+        out.append(a)
+        i = p.rfind("/", 0, i)
+    out.reverse()
+    return out
+
+
+def _missing_ancestors(p: str, have: Mapping[str, Any]) -> list[str]:
+    """The ancestors of ``p`` (top first) below its nearest ancestor that is a key of
+    ``have``: all of them when ``have`` keeps every ancestor of each of its keys."""
+    out = []
+    i = p.rfind("/")
+    while i > 0:
+        a = p[:i]
+        if a in have:
+            break
+        out.append(a)
+        i = p.rfind("/", 0, i)
+    out.reverse()
+    return out
 
 
 # --------------------------------------------------------------------------- dive's score
@@ -219,8 +252,8 @@ class _Dive:
                 parent = _parent(e.path)
                 tp = (parent + "/" if parent else "") + ".wh." + e.path.rsplit("/", 1)[-1]
                 wh[tp] = e.path
-            for a in _ancestors(tp):
-                nodes.setdefault(a, (False, 0))
+            for a in _missing_ancestors(tp, nodes):   # nodes holds the parents of its keys
+                nodes[a] = (False, 0)
             nodes[tp] = (e.kind == "dir", e.header_size)
         return nodes, wh
 
@@ -278,10 +311,9 @@ class _Dive:
                 self._add(tp, nodes[tp])
 
     def _add(self, p: str, info: tuple[bool, int]) -> None:
-        for a in _ancestors(p):
-            if a not in self.stack:
-                self.stack[a] = (False, 0)
-                self.kids.setdefault(_parent(a), set()).add(a)
+        for a in _missing_ancestors(p, self.stack):   # the stack holds the parents of its keys
+            self.stack[a] = (False, 0)
+            self.kids.setdefault(_parent(a), set()).add(a)
         if p not in self.stack:
             self.kids.setdefault(_parent(p), set()).add(p)
         self.stack[p] = info
@@ -398,7 +430,7 @@ class _Overlay:
                 continue
             if e.kind != "dir":
                 file_count += 1
-            for a in _ancestors(e.path):                 # Docker creates missing parents
+            for a in _non_dir_ancestors(e.path, view):   # Docker creates missing parents
                 old = view.get(a)
                 if old is None or old[0] != "dir":
                     if old is not None:

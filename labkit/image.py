@@ -241,10 +241,16 @@ def _clean(name: str) -> str:
 # --------------------------------------------------------------------------- layer streams
 
 class _Hashing(io.RawIOBase):
-    """Pass bytes through, hashing and counting them; ``on_eof`` runs once at the end."""
+    """Pass bytes through, hashing and counting them; ``on_eof`` runs once at the end.
+
+    Once a read brings a big chunk, hashing moves to a helper thread (hashlib releases the
+    GIL on big buffers), so the digest of a layer is computed while the caller parses it.
+    The chunks are hashed in order; ``digest`` waits for the helper."""
 
     def __init__(self, inner: IO[bytes], on_eof: Callable[[str, int], None] | None = None) -> None:
         self._inner, self._h, self.count, self._cb, self.done = inner, hashlib.sha256(), 0, on_eof, False
+        self._queue: Any = None
+        self._worker: Any = None
 
     def readable(self) -> bool:
         return True
@@ -258,13 +264,45 @@ class _Hashing(io.RawIOBase):
                 if self._cb:
                     self._cb(self.digest, self.count)
             return 0
-        self._h.update(view[:n])
+        if self._queue is None and n >= _THREAD_HASH_MIN:
+            import queue  # noqa: PLC0415
+            import threading  # noqa: PLC0415
+            self._queue = queue.Queue(maxsize=4)
+            self._worker = threading.Thread(target=_hash_chunks, args=(self._queue, self._h),
+                                            name="labkit-layer-digest", daemon=True)
+            self._worker.start()
+        if self._queue is not None:
+            self._queue.put(bytes(view[:n]))
+        else:
+            self._h.update(view[:n])
         self.count += n
         return n
 
+    def _join(self) -> None:
+        if self._queue is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = self._worker = None
+
+    def close(self) -> None:
+        self._join()
+        super().close()
+
     @property
     def digest(self) -> str:
+        self._join()
         return "sha256:" + self._h.hexdigest()
+
+
+_THREAD_HASH_MIN = 256 << 10
+
+
+def _hash_chunks(q: Any, h: Any) -> None:
+    while True:
+        chunk = q.get()
+        if chunk is None:
+            return
+        h.update(chunk)
 
 
 class LayerStream(io.BufferedReader):
