@@ -103,3 +103,25 @@ def test_sizes_count_symlinks_like_docker(engine):
         assert engine.container_size(c).rw == len("/a/target/of/length/27/xx") + 1
     finally:
         engine.remove(c)
+
+
+def test_a_failing_run_step_is_the_same_clear_error_on_both_engines(engine, tmp_path):
+    from labkit.errors import BuildError
+    (tmp_path / "Dockerfile").write_text("FROM labkit/base\nRUN echo one > /one\n"
+                                         "RUN echo 'about to fail' && exit 7\nRUN echo never\n")
+    with pytest.raises(BuildError) as exc:
+        engine.build(tmp_path, no_cache=True)
+    err = exc.value
+    assert (err.step, err.line, err.exit_code) == (3, 3, 7)
+    assert "about to fail" in err.output
+    assert err.instruction.startswith("RUN echo 'about to fail'")
+    assert [s.cached for s in err.record.steps][:2] == [False, False]
+
+
+def test_a_missing_copy_source_names_the_file(engine, tmp_path):
+    from labkit.errors import BuildError
+    (tmp_path / "Dockerfile").write_text("FROM labkit/base\nCOPY not-there.txt /x\n")
+    with pytest.raises(BuildError) as exc:
+        engine.build(tmp_path)
+    assert "not-there.txt" in str(exc.value)
+    assert exc.value.step == 2

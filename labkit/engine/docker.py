@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from .. import baseimage, session
-from ..errors import EngineError, EngineUnavailable, LabkitError
+from ..errors import BuildError, EngineError, EngineUnavailable, LabkitError
 from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
                    RunResult)
 
@@ -134,9 +134,9 @@ class DockerEngine(Engine):
                 if on_event:
                     on_event(event)
         record = record_from_events(events, engine=self.name)
-        if record.image is not None:
-            record = _with_image(record, self._ref(record.image.id))
-        return record
+        if record.failure is not None or record.image is None:
+            raise _build_error(record, Path(context) / dockerfile)
+        return _with_image(record, self._ref(record.image.id))
 
     def history(self, image: ImageRef | str) -> list[HistoryEntry]:
         """Newest first, like ``docker history``; each entry mapped to its layer by the config."""
@@ -310,6 +310,30 @@ class DockerEngine(Engine):
                 if not dry_run:
                     self._api.remove_network(n["Id"])
         return removed
+
+
+def _build_error(record, dockerfile: Path) -> BuildError:
+    """The same error the simulator raises for a failed build: step, line, exit code, output."""
+    failure = record.failure
+    step = failure.step if failure else None
+    instruction, line = "", None
+    if step is not None:
+        instruction = next((s.instruction for s in record.steps if s.n == step), "")
+        try:
+            from ..dockerfile import parse
+            steps = list(parse(dockerfile.read_text()).steps())
+            if 0 < step <= len(steps):
+                line = steps[step - 1][1].line
+        except (LabkitError, OSError):
+            pass
+    message = failure.message if failure else "the build produced no image"
+    where = f"step {step}" + (f" (Dockerfile line {line})" if line else "") if step else "the build"
+    err = BuildError(f"{where} failed: {message}", step=step, instruction=instruction,
+                     exit_code=failure.exit_code if failure else None,
+                     output=failure.output if failure else "", line=line,
+                     fix="read the step's output; fix the instruction and build again")
+    err.record = record  # type: ignore[attr-defined]
+    return err
 
 
 def _with_image(record, ref: ImageRef):
