@@ -1,0 +1,75 @@
+"""Storage-driver disk use: the model against the kernel's overlay and a real second dockerd (vfs)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import labkit
+from labkit.fsmodel import Node
+from labkit.kernelmount import KernelOverlay
+from labkit.realfs import write_dir
+from labkit.storage import SecondDaemon, compare_drivers, measure_dir, model_use
+
+LAYERS = [
+    {"a": Node.file(b"x" * 1000), "d": Node.dir(), "d/link": Node.symlink("../a")},
+    {"b": Node.file(b"y" * 500), "h1": Node.file(b"z" * 300, inode=7), "h2": Node.file(b"z" * 300, inode=7)},
+    {"a": Node.whiteout(), "c": Node.file(b"w" * 20)},
+]
+
+
+def test_overlay2_model_is_each_layer_dir_on_disk(tmp_path, kernel_overlay):
+    got = []
+    for i, layer in enumerate(LAYERS):
+        write_dir(layer, tmp_path / str(i))
+        got.append(measure_dir(tmp_path / str(i)))
+    assert model_use(LAYERS, "overlay2") == got
+
+
+def test_vfs_model_is_the_kernels_merged_tree_per_layer(kernel_overlay):
+    got = []
+    for i in range(len(LAYERS)):
+        with KernelOverlay(list(reversed(LAYERS[:i + 1]))) as ovl:
+            got.append(measure_dir(ovl.merged))
+    assert model_use(LAYERS, "vfs") == got
+    assert got[2] < got[1]                       # a deletion makes the vfs copy smaller
+
+
+def test_sim_reports_the_model_only(sim_engine):
+    image = sim_engine.build(labkit.example("disk10"), tag="disk-t").image
+    report = compare_drivers(sim_engine, image)
+    assert not report.is_measured and "simulator" in report.measured_why
+    assert report.total("vfs") > report.total("overlay2")
+
+
+def test_docker_measurement_matches_the_model(docker_engine, docker_client):
+    why = SecondDaemon.unavailable()
+    if why:
+        pytest.skip(why)
+    before = {i.id for i in docker_client.images.list(all=True)}
+    image = docker_engine.build(labkit.example("disk10"), tag="disk-t").image
+    report = compare_drivers(docker_engine, image)
+    assert report.is_measured
+    for layer in report.layers:                  # every layer dir holds what the model says
+        assert layer.measured == layer.model, layer
+    assert report.total("vfs", measured=True) > report.total("overlay2", measured=True)
+    # the main daemon is untouched: only the image this test built is new
+    after = {i.id for i in docker_client.images.list(all=True)}
+    assert after - before <= {image.id} | {i.id for i in docker_client.images.list(
+        all=True, filters={"label": "org.labkit.managed=true"})}
+
+
+def test_second_daemon_always_stops_and_leaves_nothing(docker_engine):
+    why = SecondDaemon.unavailable()
+    if why:
+        pytest.skip(why)
+    daemon = SecondDaemon(type(docker_engine._api))
+    with pytest.raises(RuntimeError):
+        with daemon:
+            root, pid = daemon.dir, daemon._proc.pid
+            info = daemon.api.info()
+            assert info["Driver"] == "vfs" and info["DockerRootDir"] == str(daemon.data_root)
+            assert info["Images"] == 0
+            raise RuntimeError("boom")
+    assert not daemon.running and not root.exists()
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
