@@ -69,7 +69,7 @@ diagram
 # %% [markdown]
 # `scan_layers` saves the image and looks at **every** layer: entries named `id_rsa`, the
 # whiteouts that delete them, and what `labkit.analysis` finds by name and by content
-# (its findings are masked: the kind of secret and the PEM header, never the key).
+# (printed as the kind of secret and its layers, never the key itself).
 
 # %%
 found = scan_layers(engine, leaky)
