@@ -178,8 +178,8 @@ def _compact(e: Any) -> _E | None:
             data = getattr(e, "head", None)     # iter_entries(head=N): the start only
         if data is not None:
             head = bytes(data[:_secrets.SCAN_BYTES])
-            if not _secrets.scan(path, head):
-                head = None     # nothing in it: the same (empty) answer without holding it
+            if b"\0" in head[:1024] or not _secrets.scan(path, head):
+                head = None     # binary or nothing in it: the same answer without holding it
     wh_name = kind == "whiteout" and bool(getattr(e, "whiteout", True))
     return _E(path, kind, size, content, hard.strip("/") if hard else "", head, wh_name)
 
