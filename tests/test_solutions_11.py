@@ -94,3 +94,25 @@ def test_a_rebuild_without_a_source_edit_does_not_prove_the_cache(engine, solved
     result = labkit.check("11-a", record=unchanged, bad=solved["bad"], engine=engine)
     assert not result.passed and result.points == 7, str(result)
     assert any("every COPY came from the cache" in m for m in result.messages)
+
+
+# passes every visible check, but ships no dependencies and stacks empty layers
+SNEAKY = (ROOT / "solutions" / "11" / "Dockerfile").read_text().replace(
+    "COPY --from=deps /opt/deps/ /opt/deps/\n",
+    "RUN mkdir -p /opt/a\nRUN mkdir -p /opt/b\nRUN mkdir -p /opt/c\nRUN mkdir -p /opt/d\n")
+
+
+def test_hidden_checks_catch_what_the_visible_ones_miss(engine, solved, tmp_path, monkeypatch):
+    assert "COPY --from" not in SNEAKY
+    context = capstone_context(tmp_path / "sneaky")
+    (context / "sneaky.Dockerfile").write_text(SNEAKY)
+    from labkit.lessons.lesson11 import build_and_rebuild
+    record = build_and_rebuild(engine, context, "sneaky.Dockerfile", tag="sneaky11")
+    visible = labkit.check("11-a", record=record, bad=solved["bad"], engine=engine)
+    assert visible.passed and visible.points == 9, str(visible)
+    log = tmp_path / "grade.jsonl"
+    monkeypatch.setenv("LABKIT_GRADE_LOG", str(log))
+    graded = labkit.check("11-a", record=record, bad=solved["bad"], engine=engine)
+    assert not graded.passed and (graded.points, graded.max_points) == (9, 11), str(graded)
+    checks = {c["name"]: c["passed"] for c in json.loads(log.read_text().splitlines()[-1])["checks"]}
+    assert checks["app-runs"] is False and checks["few-layers"] is False
