@@ -263,6 +263,8 @@ class RealRegistry:
             finally:
                 log.close()
             self._wait_ready()
+            import atexit
+            atexit.register(self.stop)      # a notebook kernel that dies still stops it
         except BaseException:
             self.stop()
             raise

@@ -1,0 +1,59 @@
+"""Lesson 09's reference solution passes on BOTH engines (model registry / real docker-registry);
+wrong attempts do not."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import labkit
+from labkit.exercises import reset_attempts
+from labkit.registry import RealRegistry, open_registry, push
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _solutions():
+    spec = importlib.util.spec_from_file_location("solutions_09", ROOT / "solutions" / "09.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.SOLUTIONS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hints():
+    reset_attempts()
+    yield
+    reset_attempts()
+
+
+@pytest.fixture
+def registry(engine):
+    if engine.name == "docker" and not RealRegistry.available():
+        pytest.skip("docker-registry is not installed")
+    with open_registry(engine) as reg:
+        yield reg
+
+
+def test_reference_solution_passes(engine, registry, tmp_path):
+    kwargs = _solutions()["09-a"](engine, tmp_path, registry)
+    result = labkit.check("09-a", engine=engine, **kwargs)
+    assert result.passed, str(result)
+    assert result.points == result.max_points
+
+
+def test_unrelated_versions_fail(engine, registry, tmp_path):
+    context = labkit.example("dist09", tmp_path / "ctx")
+    v1 = engine.build(context, dockerfile="Dockerfile.v1", tag="ship-w:v1")
+    v2 = engine.build(context, dockerfile="Dockerfile.v2", tag="ship-w:v2", no_cache=True)
+    push(engine, registry, v1.image, "ship-w:v1")
+    push(engine, registry, v2.image, "ship-w:v2")
+    result = labkit.check("09-a", registry=registry, image="ship-w:v1", other="ship-w:v2", engine=engine)
+    assert not result.passed
+    assert any("uploaded again" in m for m in result.messages), str(result)
+
+
+def test_nothing_pushed_fails_gracefully(engine, registry):
+    result = labkit.check("09-a", registry=registry, image="ship-none:v1", other=None, engine=engine)
+    assert not result.passed and result.points == 0
