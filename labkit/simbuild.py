@@ -576,11 +576,12 @@ def _context_items(ctx, root: Path, srcs: list[str], ins) -> list[_Item]:
 
     def node_of(e) -> Node:
         kind = "file" if e.kind == "hardlink" else e.kind
-        mtime = 0
-        try:
-            mtime = int(os.lstat(root / e.path).st_mtime)
-        except OSError:
-            pass
+        mtime = int(time.time())          # a directory the daemon makes itself: build time
+        if not getattr(e, "implied", False):
+            try:
+                mtime = int(os.lstat(root / e.path).st_mtime)
+            except OSError:
+                pass
         if kind == "symlink":
             return Node.symlink(e.linkname, uid=e.uid, gid=e.gid, mtime=mtime)
         if kind == "dir":
