@@ -7,7 +7,7 @@
 # * **cache-unfriendly order** (lesson 06): `COPY . /app/` comes first, so any source edit
 #   re-runs every step after it, the slow dependency install included;
 # * **a secret left in a layer** (lesson 08): the key is copied in and deleted later;
-# * **big temporary files deleted in a later layer** (lesson 07): the 600 KB bundle ships;
+# * **big temporary files deleted in a later layer** (lesson 07): the 600 KiB bundle ships;
 # * **many RUN layers**, one per command.
 #
 # Your job: rewrite it. `check("11-a", ...)` scores four properties separately, measured on
@@ -76,7 +76,7 @@ print(scan_layers(engine, bad))
 # ## The cache problem
 # `edit_source` gives `src/version.sh` new content — a source-only edit. Lesson 06's cache model
 # predicts what a rebuild of the bad Dockerfile would do: everything from `COPY . /app/` on
-# rebuilds, the 600 KB dependency steps included. (`lab.build("Dockerfile",
+# rebuilds, the 600 KiB dependency steps included. (`lab.build("Dockerfile",
 # tag="capstone-bad-2")` confirms it on your engine, if you have the time.)
 
 # %%
