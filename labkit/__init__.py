@@ -53,6 +53,10 @@ _EXPORTS: dict[str, str] = {
     "SecretFinding": "labkit.secrets",
     "compare_images": "labkit.compare",
     "Comparison": "labkit.compare",
+    # the simulator's own values
+    "SimImage": "labkit.simimage",
+    "SimBuildCache": "labkit.simbuild",
+    "ShellResult": "labkit.shell",
     # Dockerfiles, contexts, the build cache
     "Dockerfile": "labkit.dockerfile",
     "parse_dockerfile": "labkit.dockerfile",
