@@ -101,8 +101,12 @@ def sentinel(docker_client):
     image = docker_client.images.get(f"{name}:latest")
     container = docker_client.api.create_container(image.id, ["/hello.txt"], name=name)["Id"]
     yield {"image": image.id, "container": container, "name": name}
+    # end of the whole session: everything the suite did (labkit clean included) left them alone
+    survived = (docker_client.api.containers(all=True, filters={"id": container}),
+                docker_client.api.images(name=name))
     docker_client.api.remove_container(container, force=True)
     docker_client.api.remove_image(image.id, force=True)
+    assert all(survived), f"labkit removed an object it did not make: {name}"
 
 
 @pytest.fixture(scope="session", autouse=True)
