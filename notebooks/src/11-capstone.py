@@ -81,7 +81,19 @@ print(scan_layers(engine, bad))
 
 # %%
 edit_source(context)
-print(lab.predict("Dockerfile"))
+prediction = lab.predict("Dockerfile")
+print(prediction)
+
+# %% [markdown]
+# The same prediction as a diagram (green: from the cache, orange: rebuilt; DOT source first):
+
+# %%
+cache_graph = labkit.viz.cache_diagram(prediction.steps, title="capstone-bad after a source edit")
+print(cache_graph.source)
+
+# %%
+# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+cache_graph
 
 # %% [markdown]
 # ## Your turn: 11-a
