@@ -121,12 +121,18 @@ class Registry:
         self._blobs: dict[str, bytes] = {}
         self._tags: dict[str, str] = {}          # "repo:tag" -> manifest digest
 
-    def __enter__(self) -> "Registry":
+    def start(self) -> "Registry":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._blobs.clear()
         self._tags.clear()
+
+    def __enter__(self) -> "Registry":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def describe(self) -> str:
         return "registry: labkit's in-memory registry model"
