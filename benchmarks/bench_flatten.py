@@ -1,14 +1,16 @@
 """Benchmark: flatten a 100-layer / 100k-file image; lookup cost at 128 layers vs 1; memory.
 
-    python benchmarks/bench_flatten.py [--layers 100] [--files 100000]
+    python benchmarks/bench_flatten.py [--layers 100] [--files 100000] [--speed-only]
 
-Everything is generated in a temporary directory and removed afterwards. Prints:
-* ``tar -t`` over the same layer tars vs labkit ``iter_entries`` (listing only), vs
-  ``iter_entries`` with sha256, vs the whole ``labkit flatten`` (read + Docker's unpack
-  rules + merge + sha256): seconds and ratios;
-* lookup cost: ``overlay.Mount.stat`` (or the merged dict) at 128 stacked layers vs 1;
-* peak traced Python memory of ``flatten`` and of ``read_layer`` per 100k entries, and the
-  process's max RSS.
+Everything is generated in a temporary directory and removed afterwards. Prints the load
+average, then wall and CPU seconds (this process plus its children) and both ratios to tar:
+* ``tar -t`` over the same layer tars (one process per layer);
+* the reader before the speed work (benchmarks/tarlayer_v1.py) and ``iter_entries`` now,
+  listing only, and ``iter_entries`` with per-file sha256;
+* the whole ``flatten`` (read + Docker's unpack rules + merge + layer digest checks),
+  without per-file sha256 (what ``labkit flatten`` prints) and with it (``--json``);
+* unless ``--speed-only``: lookup cost (``overlay.Mount``) at 128 stacked layers vs 1, peak
+  traced Python memory of ``flatten`` and of ``read_layer`` per 100k entries, max RSS.
 """
 from __future__ import annotations
 
