@@ -124,16 +124,25 @@ class StorageReport:
         ])
 
     def table(self, *, measured: bool = False) -> str:
+        """One line per layer; no column padding, so machine-dependent sizes never shift text."""
         src = "measured" if measured else "model"
-        rows = [f"{'layer':<6}{'overlay2 (' + src + ')':>22}{'vfs (' + src + ')':>22}  made by"]
+        rows = [f"bytes per layer directory ({src}), bottom first:"]
         for l in self.layers:
             vals = l.measured if measured else l.model
-            over = human(vals.get('overlay2', 0)) + (" (incl. base)" if l.index == 0 else "")
-            rows.append(f"{l.index:<6}{over:>22}"
-                        f"{human(vals.get('vfs', 0)) + ' (incl. base)':>22}  {l.instruction[:40]}")
-        rows.append(f"{'total':<6}{human(self.total('overlay2', measured=measured)) + ' (incl. base)':>22}"
-                    f"{human(self.total('vfs', measured=measured)) + ' (incl. base)':>22}")
+            over = human(vals.get("overlay2", 0)) + (" (incl. base)" if l.index == 0 else "")
+            rows.append(f"  layer {l.index}: overlay2 {over} | vfs {human(vals.get('vfs', 0))} (incl. base)"
+                        f" | {l.instruction[:45]}")
+        rows.append(f"  total:   overlay2 {human(self.total('overlay2', measured=measured))} (incl. base)"
+                    f" | vfs {human(self.total('vfs', measured=measured))} (incl. base)")
         return "\n".join(rows)
+
+    def measurement(self) -> str:
+        """The measured side (Docker as root), or why there is none."""
+        if not self.is_measured:
+            return f"not measured here: {self.measured_why}; the model above is what labkit expects"
+        return "\n".join([self.table(measured=True),
+                          f"every layer directory holds exactly what the model says: {self.agrees}",
+                          f"vfs / overlay2 on this machine: {self.ratio(measured=True):.1f}x"])
 
     def __str__(self) -> str:
         return self.table()
