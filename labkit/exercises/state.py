@@ -142,9 +142,11 @@ def resolve_image(engine: Engine, value: Any) -> ImageRef:
         refs = engine.images()
     except LabkitError as exc:
         raise StateMissing(f"could not list images: {exc}") from None
-    for ref in refs:
-        if ref.id in wanted_ids or wanted_tags & set(ref.tags):
-            return ref
+    # an exact id first: a tag may since have moved to a newer build than the one named
+    for match in (lambda r: r.id in wanted_ids, lambda r: bool(wanted_tags & set(r.tags))):
+        found = next((ref for ref in refs if match(ref)), None)
+        if found is not None:
+            return found
     for ref in refs:  # a short id ("3f2a9c1b7d0e")
         for w in wanted_ids:
             short = w.split(":", 1)[1]
