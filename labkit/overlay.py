@@ -330,8 +330,13 @@ class Mount:
 
     def _resolve(self, path: str, follow: bool = True) -> str:
         """The key ``path`` names (symlinks in it followed); it may not exist."""
-        real = self._walk("", path.split("/"), follow, [0], path)
-        if path.endswith("/") and path.strip("/"):
+        trailing = path.endswith("/") and bool(path.strip("/"))
+        if trailing:   # "name/" follows a final symlink and must be a directory
+            path_, follow = path.rstrip("/"), True
+        else:
+            path_ = path
+        real = self._walk("", path_.split("/"), follow, [0], path)
+        if trailing:
             got = self._get(real)
             if got is not None and got[0].kind != "dir":
                 raise _err(_errno.ENOTDIR, path)
@@ -541,6 +546,9 @@ class Mount:
     # -------------------------------------------------------------- writing
     def write(self, path: str, data: bytes, append: bool = False, *, mode: int = 0o644) -> None:
         """``open(O_WRONLY|O_CREAT|O_TRUNC or O_APPEND)`` then write ``data``."""
+        if path.endswith("/") and path.strip("/"):
+            self._parent_and_name(path)
+            raise _err(_errno.EISDIR, path)   # O_CREAT with a trailing slash
         real = self._resolve(path, follow=True)
         got = self._get(real)
         if got is not None and got[0].kind == "dir":
@@ -635,6 +643,8 @@ class Mount:
         real = _join(pdir, name)
         if self._get(real) is not None:
             raise _err(_errno.EEXIST, path)
+        if path.endswith("/"):
+            raise _err(_errno.ENOENT, path)   # "x/" asks for a directory
         self._writable(path)
         _, uid, gid = self._owner_for_new(pdir, 0o777, False)
         self._create(real, Node.symlink(target, uid=uid, gid=gid, mtime=self._clock()))
@@ -648,6 +658,8 @@ class Mount:
         dreal = _join(pdir, name)
         if self._get(dreal) is not None:
             raise _err(_errno.EEXIST, dst)
+        if dst.endswith("/"):
+            raise _err(_errno.ENOENT, dst)    # "x/" asks for a directory
         self._writable(dst)
         if snode.kind == "dir":
             raise _err(_errno.EPERM, src)

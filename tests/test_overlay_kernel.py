@@ -30,7 +30,7 @@ TARGETS = ("a", "d", "d/a", "../a", "/d", "/d/b", "missing", "l", "/a", ".", "..
            "d/../b", "/d/d/a", "x/y")
 PATHS = ("a", "b", "d", "l", "x", "d/a", "d/b", "d/d", "d/l", "d/x", "d/d/a", "d/d/b",
          "d/d/x", "a/a", "l/a", "l/b", "l/x", "l/d/a", "/d/a", "d/../a", "d/d/../b", "/",
-         "b/a", "b/d", "b/d/a", "d/l/a")
+         "b/a", "b/d", "b/d/a", "d/l/a", "d/", "x/", "a/", "l/", "d/.", "d/..", "/d/d/")
 DATA = (b"", b"x", b"hello", b"\0" * 300)
 MODES = (0o644, 0o600, 0o755, 0o4755, 0o2775, 0o1777, 0o000)
 
