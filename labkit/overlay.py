@@ -13,6 +13,12 @@ way the kernel does with ``redirect_dir=off,index=off,metacopy=off``:
 * renaming a directory that exists in a lower layer fails with ``EXDEV`` (``mv`` then
   copies); renaming a file copies it up and whites out its old name.
 
+Kernel details the model keeps (each checked on a real mount in the tests): a directory
+that comes from one layer only is read as it is, so ``listdir`` shows whiteouts inside it
+as names ``stat`` cannot find; moving an upper-only directory into a merged directory
+marks it opaque (even when the rename then fails); ``truncate`` always stamps mtime; a
+new entry in a set-group-ID directory takes its group; ``chown`` clears set-user-ID.
+
 Failures raise ``OSError(errno, strerror, path)`` with the errno the kernel gives.
 Every call appends ``OpEvent`` values to ``Mount.events`` so a lesson can show copy-ups,
 whiteouts and opaque directories as they happen.
@@ -29,7 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Literal, Sequence
 
 from .errors import LabkitError
-from .fsmodel import OPAQUE_XATTR, LayerDir, Node, Tree
+from .fsmodel import LayerDir, Node, Tree
 
 UPPER = "upper"
 """``Mount.layers_of`` names the upper directory with this string; lowers by index."""

@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 from labkit.fsmodel import OPAQUE_XATTR, LayerDir, Node
 from labkit.overlay import Mount
-from labkit.realfs import read_dir, write_dir
+from labkit.realfs import write_dir
 
 MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"
 
