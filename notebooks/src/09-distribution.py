@@ -72,6 +72,10 @@ print("blobs stored in the registry:", registry.blob_count())
 # Remove version 2 from the engine, then pull it back. Before pulling, the model predicts what
 # must be downloaded: a layer is skipped when a layer with the same **chainID** (the layer
 # together with everything below it) is already in the engine's layer store.
+#
+# (Docker decides before downloading, from the blob's digest — the digest of *compressed*
+# bytes. So it also needs to know which layer a blob holds; it remembers that for blobs it
+# pushed or pulled itself, as here.)
 
 # %%
 engine.remove(v2.image)

@@ -28,7 +28,7 @@ engine = labkit.connect()
 # %%
 context = labkit.example("disk10")
 print((context / "Dockerfile").read_text())
-record = engine.build(context, tag="disk10")
+record = engine.build(context, tag="disk10", no_cache=True)
 print(labkit.format_build(record))
 
 # %% [markdown]
