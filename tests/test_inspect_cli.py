@@ -125,3 +125,27 @@ def test_inspect_of_a_changed_image_prints_no_result(tar: Path, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "layer 2 digest mismatch: expected sha256:" in captured.err
+
+
+def test_the_ci_environment_variable_does_not_turn_on_the_gate(tmp_path):
+    """CI systems export CI=true everywhere; only --ci evaluates dive's rules."""
+    import os
+    import subprocess
+    import sys
+
+    from labkit.fsmodel import Node
+    from labkit.image import write_image_tar
+    from labkit.tarlayer import layer_bytes
+    big = Node.file(b"x" * 50_000)
+    layers = [layer_bytes({"blob": big}), layer_bytes({"blob": Node.whiteout()})]
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+              "history": [{"created_by": "a"}, {"created_by": "b"}]}
+    tar = tmp_path / "wasteful.tar"
+    write_image_tar(layers, config, tar)
+    env = {**os.environ, "CI": "true"}
+    plain = subprocess.run([sys.executable, "-m", "labkit", "inspect", str(tar)], env=env,
+                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    gated = subprocess.run([sys.executable, "-m", "labkit", "inspect", str(tar), "--ci"], env=env,
+                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert gated.returncode == 1 and "lowestEfficiency" in gated.stdout + gated.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,15 +18,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="FILE", help="also write an HTML report to FILE")
     parser.add_argument("--top", type=int, default=10, help="how many items per list (default 10)")
     parser.add_argument("--tag", help="which image, when the tar holds several")
-    parser.add_argument("--ci", action="store_true", default=_env_ci(),
-                        help="evaluate dive's CI rules; exit 1 when one fails (also when CI=true)")
+    parser.add_argument("--ci", action="store_true",
+                        help="evaluate dive's CI rules; exit 1 when one fails (unlike dive, the CI "
+                             "environment variable does not turn this on: CI systems set it everywhere)")
     parser.add_argument("--ci-config", metavar="FILE", default=None,
                         help="dive rules file (default: ./.dive-ci when it exists, else dive's defaults)")
     parser.add_argument("--no-secrets", action="store_true", help="do not read file contents for secrets")
-
-
-def _env_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
 
 
 @contextlib.contextmanager
