@@ -52,7 +52,9 @@ def test_model_stores_each_blob_once_and_plans_pulls(sim_engine, tmp_path):
     assert reg.plan_pull("x/app:v2", []).transferred == 3
 
 
-def test_sim_pull_restores_the_same_image(sim_engine, tmp_path):
+def test_sim_pull_restores_the_same_image(tmp_path):
+    from labkit.engine.sim import SimEngine
+    sim_engine = SimEngine()        # fresh: another test's identical layers would be "Already exists"
     v1, v2 = _two_versions(sim_engine, tmp_path)
     with Registry() as reg:
         push(sim_engine, reg, v1, "reg-s:v1")
