@@ -354,6 +354,16 @@ def open_registry(engine: Engine) -> Registry | RealRegistry:
     return RealRegistry() if engine.name == "docker" else Registry()
 
 
+def plain_http_allowed(engine: Engine) -> bool:
+    """Whether the engine may talk plain HTTP to a registry on 127.0.0.1: the daemon's own
+    answer (``docker info``: insecure registry CIDRs) on Docker; the model needs no TLS."""
+    if engine.name != "docker":
+        return True
+    cidrs = (engine.info().get("RegistryConfig") or {}).get("InsecureRegistryCIDRs") or []   # type: ignore[attr-defined]
+    import ipaddress
+    return any(ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(c) for c in cidrs)
+
+
 def registry_name(name: str) -> str:
     """A learner's short name ("app:v1") as labkit stores it in a registry: session-qualified."""
     return session.qualify(name)

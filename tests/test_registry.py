@@ -8,7 +8,8 @@ import pytest
 import labkit
 from labkit.errors import EngineError, EngineUnavailable
 from labkit.registry import (PULL_EXISTS, PULLED, PUSH_EXISTS, PUSHED, RealRegistry, Registry,
-                             local_chain_ids, pull, push, registry_name)
+                             local_chain_ids, plain_http_allowed, pull, push,
+                             registry_name)
 
 
 def _require_registry():
@@ -69,6 +70,7 @@ def test_real_registry_agrees_with_the_model(docker_engine, docker_client, tmp_p
     _require_registry()
     cidrs = docker_client.info()["RegistryConfig"]["InsecureRegistryCIDRs"]
     assert "127.0.0.0/8" in cidrs                   # plain HTTP to 127.0.0.1:PORT is allowed
+    assert plain_http_allowed(docker_engine)
     v1, v2 = _two_versions(docker_engine, tmp_path)
     model = Registry()
     predicted = [model.push_image(*_saved(docker_engine, ref, tmp_path / f"{i}.tar"), f"m/app:{i}")

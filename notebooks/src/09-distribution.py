@@ -16,7 +16,7 @@
 
 # %%
 import labkit
-from labkit.registry import local_chain_ids, open_registry, pull, push, registry_name
+from labkit.registry import local_chain_ids, open_registry, plain_http_allowed, pull, push, registry_name
 
 engine = labkit.connect()
 registry = open_registry(engine).start()
@@ -33,8 +33,12 @@ print(registry.describe())
 # %% [markdown]
 # Docker insists on HTTPS for registries, except for the ones listed as *insecure*;
 # `docker info` lists `127.0.0.0/8` there by default, so a registry on `127.0.0.1` works
-# without certificates (the tests check this on the daemon).
-#
+# without certificates. On Docker, this asks the daemon:
+
+# %%
+print("plain HTTP to 127.0.0.1 allowed:", plain_http_allowed(engine))
+
+# %% [markdown]
 # ## Two versions of an app
 # Both Dockerfiles copy the same file, then write their own version number. Version 2 is built
 # with the cache on, so its `COPY` step is a cache hit: the very same layer as version 1's.
