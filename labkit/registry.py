@@ -487,3 +487,30 @@ def _docker_pull(engine: Engine, registry: RealRegistry, target: str) -> Transfe
     api.tag(attrs["Id"], local_repo, local_tag)           # the session name labkit uses
     api.remove_image(f"{repo}:{tag}", noprune=True)       # drop the registry's name
     return TransferReport("pull", target, layers, engine._ref(attrs["Id"]))   # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- picture
+
+def transfer_diagram(*reports: TransferReport, title: str = ""):
+    """Each report as a column of layers (base at the bottom): blue = transferred, grey = skipped.
+
+    Returns a ``graphviz.Digraph`` (graphviz is imported here, on first use).
+    """
+    import graphviz
+    dot = graphviz.Digraph("transfers", graph_attr={"rankdir": "BT", "label": title, "labelloc": "t",
+                                                    "fontname": "Helvetica", "nodesep": "0.4"},
+                           node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                                      "fontsize": "10", "width": "3"})
+    for n, report in enumerate(reports):
+        with dot.subgraph(name=f"cluster_{n}") as col:
+            col.attr(label=f"{report.action} {report.name.rsplit('/', 1)[-1]}", fontname="Helvetica")
+            previous = None
+            for layer in report.layers:
+                node = f"r{n}l{layer.index}"
+                what = layer.instruction[:36].replace("\\", "\\\\").replace('"', "'")
+                col.node(node, f"layer {layer.index}: {layer.status}\n{what}",
+                         fillcolor="#9ecae1" if layer.transferred else "#eeeeee")
+                if previous:
+                    col.edge(previous, node, arrowhead="none")
+                previous = node
+    return dot

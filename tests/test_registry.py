@@ -115,3 +115,14 @@ def test_missing_binary_names_the_package():
     with pytest.raises(EngineUnavailable, match="apt-get install docker-registry"):
         reg.start()
     assert reg.dir is None
+
+
+def test_transfer_diagram_colours_what_moved(sim_engine, tmp_path):
+    v1, v2 = _two_versions(sim_engine, tmp_path)
+    reg = Registry()
+    reg.push_image(*_saved(sim_engine, v1, tmp_path / "1.tar"), "x/app:v1")
+    second = reg.push_image(*_saved(sim_engine, v2, tmp_path / "2.tar"), "x/app:v2")
+    from labkit.registry import transfer_diagram
+    dot = transfer_diagram(second)
+    assert dot.source.count("#9ecae1") == 1 and dot.source.count("#eeeeee") == 2
+    assert b"<svg" in dot.pipe(format="svg")        # graphviz's dot draws it

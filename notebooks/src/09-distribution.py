@@ -16,7 +16,8 @@
 
 # %%
 import labkit
-from labkit.registry import local_chain_ids, open_registry, plain_http_allowed, pull, push, registry_name
+from labkit.registry import (local_chain_ids, open_registry, plain_http_allowed, pull, push, registry_name,
+                             transfer_diagram)
 
 engine = labkit.connect()
 registry = open_registry(engine).start()
@@ -56,14 +57,16 @@ print(labkit.format_build(v2))
 # uploads everything: the registry is empty.
 
 # %%
-print(push(engine, registry, v1.image, "app:v1"))
+first_push = push(engine, registry, v1.image, "app:v1")
+print(first_push)
 
 # %% [markdown]
 # The second push asks about each layer first. The base and the shared `COPY` layer are
 # already there ("Layer already exists", Docker's own words): only the top layer travels.
 
 # %%
-print(push(engine, registry, v2.image, "app:v2"))
+second_push = push(engine, registry, v2.image, "app:v2")
+print(second_push)
 
 # %% [markdown]
 # On disk the registry keeps each blob once: 4 distinct layers, 2 configs, 2 manifests.
@@ -92,6 +95,18 @@ print(pulled)
 print()
 print("the pull did what the model predicted:", pulled.statuses == plan.statuses)
 print("the pulled image is version 2, byte for byte:", pulled.image.id == v2.image.id)
+
+# %% [markdown]
+# The three transfers side by side (blue: the blob moved; grey: skipped):
+
+# %%
+diagram = transfer_diagram(first_push, second_push, pulled)
+print(diagram.source)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (why: a drawing of the source printed above, as SVG)
+diagram
 
 # %% [markdown]
 # The image id survived the trip: it is the digest of the config, and the config travels as
