@@ -27,6 +27,9 @@ _EXPORTS: dict[str, str] = {
     # filesystem model and layers
     "Node": "labkit.fsmodel",
     "Mount": "labkit.overlay",
+    "OpEvent": "labkit.overlay",
+    "read_dir": "labkit.realfs",
+    "write_dir": "labkit.realfs",
     "TarEntry": "labkit.tarlayer",
     "iter_entries": "labkit.tarlayer",
     "read_layer": "labkit.tarlayer",
