@@ -149,7 +149,8 @@ diagram = labkit.viz.cache_diagram(run.prediction.steps, title="build with APP_V
 print(diagram.source)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 
 # %% [markdown]

@@ -61,7 +61,8 @@ sizes = size_table(engine, {"single stage": single, "single stage + rm": cleanup
 print(sizes)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the bars include the base layer (this machine's busybox); the bytes above the base are compared in the table above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the bars include the base layer (this machine's busybox); the bytes above the base are compared in the table above)
 sizes.chart()
 
 # %% [markdown]
@@ -81,7 +82,8 @@ for name, analysis in analyses.items():
     print(efficiency_line(name, analysis))
 
 # %%
-# NBVAL_IGNORE_OUTPUT: bar lengths include the base layer (this machine's busybox); the wasted bytes are compared above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: bar lengths include the base layer (this machine's busybox); the wasted bytes are compared above)
 labkit.viz.efficiency_chart(analyses["single stage + rm"])
 
 # %% [markdown]

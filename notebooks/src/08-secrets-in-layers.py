@@ -63,7 +63,8 @@ diagram = labkit.viz.layer_stack(history, title="the leaky image", highlight=2)
 print(diagram.source)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 
 # %% [markdown]

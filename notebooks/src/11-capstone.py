@@ -63,7 +63,8 @@ diagram = labkit.viz.layer_stack(history, title="capstone-bad")
 print(diagram.source)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 
 # %% [markdown]
@@ -92,7 +93,8 @@ cache_graph = labkit.viz.cache_diagram(prediction.steps, title="capstone-bad aft
 print(cache_graph.source)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: the SVG drawing depends on the graphviz version; its DOT source is checked above
+# NBVAL_IGNORE_OUTPUT
+# (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 cache_graph
 
 # %% [markdown]
