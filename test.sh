@@ -4,7 +4,7 @@
 # Extra arguments go to the first pytest run.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
-labkit_system_packages chromium
+labkit_system_packages chromium docker-registry
 labkit_venv
 cd "$LABKIT_ROOT"
 nbval=(--nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg --nbval-current-env -p no:cacheprovider)

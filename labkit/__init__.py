@@ -86,6 +86,13 @@ _EXPORTS: dict[str, str] = {
     "check": "labkit.exercises.runner",
     "CheckResult": "labkit.exercises.spec",
     "material": "labkit.exercises.materials",
+    # distribution and storage (lessons 09, 10)
+    "Registry": "labkit.registry",
+    "RealRegistry": "labkit.registry",
+    "push": "labkit.registry",
+    "pull": "labkit.registry",
+    "compare_drivers": "labkit.storage",
+    "SecondDaemon": "labkit.storage",
     # the kernel's overlayfs, for lessons
     "KernelOverlay": "labkit.kernelmount",
     "kernel_unavailable": "labkit.kernelmount",
