@@ -118,3 +118,13 @@ def _sentinel_first(request):
     except Exception:
         return
     request.getfixturevalue("sentinel")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hints(monkeypatch):
+    """Every test starts with no failed attempts counted (hints at level 1) and no grade log."""
+    monkeypatch.delenv("LABKIT_GRADE_LOG", raising=False)
+    from labkit.exercises import reset_attempts
+    reset_attempts()
+    yield
+    reset_attempts()

@@ -1,31 +1,17 @@
 """Lesson 02's reference solution passes its checks on BOTH engines; wrong attempts do not."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from solutionkit import load_solutions
 
 import labkit
-from labkit.exercises import reset_attempts
 from labkit.fsmodel import Node
 from labkit.overlay import Mount
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _solutions():
-    spec = importlib.util.spec_from_file_location("solutions_02", ROOT / "solutions" / "02.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.SOLUTIONS
-
-
-@pytest.fixture(autouse=True)
-def _fresh_hints():
-    reset_attempts()
-    yield
-    reset_attempts()
+    return load_solutions("02.py").SOLUTIONS
 
 
 def test_reference_solution_passes(engine, tmp_path):

@@ -1,29 +1,15 @@
 """Lesson 04's reference solutions pass their checks on BOTH engines; wrong attempts do not."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from solutionkit import load_solutions
 
 import labkit
-from labkit.exercises import reset_attempts
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _solutions():
-    spec = importlib.util.spec_from_file_location("solutions_04", ROOT / "solutions" / "04.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.SOLUTIONS
-
-
-@pytest.fixture(autouse=True)
-def _fresh_hints():
-    reset_attempts()
-    yield
-    reset_attempts()
+    return load_solutions("04.py").SOLUTIONS
 
 
 @pytest.mark.parametrize("exercise", ["04-a", "04-b", "04-c"])

@@ -7,33 +7,20 @@ hashlib) of the two builds are byte-identical up to the first rebuilt step.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
+from solutionkit import load_solutions
 
 import labkit
 import labkit.exercises as ex
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def solutions():
-    spec = importlib.util.spec_from_file_location("solutions_06", ROOT / "solutions" / "06.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(autouse=True)
-def _fresh_attempts(monkeypatch):
-    monkeypatch.delenv("LABKIT_GRADE_LOG", raising=False)
-    ex.reset_attempts()
-    yield
-    ex.reset_attempts()
+    return load_solutions("06.py")
 
 
 def layer_digests(engine, image, tmp_path: Path) -> list[str]:

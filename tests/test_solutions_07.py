@@ -4,24 +4,19 @@ Expected facts are read from the saved image with tarfile only (which paths each
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import tarfile
 from pathlib import Path
 
 import pytest
+from solutionkit import load_solutions
 
 import labkit
 import labkit.exercises as ex
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def solutions():
-    spec = importlib.util.spec_from_file_location("solutions_07", ROOT / "solutions" / "07.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_solutions("07.py")
 
 
 @pytest.fixture(autouse=True)

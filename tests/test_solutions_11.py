@@ -3,15 +3,14 @@ engines, hidden checks included; partial fixes earn partial points, with hints t
 specific; the size limit is measured against the bad image built on the same engine."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from solutionkit import load_solutions
 
 import labkit
-from labkit.exercises import reset_attempts
 from labkit.lessons.lesson11 import capstone_context, edit_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,17 +25,7 @@ CMD ["sh", "/app/src/main.sh"]
 
 
 def _solve():
-    spec = importlib.util.spec_from_file_location("solutions_11", ROOT / "solutions" / "11" / "solve.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.SOLUTIONS["11-a"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_hints():
-    reset_attempts()
-    yield
-    reset_attempts()
+    return load_solutions("11/solve.py").SOLUTIONS["11-a"]
 
 
 @pytest.fixture(scope="module")
