@@ -118,6 +118,21 @@ def test_a_failing_run_step_is_the_same_clear_error_on_both_engines(engine, tmp_
     assert [s.cached for s in err.record.steps][:2] == [False, False]
 
 
+def test_a_failed_docker_build_leaves_no_unlabelled_half_built_image(docker_engine, docker_client,
+                                                                    tmp_path):
+    from labkit.errors import BuildError
+    (tmp_path / "Dockerfile").write_text(f"FROM labkit/base\nRUN echo {tmp_path.name} > /made\n"
+                                         "RUN echo half > /half\nRUN exit 3\n")
+    with pytest.raises(BuildError) as exc:
+        docker_engine.build(tmp_path, no_cache=True)
+    built = [s.image_id for s in exc.value.record.steps[1:] if s.image_id]
+    assert len(built) == 2                       # steps 2 and 3 made images before step 4 failed
+    for image_id in built:
+        assert not docker_client.api.images(all=True, filters={"reference": image_id}) and \
+            image_id.split(":")[-1][:12] not in {i["Id"].split(":")[-1][:12]
+                                                 for i in docker_client.api.images(all=True)}
+
+
 def test_a_missing_copy_source_names_the_file(engine, tmp_path):
     from labkit.errors import BuildError
     (tmp_path / "Dockerfile").write_text("FROM labkit/base\nCOPY not-there.txt /x\n")

@@ -135,8 +135,25 @@ class DockerEngine(Engine):
                     on_event(event)
         record = record_from_events(events, engine=self.name)
         if record.failure is not None or record.image is None:
+            self._remove_half_built(record)
             raise _build_error(record, Path(context) / dockerfile)
         return _with_image(record, self._ref(record.image.id))
+
+    def _remove_half_built(self, record) -> None:
+        """A failed build leaves the images of the steps it did build, without labkit's session
+        label (the classic builder appends the LABEL steps last; FROM scratch they carry no
+        label at all). Remove exactly those: made by this build (not cache hits), untagged."""
+        import docker.errors
+        for step in reversed(record.steps):
+            if step.cached or not step.image_id or step.keyword == "FROM":
+                continue
+            try:
+                attrs = self._api.inspect_image(step.image_id)
+                if attrs.get("RepoTags"):
+                    continue
+                self._api.remove_image(attrs["Id"], noprune=True)
+            except docker.errors.APIError:  # gone already, or a child depends on it: leave it
+                continue
 
     def history(self, image: ImageRef | str) -> list[HistoryEntry]:
         """Newest first, like ``docker history``; each entry mapped to its layer by the config."""
@@ -265,19 +282,18 @@ class DockerEngine(Engine):
                          self.name) for r in rows]
 
     def remove(self, ref: ImageRef | str) -> None:
+        import docker.errors
         name = ref.id if isinstance(ref, ImageRef) else ref
         with _calls(f"removing {name}"):
             try:
                 attrs = self._api.inspect_container(name)
+            except docker.errors.NotFound:
+                attrs = None  # not a container: an image, then
+            if attrs is not None:
                 if (attrs["Config"].get("Labels") or {}).get(LABEL) != "true":
                     raise EngineError(f"container {name} was not made by labkit; labkit leaves it alone")
                 self._api.remove_container(attrs["Id"], force=True)
                 return
-            except EngineError:
-                raise
-            except Exception as exc:  # not a container: try an image
-                if type(exc).__name__ != "NotFound":
-                    raise
             attrs = self._api.inspect_image(name)
             if not self._owned(attrs):
                 raise EngineError(f"image {name} was not made by labkit; labkit leaves it alone")
