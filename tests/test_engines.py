@@ -140,3 +140,15 @@ def test_a_missing_copy_source_names_the_file(engine, tmp_path):
         engine.build(tmp_path)
     assert "not-there.txt" in str(exc.value)
     assert exc.value.step == 2
+
+
+def test_build_steps_report_the_size_of_the_layer_they_made(engine, tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"\0" * 3000)
+    (tmp_path / "Dockerfile").write_text("FROM labkit/base\nCOPY data.bin /data.bin\n"
+                                         f"RUN echo {tmp_path.name} > /note\nENV X=1\n")
+    record = engine.build(tmp_path, no_cache=True)
+    sizes = {s.instruction.split()[0]: s.layer_size for s in record.steps}
+    assert sizes["FROM"] is None
+    assert sizes["COPY"] == 3000
+    assert sizes["RUN"] == len(tmp_path.name) + 1
+    assert sizes["ENV"] == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal, Mapping, Sequence
 
@@ -141,6 +141,24 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def remove(self, ref: ImageRef | str) -> None:
         """Remove an image or container labkit made (refuses anything unlabelled)."""
+
+    def _history_sizes(self, image: ImageRef | str) -> list[int]:
+        """Bytes of each history entry's layer, oldest first (0 for config-only steps)."""
+        return [h.size for h in reversed(self.history(image))]
+
+    def _with_step_sizes(self, record, *, squashed: bool = False):
+        """Fill ``layer_size`` of the final stage's steps from the built image's history: the
+        bytes of the layer each step made (0 when it only changed the config)."""
+        if record.image is None or squashed:
+            return record
+        froms = [i for i, step in enumerate(record.steps) if step.keyword == "FROM"]
+        tail = record.steps[(froms[-1] + 1) if froms else 0:]
+        sizes = self._history_sizes(record.image)
+        if not tail or len(tail) > len(sizes):
+            return record
+        size_of = dict(zip((step.n for step in tail), sizes[len(sizes) - len(tail):]))
+        steps = tuple(replace(step, layer_size=size_of.get(step.n)) for step in record.steps)
+        return replace(record, steps=steps)
 
     def layer_dirs(self, image: ImageRef | str) -> list:
         """The image's layers as layer directories (bottom first), read from a ``save``."""

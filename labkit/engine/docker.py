@@ -137,7 +137,12 @@ class DockerEngine(Engine):
         if record.failure is not None or record.image is None:
             self._remove_half_built(record)
             raise _build_error(record, Path(context) / dockerfile)
-        return _with_image(record, self._ref(record.image.id))
+        return self._with_step_sizes(_with_image(record, self._ref(record.image.id)), squashed=squash)
+
+    def _history_sizes(self, image: ImageRef | str) -> list[int]:
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"docker history {name}"):  # one row per history entry, no save needed
+            return [int(row.get("Size", 0)) for row in reversed(self._api.history(name))]
 
     def _remove_half_built(self, record) -> None:
         """A failed build leaves the images of the steps it did build, without labkit's session

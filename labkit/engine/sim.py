@@ -147,7 +147,7 @@ class SimEngine(Engine):
                                      no_cache=no_cache, on_event=on_event, squash=squash,
                                      labels={LABEL: "true", SESSION_LABEL: session.session_id()})
         ref = self._store(img, session.qualify(tag) if tag else None)
-        return replace(record, image=ref)
+        return self._with_step_sizes(replace(record, image=ref), squashed=squash)
 
     def _resolve(self, name: str):
         """FROM name -> SimImage: labkit's base under any of its names, or an image built here."""
