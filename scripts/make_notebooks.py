@@ -44,8 +44,9 @@ def make(src: Path) -> Path:
     os.environ["LABKIT_ENGINE"] = "sim"
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(OUT)}}).execute()
-    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
+    for i, cell in enumerate(nb.cells):  # stable ids and no run timestamps keep diffs small
         cell["id"] = f"{src.stem[:2]}-{i:02d}"
+        cell.metadata.pop("execution", None)
     dest = OUT / f"{src.stem}.ipynb"
     nbformat.write(nb, dest)
     return dest
