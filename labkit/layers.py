@@ -15,7 +15,7 @@ collide in a merged view.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from .engine.base import Change
 from .errors import LayerError
@@ -282,3 +282,22 @@ def squash(layers: Sequence[LayerDir], below: Sequence[LayerDir] = ()) -> LayerD
 
 
 layer_diff = diff  # the public name (engines have their own diff(container))
+
+
+def size_on_disk(nodes: Mapping[str, Node]) -> int:
+    """Bytes of a layer directory or merged tree as Docker counts them (``docker history`` SIZE,
+    ``docker ps -s``, a driver's layer folder): a walk summing the lstat size of every
+    non-directory: file content (each hard-link group once) and symlink targets' lengths;
+    whiteouts (char 0/0) count 0."""
+    seen: set[int] = set()
+    total = 0
+    for node in nodes.values():
+        if node.kind == "symlink":
+            total += len(node.linkname.encode())
+        elif node.kind == "file":
+            if node.inode is not None:
+                if node.inode in seen:
+                    continue
+                seen.add(node.inode)
+            total += node.size
+    return total

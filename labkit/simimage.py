@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from .engine.base import HistoryEntry
 from .fsmodel import LayerDir
+from .layers import size_on_disk
 
 __all__ = ["SimImage", "canonical_json", "empty_config"]
 
@@ -101,21 +102,8 @@ def _history(config: Mapping[str, Any], layers: tuple[LayerDir, ...]) -> tuple[H
         empty = bool(h.get("empty_layer"))
         size = 0
         if not empty and index < len(layers):
-            size = _layer_size(layers[index])
+            size = size_on_disk(layers[index])
         out.append(HistoryEntry(h.get("created_by", ""), empty, size,
                                 None if empty else index, h.get("created", "")))
         index += 0 if empty else 1
     return tuple(out)
-
-
-def _layer_size(layer: LayerDir) -> int:
-    seen: set[int] = set()
-    total = 0
-    for node in layer.values():
-        if node.kind == "file":
-            if node.inode is not None:
-                if node.inode in seen:
-                    continue
-                seen.add(node.inode)
-            total += node.size
-    return total

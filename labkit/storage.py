@@ -27,33 +27,18 @@ from typing import Sequence
 from .engine.base import LABEL, Engine, ImageRef, instruction_of
 from .errors import EngineError, EngineUnavailable
 from .fsmodel import LayerDir
+from .layers import size_on_disk
 
 DRIVERS = ("overlay2", "vfs")
-
-
-def tree_bytes(nodes) -> int:
-    """Bytes of a layer dir or merged tree, counted like Docker's layer sizes."""
-    seen: set[int] = set()
-    total = 0
-    for node in nodes.values():
-        if node.kind == "symlink":
-            total += len(node.linkname.encode())
-        elif node.kind == "file":
-            if node.inode is not None:
-                if node.inode in seen:
-                    continue
-                seen.add(node.inode)
-            total += node.size
-    return total
 
 
 def model_use(layers: Sequence[LayerDir], driver: str) -> list[int]:
     """Bytes each layer's directory holds under ``driver`` (bottom first)."""
     if driver == "overlay2":
-        return [tree_bytes(layer) for layer in layers]
+        return [size_on_disk(layer) for layer in layers]
     if driver == "vfs":
         from .layers import merge
-        return [tree_bytes(merge(layers[:i + 1])) for i in range(len(layers))]
+        return [size_on_disk(merge(layers[:i + 1])) for i in range(len(layers))]
     raise EngineError(f"storage driver {driver!r} is not modelled", fix=f"use one of {DRIVERS}")
 
 

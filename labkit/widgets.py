@@ -360,7 +360,7 @@ class LayerExplorer(_Shown):
 
     def refresh(self) -> None:
         from .overlay import Mount
-        from .engine.sim import layer_size
+        from .layers import size_on_disk
         from .viz import human_size, instruction_text, layer_stack
         i = self.index
         below = Mount(list(reversed(self.layers[:i])), None).tree() if i else {}
@@ -370,7 +370,7 @@ class LayerExplorer(_Shown):
         self.next_button.disabled = i == len(self.layers) - 1
         what = instruction_text(self.instruction(i))
         self.title.value = (f"<b>layer {i}</b> of {len(self.layers)} \u00b7 "
-                            f"{html.escape(human_size(layer_size(self.layers[i])))}"
+                            f"{html.escape(human_size(size_on_disk(self.layers[i])))}"
                             + (f" \u00b7 <code>{html.escape(what)}</code>" if what else ""))
         if self.history:
             graph = layer_stack(self.history, highlight=i, width=44, box_width=3.4)

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 from .. import baseimage, session
 from ..errors import EngineError
-from ..fsmodel import LayerDir
+from ..layers import size_on_disk
 from .base import LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef, RunResult
 
 NOT_MODELLED = (
@@ -27,24 +27,6 @@ NOT_MODELLED = (
     "real programs: RUN and run() go through labkit's small shell interpreter (labkit.shell)",
     "daemon storage (docker system df, storage drivers other than overlay2)",
 )
-
-
-def layer_size(layer: LayerDir) -> int:
-    """Bytes of a layer or upper dir as Docker counts them (``docker history`` SIZE, ``docker ps
-    -s``): a walk summing the lstat size of every non-directory: file content (each hard-link
-    group once) and symlink targets' lengths; whiteouts (char 0/0) count 0."""
-    seen: set[int] = set()
-    total = 0
-    for node in layer.values():
-        if node.kind == "symlink":
-            total += len(node.linkname.encode())
-        elif node.kind == "file":
-            if node.inode is not None:
-                if node.inode in seen:
-                    continue
-                seen.add(node.inode)
-            total += node.size
-    return total
 
 
 @dataclass
@@ -157,15 +139,7 @@ class SimEngine(Engine):
         return self._image(name)
 
     def history(self, image: ImageRef | str) -> list[HistoryEntry]:
-        img = self._image(image)
-        out, index = [], 0
-        for h in img.config.get("history", []):
-            empty = bool(h.get("empty_layer"))
-            out.append(HistoryEntry(h.get("created_by", ""), empty,
-                                    0 if empty else layer_size(img.layers[index]),
-                                    None if empty else index, h.get("created", "")))
-            index += 0 if empty else 1
-        return out[::-1]
+        return list(self._image(image).history)[::-1]   # SimImage keeps it oldest first
 
     def save(self, image: ImageRef | str, dest: str | Path) -> Path:
         from ..image import write_image_tar
@@ -226,8 +200,8 @@ class SimEngine(Engine):
 
     def container_size(self, container: str) -> ContainerSize:
         c = self._container(container)
-        rw = layer_size(c.mount.upper)
-        return ContainerSize(rw, rw + sum(layer_size(l) for l in self._images[c.image_id].layers))
+        rw = size_on_disk(c.mount.upper)
+        return ContainerSize(rw, rw + sum(size_on_disk(layer) for layer in self._images[c.image_id].layers))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
         from ..simimage import SimImage
