@@ -31,6 +31,7 @@ from typing import Iterable
 
 from labkit.dockerignore import DockerIgnore
 from labkit.errors import BuildError
+from labkit.fsmodel import resolve_in_scope
 
 _TYPEFLAG = {"file": "0", "hardlink": "1", "symlink": "2", "char": "3", "block": "4",
              "dir": "5", "fifo": "6"}
@@ -105,26 +106,11 @@ class BuildContext:
     def _resolve(self, rel: str) -> str:
         """Follow symlinks inside the context, scoped to it (FollowSymlinkInScope)."""
         index = self._index()
-        parts = [p for p in rel.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join(done + [part])
-            ent = index.get(cand)
-            if ent is not None and ent.kind == "symlink" and hops < 255:
-                hops += 1
-                target = ent.linkname
-                if target.startswith("/"):
-                    done = []
-                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-                continue
-            done.append(part)
-        return "/".join(done)
+
+        def link_of(p: str) -> str | None:
+            ent = index.get(p)
+            return ent.linkname if ent is not None and ent.kind == "symlink" else None
+        return resolve_in_scope(rel, link_of)
 
     def _hash(self, rel: str) -> tuple[str, ContextEntry | None]:
         resolved = self._resolve(rel)

@@ -13,7 +13,7 @@ import hashlib
 import posixpath
 import stat as _stat
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Callable, Literal
 
 Kind = Literal["file", "dir", "symlink", "whiteout", "char", "block", "fifo"]
 KINDS: tuple[str, ...] = ("file", "dir", "symlink", "whiteout", "char", "block", "fifo")
@@ -110,3 +110,30 @@ def join(*parts: str) -> str:
 def is_under(path: str, top: str) -> bool:
     """True when ``path`` is ``top`` or inside it (root ``""`` holds everything)."""
     return top == "" or path == top or path.startswith(top + "/")
+
+
+def resolve_in_scope(path: str, link_of: Callable[[str], str | None], *, max_hops: int = 255) -> str:
+    """Follow symlinks lexically while staying inside a root (Docker's FollowSymlinkInScope).
+
+    ``link_of(p)`` gives the target of ``p`` when it is a symlink, else None. Absolute targets
+    restart at the root and ``..`` never climbs above it; after ``max_hops`` links the rest of
+    the path is taken literally. Returns the resolved relative path ("" for the root).
+    """
+    parts = [x for x in path.split("/") if x not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        target = link_of("/".join(done + [part])) if hops < max_hops else None
+        if target is not None:
+            hops += 1
+            if target.startswith("/"):
+                done = []
+            parts = [x for x in target.split("/") if x not in ("", ".")] + parts
+            continue
+        done.append(part)
+    return "/".join(done)

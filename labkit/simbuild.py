@@ -52,7 +52,7 @@ from typing import Callable, Iterable, Mapping
 
 from . import buildevents as ev
 from .errors import BuildError, DockerfileError, LabkitError, UnsupportedOperation
-from .fsmodel import LayerDir, Node
+from .fsmodel import LayerDir, Node, resolve_in_scope
 
 __all__ = ["SimBuildCache", "build", "build_text", "image_source_checksum"]
 
@@ -593,25 +593,8 @@ def _context_items(ctx, root: Path, srcs: list[str], ins) -> list[_Item]:
                                    fix=_FIX_DOCKER)
 
     def resolve(rel: str) -> str:
-        parts = [x for x in rel.split("/") if x not in ("", ".")]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join(done + [part])
-            e = entries.get(cand)
-            if e is not None and e.kind == "symlink" and hops < 255:
-                hops += 1
-                if e.linkname.startswith("/"):
-                    done = []
-                parts = [x for x in e.linkname.split("/") if x not in ("", ".")] + parts
-                continue
-            done.append(part)
-        return "/".join(done)
+        return resolve_in_scope(rel, lambda p: (entries[p].linkname if p in entries
+                                                and entries[p].kind == "symlink" else None))
 
     def item(path: str, shown: str) -> _Item:
         if path == "":
@@ -649,25 +632,8 @@ def _context_items(ctx, root: Path, srcs: list[str], ins) -> list[_Item]:
 
 
 def _tree_resolve(tree: Mapping[str, Node], path: str) -> str:
-    parts = [x for x in path.split("/") if x not in ("", ".")]
-    done: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        cand = "/".join(done + [part])
-        n = tree.get(cand)
-        if n is not None and n.kind == "symlink" and hops < 255:
-            hops += 1
-            if n.linkname.startswith("/"):
-                done = []
-            parts = [x for x in n.linkname.split("/") if x not in ("", ".")] + parts
-            continue
-        done.append(part)
-    return "/".join(done)
+    return resolve_in_scope(path, lambda p: (tree[p].linkname if p in tree
+                                             and tree[p].kind == "symlink" else None))
 
 
 def _image_items(layers, srcs: list[str], ins) -> list[_Item]:
