@@ -512,11 +512,37 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
     verified; a digest mismatch raises and no result is returned."""
     instructions = {la.index: la.created_by for la in image.layers}
     head = _secrets.SCAN_BYTES if scan_secrets else 0    # secrets ride the one entry pass
-    streams = (image.iter_entries(i, with_data=False, digest=False, head=head)
-               for i in range(len(image.layers)))
-    return _result(streams, instructions, top, None, image_id=image.ref.id, tags=image.ref.tags,
-                   source=getattr(image, "source", ""), diff_ids=image.diff_ids,
-                   history=tuple(image.history))
+    start = getattr(image, "layer_checks", None)
+    if start is None:
+        streams: Iterable[Iterable[Any]] = (
+            image.iter_entries(i, with_data=False, digest=False, head=head) for i in range(len(image.layers)))
+        return _result(streams, instructions, top, None, image_id=image.ref.id, tags=image.ref.tags,
+                       source=getattr(image, "source", ""), diff_ids=image.diff_ids,
+                       history=tuple(image.history))
+    from .errors import LabkitError  # noqa: PLC0415
+    from .tarlayer import iter_entries  # noqa: PLC0415
+    current = [0]
+
+    def layer(i: int) -> Iterable[Any]:
+        current[0] = i
+        if not checks.covers(i):      # compressed: verified as it streams
+            yield from image.iter_entries(i, with_data=False, digest=False, head=head)
+            return
+        with image.open_layer(i, verify=False) as f:   # seekable: file data is skipped
+            yield from iter_entries(f, with_data=False, name=f"layer {i}", digest=False, head=head)
+
+    # plain blobs are hashed in background threads while this one parses their headers
+    with start() as checks:
+        try:
+            result = _result((layer(i) for i in range(len(image.layers))), instructions, top, None,
+                             image_id=image.ref.id, tags=image.ref.tags,
+                             source=getattr(image, "source", ""), diff_ids=image.diff_ids,
+                             history=tuple(image.history))
+        except LabkitError:
+            checks.check_through(current[0])   # a changed blob is named as a digest mismatch first
+            raise
+        checks.check_all()                     # no result unless every layer verified
+    return result
 
 
 def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:

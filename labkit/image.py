@@ -121,6 +121,11 @@ class _Store:
     def open(self, name: str) -> BinaryIO:
         raise NotImplementedError
 
+    def span(self, name: str) -> tuple[int, int, int, bool]:
+        """``(fd, offset, size, owned)`` of a blob for reading by offset; the caller closes
+        ``fd`` when ``owned``."""
+        raise NotImplementedError
+
     def read_json(self, name: str) -> tuple[Any, bytes]:
         if not self.has(name):
             raise ImageError(f"{self.label}: {name} is missing",
@@ -187,6 +192,10 @@ class _TarStore(_Store):
     def size(self, name: str) -> int:
         return self._members[_clean(name)][1]
 
+    def span(self, name: str) -> tuple[int, int, int, bool]:
+        off, size = self._members[_clean(name)]
+        return self._fd, off, size, False
+
     def open(self, name: str) -> BinaryIO:
         off, size = self._members[_clean(name)]
         return io.BufferedReader(_Reader(self._fd, off, size), _CHUNK)  # type: ignore[return-value]
@@ -215,6 +224,10 @@ class _DirStore(_Store):
 
     def open(self, name: str) -> BinaryIO:
         return open(self._path(name), "rb")
+
+    def span(self, name: str) -> tuple[int, int, int, bool]:
+        fd = os.open(self._path(name), os.O_RDONLY)
+        return fd, 0, os.fstat(fd).st_size, True
 
 
 def _dirname(p: str) -> str:
@@ -348,6 +361,140 @@ def _decompressor(blob: IO[bytes], head: bytes, what: str) -> IO[bytes]:
     return blob
 
 
+class LayerChecks:
+    """The digests of an image's plain (uncompressed) layer blobs, checked in background
+    threads while the caller parses the layers with ``open_layer(i, verify=False)``.
+
+    Each worker reads a blob by offset (``os.preadv`` into one reused buffer) and hashes it;
+    both release the GIL, so the hashing of different layers runs on other cores. A
+    compressed blob is not covered (``covers(i)`` is False): its uncompressed digest needs
+    the decompressed stream, which ``open_layer(i)`` verifies as it is read.
+
+    ``result(i)`` waits for layer ``i`` and returns ``(digest, bytes)`` or raises
+    ``DigestMismatch``; ``check_through(i)`` checks every covered layer up to ``i`` in
+    index order, so the lowest bad layer is the one named. Close it (or use ``with``)."""
+
+    def __init__(self, image: "Image", workers: int | None = None) -> None:
+        import threading  # noqa: PLC0415
+        self._image = image
+        self._done: dict[int, tuple[str, int] | BaseException] = {}
+        self._cond = threading.Condition()
+        self._stop = False
+        store = image._store
+        plain: list[tuple[int, int]] = []
+        if store is not None:
+            for i, b in enumerate(image._blobs):
+                fd, off, size, owned = store.span(b.name)
+                try:
+                    head = os.pread(fd, 4, off) if size else b""
+                finally:
+                    if owned:
+                        os.close(fd)
+                if not (head.startswith(_GZIP_MAGIC) or head.startswith(_ZSTD_MAGIC)):
+                    plain.append((size, i))
+        plain.sort(key=lambda x: (-x[0], x[1]))        # biggest first: the shortest makespan
+        self._covered = frozenset(i for _, i in plain)
+        self._todo = [i for _, i in plain]
+        n = workers if workers is not None else min(len(self._todo), _cpus())
+        self._threads = [threading.Thread(target=self._work, name="labkit-layer-digest", daemon=True)
+                         for _ in range(max(0, min(n, len(self._todo))))]
+        for t in self._threads:
+            t.start()
+
+    def covers(self, i: int) -> bool:
+        return i in self._covered
+
+    def _work(self) -> None:
+        buf = memoryview(bytearray(_HASH_CHUNK))
+        while True:
+            with self._cond:
+                if self._stop or not self._todo:
+                    return
+                i = self._todo.pop(0)
+            try:
+                out: tuple[str, int] | BaseException = self._hash(i, buf)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                out = exc
+            with self._cond:
+                self._done[i] = out
+                self._cond.notify_all()
+
+    def _hash(self, i: int, buf: memoryview) -> tuple[str, int]:
+        store = self._image._store
+        assert store is not None
+        b = self._image._blobs[i]
+        fd, off, size, owned = store.span(b.name)
+        try:
+            h = hashlib.sha256()
+            pos, end = off, off + size
+            while pos < end:
+                if self._stop:
+                    raise ImageError("layer check cancelled")
+                view = buf[:min(len(buf), end - pos)]
+                n = os.preadv(fd, [view], pos)
+                if not n:
+                    raise ImageError(f"{self._image.source}: layer {i} ({b.name}) ends after "
+                                     f"{pos - off} of {size} bytes",
+                                     fix="the image file is truncated; save it again")
+                h.update(view[:n])
+                pos += n
+        finally:
+            if owned:
+                os.close(fd)
+        actual = "sha256:" + h.hexdigest()
+        if b.digest and actual != b.digest:
+            raise DigestMismatch(f"layer {i}", b.digest, actual)
+        if actual != b.diff_id:
+            raise DigestMismatch(f"layer {i}", b.diff_id, actual)
+        return actual, size
+
+    def result(self, i: int) -> tuple[str, int]:
+        """``(digest, bytes)`` of covered layer ``i`` once hashed; raises ``DigestMismatch``."""
+        if i not in self._covered:
+            raise ImageError(f"layer {i} is not checked in the background (it is compressed)")
+        with self._cond:
+            while i not in self._done:
+                self._cond.wait()
+            out = self._done[i]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def check_through(self, last: int) -> None:
+        """Raise the error of the lowest covered layer ``<= last`` that fails its check."""
+        for i in sorted(self._covered):
+            if i <= last:
+                self.result(i)
+
+    def check_all(self) -> None:
+        self.check_through(len(self._image._blobs))
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+        for t in self._threads:
+            t.join()
+        with self._cond:
+            for i in self._covered - self._done.keys():
+                self._done[i] = ImageError(f"layer {i} was not checked: the checks were closed")
+
+    def __enter__(self) -> "LayerChecks":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_HASH_CHUNK = 1 << 20
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 # --------------------------------------------------------------------------- the image
 
 @dataclass(frozen=True)
@@ -431,6 +578,13 @@ class Image:
         outer = _Hashing(_GuardedRead(inner, f"{label} ({b.name}) of {self.source}", blame), check_diff)
         return LayerStream(outer, blob, (inner, blob_buf, raw))
 
+    def layer_checks(self, workers: int | None = None) -> LayerChecks:
+        """Start checking the digests of the plain layer blobs in background threads (see
+        ``LayerChecks``); parse those layers with ``open_layer(i, verify=False)`` meanwhile."""
+        if self._store is None:
+            raise ImageError("this Image has no source to read layers from")
+        return LayerChecks(self, workers)
+
     def iter_entries(self, i: int, *, with_data: bool = False, digest: bool = True,
                      head: int = 0) -> Iterator[Any]:
         """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end
@@ -475,9 +629,17 @@ class Image:
 
     def verify(self) -> None:
         """Read every layer to its end; raises ``DigestMismatch`` on the first bad one."""
-        for i in range(len(self.layers)):
-            with self.open_layer(i) as f:
-                f.finish()
+        with self.layer_checks() as checks:
+            for i in range(len(self.layers)):
+                if checks.covers(i):
+                    checks.result(i)
+                    continue
+                try:
+                    with self.open_layer(i) as f:
+                        f.finish()
+                except ImageError:
+                    checks.check_through(i)     # a lower bad layer is named first
+                    raise
 
     def close(self) -> None:
         if self._store is not None:
@@ -779,20 +941,37 @@ def content_size(entries: Iterator[Any]) -> int:
 
 
 def _verified(image: Image) -> Image:
-    """Read each layer once: digests checked, content and tar sizes measured."""
+    """Read each layer once: digests checked, content and tar sizes measured.
+
+    Plain blobs are hashed by ``LayerChecks`` threads while this thread reads the headers
+    (skipping file data by seeking); compressed ones are verified as they stream."""
+    from .errors import LabkitError  # noqa: PLC0415
     from .tarlayer import iter_entries  # noqa: PLC0415
     sizes: list[tuple[int, int]] = []
     metas = []
-    for i, la in enumerate(image.layers):
-        with image.open_layer(i) as f:
+    with image.layer_checks() as checks:
+        for i, la in enumerate(image.layers):
             try:
-                csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}", digest=False))
-            except LayerError:
-                f.finish()            # a changed blob is named as a digest mismatch first
+                if checks.covers(i):
+                    with image.open_layer(i, verify=False) as f:
+                        csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}",
+                                                          digest=False))
+                    blob_digest, tar_bytes = checks.result(i)
+                else:
+                    with image.open_layer(i) as f:
+                        try:
+                            csize = content_size(iter_entries(f, with_data=False, name=f"layer {i}",
+                                                              digest=False))
+                        except LayerError:
+                            f.finish()    # a changed blob is named as a digest mismatch first
+                            raise
+                        _, tar_bytes = f.finish()
+                        blob_digest = f.blob_digest
+            except LabkitError:
+                checks.check_through(i)   # the lowest bad layer is named first
                 raise
-            _, tar_bytes = f.finish()
-            metas.append((f.blob_digest, la.blob_size, la.media_type))
-        sizes.append((csize, tar_bytes))
+            metas.append((blob_digest, la.blob_size, la.media_type))
+            sizes.append((csize, tar_bytes))
     store = image._store
     assert store is not None
     return _assemble(store, dict(image.config), image.manifest, image.ref.id, image.ref.tags,
