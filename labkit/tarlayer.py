@@ -54,7 +54,7 @@ from .errors import LayerError, UnsafeEntry
 from .fsmodel import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, LayerDir, Node
 
 __all__ = ["TarEntry", "iter_entries", "read_layer", "write_layer", "layer_bytes", "clean_path",
-           "go_clean", "MAX_DATA_IN_MEMORY", "MAX_META_SIZE"]
+           "go_clean", "layer_rows", "rows_layer", "MAX_DATA_IN_MEMORY", "MAX_META_SIZE"]
 
 BLOCK = 512
 _CHUNK = 1 << 20
@@ -874,6 +874,30 @@ def read_layer(fileobj: IO[bytes], *, with_data: bool = True, name: str = "layer
     for e in iter_entries(fileobj, with_data=with_data, name=name, digest=digest):
         u.add(e)
     return dict(sorted(u.out.items()))
+
+
+def layer_rows(layer: LayerDir) -> list[tuple]:
+    """``layer`` as plain tuples ``(path, kind, mode, uid, gid, mtime, size, sha256, data,
+    linkname, rdev, xattrs, inode)``: cheap to pickle (to pass a layer between processes),
+    unlike Nodes. ``rows_layer`` is the inverse."""
+    if _can_build_fast():
+        return [(p, *n.__dict__.values()) for p, n in layer.items()]
+    return [(p, *(getattr(n, k) for k in _NODE_KEYS)) for p, n in layer.items()]
+
+
+def rows_layer(rows: list[tuple]) -> LayerDir:
+    """The ``LayerDir`` that ``layer_rows`` made ``rows`` from (equal Nodes, same order)."""
+    out: dict[str, Node] = {}
+    if not _can_build_fast():
+        for row in rows:
+            out[row[0]] = Node(**dict(zip(_NODE_KEYS, row[1:])))  # type: ignore[arg-type]
+        return out
+    new, setattr_, keys = object.__new__, object.__setattr__, _NODE_KEYS
+    for row in rows:
+        obj = new(Node)
+        setattr_(obj, "__dict__", dict(zip(keys, row[1:])))
+        out[row[0]] = obj
+    return out
 
 
 # --------------------------------------------------------------------------- write_layer

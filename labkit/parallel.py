@@ -1,0 +1,115 @@
+"""Independent jobs in worker processes: results in order, labkit errors unchanged.
+
+``ordered_map(fn, items, jobs=N)`` runs ``fn(item)`` in ``N`` worker processes and yields
+the results in the order of ``items``, each as soon as it and those before it are back (a
+consumer can start on the first while the rest are computed). A ``LabkitError`` raised in a
+worker is raised in the caller with the same class, message and attributes (``entry``,
+``fix`` ...); the other jobs are then cancelled and the workers stopped, so nothing that
+failed can be taken for a complete result.
+
+Start method: ``fork`` is cheap but copies a process with only the forking thread alive;
+when other threads run (a Jupyter kernel always has some) a lock one of them held stays
+locked forever in the child. So ``fork`` is used only while this process has a single
+thread, otherwise ``forkserver`` (children forked from a clean single-threaded server).
+``fn``, ``items`` and results must be picklable: module-level functions and tuples of
+plain values (pickling many small objects costs more than it saves).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from .errors import LabkitError
+
+__all__ = ["ordered_map", "cpu_count", "start_method"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def start_method() -> str:
+    """``fork`` when it is safe here (one thread alive), else ``forkserver`` (or ``spawn``)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+class _Failure:
+    """A LabkitError on its way back from a worker.
+
+    Pickling an exception re-creates it by calling its class with ``args``, which fails for
+    classes whose ``__init__`` takes other parameters (``UnsafeEntry(entry, reason)``); this
+    carries the class, ``args`` and attributes and rebuilds the very same value."""
+
+    __slots__ = ("cls", "args", "attrs")
+
+    def __init__(self, exc: LabkitError) -> None:
+        self.cls, self.args, self.attrs = type(exc), exc.args, dict(exc.__dict__)
+
+    def __getstate__(self) -> tuple:
+        return (self.cls, self.args, self.attrs)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.cls, self.args, self.attrs = state
+
+    def rebuild(self) -> LabkitError:
+        exc = self.cls.__new__(self.cls)
+        exc.args = self.args
+        exc.__dict__.update(self.attrs)
+        return exc
+
+
+_FN: list[Callable[[Any], Any]] = []    # the job function, set in each worker
+
+
+def _init(fn: Callable[[Any], Any], init: Callable[..., None] | None, initargs: tuple) -> None:
+    _FN[:] = [fn]
+    if init is not None:
+        init(*initargs)
+
+
+def _call(item: Any) -> tuple[bool, Any]:
+    try:
+        return True, _FN[0](item)
+    except LabkitError as exc:
+        return False, _Failure(exc)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, jobs: int,
+                initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[R]:
+    """``fn(item)`` for each item, in ``jobs`` worker processes, yielded in order.
+
+    ``initializer(*initargs)`` runs once in each worker first (e.g. to open a file). A
+    ``LabkitError`` from ``fn`` is raised here unchanged; any other exception from a worker
+    is raised too (as multiprocessing re-creates it). Closing the iterator early, or an
+    error, stops the workers.
+    """
+    items = list(items)
+    if not items:
+        return
+    ctx = multiprocessing.get_context(start_method())
+    pool = ctx.Pool(min(jobs, len(items)), initializer=_init, initargs=(fn, initializer, initargs))
+    ok = False
+    try:
+        for good, value in pool.imap(_call, items, chunksize=1):
+            if not good:
+                raise value.rebuild()
+            yield value
+        ok = True
+    finally:
+        if ok:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
