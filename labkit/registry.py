@@ -373,11 +373,7 @@ def local_chain_ids(engine: Engine) -> set[str]:
     """chainIDs of every layer of every image labkit made on this engine."""
     have: set[str] = set()
     for ref in engine.images():
-        if engine.name == "sim":
-            diff_ids = list(engine.image(ref).diff_ids)   # type: ignore[attr-defined]
-        else:
-            diff_ids = engine._api.inspect_image(ref.id)["RootFS"]["Layers"]   # type: ignore[attr-defined]
-        have.update(_chain_ids(diff_ids))
+        have.update(_chain_ids(engine.diff_ids(ref)))
     return have
 
 
@@ -392,101 +388,30 @@ def _labelled(config: Mapping) -> bool:
 
 def push(engine: Engine, registry: Registry | RealRegistry, image: ImageRef | str,
          name: str) -> TransferReport:
-    """Push a labkit image to ``registry`` as ``name`` (session-qualified); report per layer."""
+    """Push a labkit image to ``registry`` as ``name`` (session-qualified); report per layer.
+
+    The simulator pushes to the model, Docker to a RealRegistry (``open_registry(engine)``);
+    a real daemon's "Mounted from <repo>" is reported as "Layer already exists"."""
     target = registry_name(name)
-    if isinstance(registry, RealRegistry):
-        return _docker_push(engine, registry, image, target)
-    if engine.name != "sim":
-        raise EngineError("the registry model takes pushes from the simulator engine only",
-                          fix="on Docker use RealRegistry (open_registry(engine))")
-    img = engine.image(image)   # type: ignore[attr-defined]
-    if not _labelled(img.config):
-        raise EngineError(f"image {getattr(image, 'id', image)} is not a labkit image",
-                          fix="labkit pushes only images it built (label org.labkit.managed=true)")
-    from .tarlayer import layer_bytes
-    report = registry.push_image([layer_bytes(layer) for layer in img.layers], img.config, target,
-                                 _instructions(engine, engine._ref(img)))   # type: ignore[attr-defined]
-    return TransferReport(report.action, report.name, report.layers, engine._ref(img))  # type: ignore[attr-defined]
+    done = engine.push(image, registry, target)
+    made = _instructions(engine, done.image)
+    layers = tuple(LayerTransfer(i, d, PUSH_EXISTS if s.startswith("Mounted from") else s, _at(made, i))
+                   for i, (d, s) in enumerate(zip(engine.diff_ids(done.image), done.statuses)))
+    return TransferReport("push", _full(target), layers, done.image)
 
 
 def pull(engine: Engine, registry: Registry | RealRegistry, name: str) -> TransferReport:
     """Pull ``name`` from ``registry`` into the engine; report which layers were downloaded."""
     target = registry_name(name)
-    if not _labelled(registry.config(target)):
+    config = registry.config(target)
+    if not _labelled(config):
         raise EngineError(f"{target} in the registry is not a labkit image",
                           fix="labkit pulls only images carrying org.labkit.managed=true")
-    if isinstance(registry, RealRegistry):
-        return _docker_pull(engine, registry, target)
-    if engine.name != "sim":
-        raise EngineError("the registry model serves the simulator engine only",
-                          fix="on Docker use RealRegistry (open_registry(engine))")
-    plan = registry.plan_pull(target, local_chain_ids(engine))
-    from .simimage import SimImage
-    from .tarlayer import read_layer
-    layers = [read_layer(_io(registry.layer_tar(d["digest"])), with_data=True)
-              for d in registry.manifest(target)["layers"]]
-    ref = engine._store(SimImage(tuple(layers), registry.config(target)), target)   # type: ignore[attr-defined]
-    return TransferReport("pull", plan.name, plan.layers, ref)
-
-
-def _io(data: bytes):
-    import io
-    return io.BytesIO(data)
-
-
-# --------------------------------------------------------------------------- Docker side
-
-def _events(stream: Iterable[dict], what: str) -> dict[str, str]:
-    """Last status per progress id; raises on an error event."""
-    last: dict[str, str] = {}
-    for ev in stream:
-        if ev.get("error"):
-            raise EngineError(f"{what} failed: {ev['error']}",
-                              fix="check the registry is running (RealRegistry) and the name")
-        if ev.get("id") and ev.get("status"):
-            last[ev["id"]] = ev["status"]
-    return last
-
-
-def _docker_push(engine: Engine, registry: RealRegistry, image: ImageRef | str,
-                 target: str) -> TransferReport:
-    api = engine._api   # type: ignore[attr-defined]
-    ref = engine._ref(image)   # type: ignore[attr-defined]
-    attrs = api.inspect_image(ref.id)
-    if not _labelled(attrs.get("Config") and {"config": attrs["Config"]} or {}):
-        raise EngineError(f"image {ref.short_id} is not a labkit image",
-                          fix="labkit pushes only images it built (label org.labkit.managed=true)")
-    repo, _, tag = f"{registry.address}/{target}".rpartition(":")
-    api.tag(ref.id, repo, tag)
-    try:
-        last = _events(api.push(repo, tag, stream=True, decode=True), f"push of {target}")
-    finally:
-        if len(attrs.get("RepoTags") or []) >= 1:      # other names keep the image
-            api.remove_image(f"{repo}:{tag}", noprune=True)
-    diff_ids = attrs["RootFS"]["Layers"]
-    made = _instructions(engine, ref)
-    layers = []
-    for i, d in enumerate(diff_ids):
-        status = last.get(d.split(":", 1)[1][:12], "")
-        status = PUSH_EXISTS if status == PUSH_EXISTS or status.startswith("Mounted from") else status
-        layers.append(LayerTransfer(i, d, status, _at(made, i)))
-    return TransferReport("push", target, tuple(layers), ref)
-
-
-def _docker_pull(engine: Engine, registry: RealRegistry, target: str) -> TransferReport:
-    api = engine._api   # type: ignore[attr-defined]
-    manifest, config = registry.manifest(target), registry.config(target)
-    repo, _, tag = f"{registry.address}/{target}".rpartition(":")
-    last = _events(api.pull(repo, tag, stream=True, decode=True), f"pull of {target}")
+    done = engine.pull(registry, target)
     made = [h.get("created_by", "") for h in config.get("history", []) if not h.get("empty_layer")]
-    layers = tuple(LayerTransfer(i, d, last.get(blob["digest"].split(":", 1)[1][:12], ""),
-                                 _at(made, i, raw=True))
-                   for i, (d, blob) in enumerate(zip(config["rootfs"]["diff_ids"], manifest["layers"])))
-    attrs = api.inspect_image(f"{repo}:{tag}")
-    local_repo, _, local_tag = target.rpartition(":")
-    api.tag(attrs["Id"], local_repo, local_tag)           # the session name labkit uses
-    api.remove_image(f"{repo}:{tag}", noprune=True)       # drop the registry's name
-    return TransferReport("pull", target, layers, engine._ref(attrs["Id"]))   # type: ignore[attr-defined]
+    layers = tuple(LayerTransfer(i, d, s, _at(made, i, raw=True))
+                   for i, (d, s) in enumerate(zip(config["rootfs"]["diff_ids"], done.statuses)))
+    return TransferReport("pull", _full(target), layers, done.image)
 
 
 # --------------------------------------------------------------------------- picture

@@ -13,7 +13,6 @@ the main daemon's data is only read.
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .engine.base import LABEL, Engine, ImageRef, instruction_of
+from .engine.base import Engine, ImageRef, instruction_of
 from .errors import EngineError, EngineUnavailable
 from .fsmodel import LayerDir
 from .layers import size_on_disk
@@ -138,16 +137,14 @@ class StorageReport:
 class SecondDaemon:
     """A second dockerd (vfs by default) on temp dirs; a context manager that always stops it.
 
-    ``api`` is a low-level Docker API client for it, made from the main engine's client class
-    (labkit imports ``docker`` only in the Docker engine module).
+    ``engine`` is labkit's ``DockerEngine`` connected to it (while it runs; ``None`` otherwise).
     """
 
-    def __init__(self, api_class: type, *, driver: str = "vfs", start_timeout: float = 60) -> None:
-        self.api_class = api_class
+    def __init__(self, *, driver: str = "vfs", start_timeout: float = 60) -> None:
         self.driver = driver
         self.start_timeout = start_timeout
         self.dir: Path | None = None
-        self.api = None
+        self.engine: Engine | None = None
         self._proc: subprocess.Popen | None = None
 
     @staticmethod
@@ -165,6 +162,7 @@ class SecondDaemon:
         return self.dir / "data"
 
     def start(self) -> "SecondDaemon":
+        from .engine.docker import DockerEngine
         why = self.unavailable()
         if why:
             raise EngineUnavailable(f"cannot start a second Docker daemon: {why}",
@@ -192,11 +190,10 @@ class SecondDaemon:
                                       fix="run the same dockerd command by hand to see why")
                 if sock.exists():
                     try:
-                        self.api = self.api_class(base_url=f"unix://{sock}", version="auto", timeout=120)
-                        self.api.ping()
+                        self.engine = DockerEngine.connect(base_url=f"unix://{sock}", timeout=120)
                         break
-                    except Exception:   # not answering yet
-                        self.api = None
+                    except Exception:   # not answering yet (refused, timed out)
+                        self.engine = None
                 if time.monotonic() > deadline:
                     raise EngineError(f"the second dockerd did not answer within {self.start_timeout:.0f} s",
                                       fix=f"see {self.dir / 'dockerd.log'}")
@@ -207,12 +204,12 @@ class SecondDaemon:
         return self
 
     def stop(self) -> None:
-        if self.api is not None:
+        if self.engine is not None:
             try:
-                self.api.close()
-            except Exception:
+                self.engine.close()
+            except Exception:   # the daemon may be gone already: stopping goes on
                 pass
-            self.api = None
+            self.engine = None
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -238,11 +235,12 @@ class SecondDaemon:
 
     def load(self, tar_path: str | Path) -> str:
         """``docker load`` a saved labkit image; returns its id."""
-        with open(tar_path, "rb") as f:
-            for ev in self.api.load_image(f.read()):
-                if ev.get("error"):
-                    raise EngineError(f"load into the second daemon failed: {ev['error']}")
-        ids = [r["Id"] for r in self.api.images(filters={"label": f"{LABEL}=true"})]
+        assert self.engine is not None, "start the second daemon first"
+        try:
+            self.engine.load(tar_path)
+        except EngineError as exc:
+            raise EngineError(f"load into the second daemon failed: {exc}") from None
+        ids = [r.id for r in self.engine.images()]     # labkit-labelled images only
         if not ids:
             raise EngineError("the loaded image is not a labkit image", fix="load labkit images only")
         return ids[0]
@@ -260,14 +258,11 @@ class SecondDaemon:
 
 def overlay2_dirs(engine: Engine, image: ImageRef | str) -> list[Path]:
     """The main daemon's overlay2 ``diff`` directories of an image, bottom first (read only)."""
-    attrs = engine._api.inspect_image(engine._ref(image).id)   # type: ignore[attr-defined]
-    gd = attrs.get("GraphDriver") or {}
-    if gd.get("Name") != "overlay2":
-        raise EngineError(f"the daemon's storage driver is {gd.get('Name')!r}, not overlay2",
+    where = engine.layer_storage(image)
+    if where.driver != "overlay2" or not where.dirs:
+        raise EngineError(f"the daemon's storage driver is {where.driver!r}, not overlay2",
                           fix="this comparison measures an overlay2 daemon")
-    data = gd.get("Data") or {}
-    lowers = [p for p in (data.get("LowerDir") or "").split(":") if p]
-    return [Path(p) for p in reversed(lowers)] + [Path(data["UpperDir"])]
+    return list(where.dirs)
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -291,12 +286,12 @@ def compare_drivers(engine: Engine, image: ImageRef | str) -> StorageReport:
 
 
 def _measure(engine: Engine, image: ImageRef | str) -> dict[str, list[int]]:
-    ref = engine._ref(image)   # type: ignore[attr-defined]
+    ref = engine.ref(image)
     over = [measure_dir(p) for p in overlay2_dirs(engine, ref)]
     with tempfile.TemporaryDirectory(prefix="labkit-storage-") as tmp:
         saved = engine.save(ref, Path(tmp) / "image.tar")
-        with SecondDaemon(type(engine._api)) as daemon:   # type: ignore[attr-defined]
+        with SecondDaemon() as daemon:
             image_id = daemon.load(saved)
-            diff_ids = daemon.api.inspect_image(image_id)["RootFS"]["Layers"]
+            diff_ids = daemon.engine.diff_ids(image_id)   # type: ignore[union-attr]
             vfs = [measure_dir(p) for p in daemon.layer_dirs(diff_ids)]
     return {"overlay2": over, "vfs": vfs}

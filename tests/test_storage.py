@@ -61,11 +61,11 @@ def test_second_daemon_always_stops_and_leaves_nothing(docker_engine):
     why = SecondDaemon.unavailable()
     if why:
         pytest.skip(why)
-    daemon = SecondDaemon(type(docker_engine._api))
+    daemon = SecondDaemon()
     with pytest.raises(RuntimeError):
         with daemon:
             root, pid = daemon.dir, daemon._proc.pid
-            info = daemon.api.info()
+            info = daemon.engine.info()
             assert info["Driver"] == "vfs" and info["DockerRootDir"] == str(daemon.data_root)
             assert info["Images"] == 0
             raise RuntimeError("boom")

@@ -79,6 +79,23 @@ class ContainerSize:
     virtual: int                       # rw + the image's layers
 
 
+@dataclass(frozen=True)
+class TransferResult:
+    """What one push or pull did on the engine: the image, and the word the engine used for each
+    layer, bottom first, as Docker says it ("Pushed", "Layer already exists", "Pull complete",
+    "Already exists"; a real daemon may also say "Mounted from <repo>")."""
+    image: ImageRef
+    statuses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LayerStorage:
+    """Where the daemon keeps an image's layers: its storage driver and, when the driver names
+    them (overlay2: each layer's ``diff`` directory), one directory per layer, bottom first."""
+    driver: str
+    dirs: tuple[Path, ...] = ()
+
+
 class Engine(abc.ABC):
     """What a lesson can do with images and containers, on either engine."""
 
@@ -139,6 +156,34 @@ class Engine(abc.ABC):
         """The images labkit made in this engine."""
 
     @abc.abstractmethod
+    def ref(self, image: ImageRef | str) -> ImageRef:
+        """The image's current ``ImageRef`` (full id, every tag) from an id, a name or an older ref."""
+
+    @abc.abstractmethod
+    def diff_ids(self, image: ImageRef | str) -> tuple[str, ...]:
+        """The image's layer diffIDs (config ``rootfs.diff_ids``), bottom first."""
+
+    @abc.abstractmethod
+    def load(self, source: str | Path) -> list[ImageRef]:
+        """``docker load`` a ``docker save`` tar; returns the images it held."""
+
+    @abc.abstractmethod
+    def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
+        """Push a labkit image to ``registry`` as ``name`` ("repo:tag", used as given): the
+        simulator pushes to ``labkit.registry.Registry`` (the model), Docker to a running
+        ``labkit.registry.RealRegistry``. Refuses images labkit did not make."""
+
+    @abc.abstractmethod
+    def pull(self, registry, name: str) -> TransferResult:
+        """Pull ``name`` ("repo:tag") from ``registry`` (same kinds as ``push``); the image is
+        then known locally under ``name`` (no registry address in its tags)."""
+
+    @abc.abstractmethod
+    def layer_storage(self, image: ImageRef | str) -> LayerStorage:
+        """Where the daemon stores the image's layers (read only); the simulator has no daemon
+        storage and raises ``UnsupportedOperation``."""
+
+    @abc.abstractmethod
     def remove(self, ref: ImageRef | str) -> None:
         """Remove an image or container labkit made (refuses anything unlabelled)."""
 
@@ -171,6 +216,10 @@ class Engine(abc.ABC):
                 return [img.layer_dir(i, with_data=True) for i in range(len(img.layers))]
             finally:
                 img.close()
+
+    def close(self) -> None:
+        """Release what the engine holds open (the Docker client's connections); the simulator
+        holds nothing. The engine is not used afterwards."""
 
     @abc.abstractmethod
     def clean(self, *, session_only: bool = False, dry_run: bool = False) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from .. import baseimage, session
 from ..errors import BuildError, EngineError, EngineUnavailable, LabkitError
 from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
-                   RunResult)
+                   LayerStorage, RunResult, TransferResult)
 
 START_DAEMON = ("sudo apt-get install -y docker.io && "
                 "sudo dockerd --bridge=none --iptables=false --ip-masq=false &")
@@ -62,16 +62,26 @@ class DockerEngine(Engine):
         self._api = client.api  # type: ignore[attr-defined]
 
     @classmethod
-    def connect(cls, *, timeout: int = 120, ping_timeout: float = 5) -> "DockerEngine":
-        """Connect to the daemon named by DOCKER_HOST (default socket); clear error if none answers."""
+    def connect(cls, *, base_url: str | None = None, timeout: int = 120,
+                ping_timeout: float = 5) -> "DockerEngine":
+        """Connect to the daemon at ``base_url`` (e.g. ``unix:///tmp/x/docker.sock``), by default
+        the one DOCKER_HOST names (default socket); a clear error if none answers."""
         import docker
+
+        def client(seconds: float):
+            if base_url:
+                return docker.DockerClient(base_url=base_url, version="auto", timeout=seconds)
+            return docker.from_env(timeout=seconds)
         with _calls("connecting to Docker"):
-            probe = docker.from_env(timeout=ping_timeout)
+            probe = client(ping_timeout)
             try:
                 probe.ping()
             finally:
                 probe.close()
-            return cls(docker.from_env(timeout=timeout))
+            return cls(client(timeout))
+
+    def close(self) -> None:
+        self._client.close()  # type: ignore[attr-defined]
 
     # -- what it is ---------------------------------------------------------------
     def info(self) -> dict:
@@ -84,11 +94,93 @@ class DockerEngine(Engine):
                 f"{info.get('Driver', '?')})")
 
     # -- images -------------------------------------------------------------------
-    def _ref(self, image: ImageRef | str) -> ImageRef:
+    def ref(self, image: ImageRef | str) -> ImageRef:
         name = image.id if isinstance(image, ImageRef) else image
         with _calls(f"image {name}"):
             attrs = self._api.inspect_image(name)
         return ImageRef(attrs["Id"], tuple(attrs.get("RepoTags") or ()), self.name)
+
+    def diff_ids(self, image: ImageRef | str) -> tuple[str, ...]:
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"image {name}"):
+            return tuple(self._api.inspect_image(name)["RootFS"]["Layers"])
+
+    def layer_storage(self, image: ImageRef | str) -> LayerStorage:
+        """The storage driver, and for overlay2 each layer's ``diff`` directory (from the image's
+        ``GraphDriver`` data: ``LowerDir`` lists them top first, ``UpperDir`` is the top one)."""
+        name = image.id if isinstance(image, ImageRef) else image
+        with _calls(f"image {name}"):
+            graph = self._api.inspect_image(name).get("GraphDriver") or {}
+        driver, data = graph.get("Name") or "", graph.get("Data") or {}
+        if driver != "overlay2" or not data.get("UpperDir"):
+            return LayerStorage(driver)
+        lowers = [Path(p) for p in (data.get("LowerDir") or "").split(":") if p]
+        return LayerStorage(driver, (*reversed(lowers), Path(data["UpperDir"])))
+
+    def load(self, source: str | Path) -> list[ImageRef]:
+        names: list[str] = []
+        with _calls(f"docker load {source}"), open(source, "rb") as fh:
+            for ev in self._api.load_image(fh):
+                if ev.get("error"):
+                    raise EngineError(f"docker load {source} failed: {ev['error']}",
+                                      fix="load a tar written by docker save (or engine.save)")
+                text = str(ev.get("stream") or "").strip()
+                for prefix in ("Loaded image ID: ", "Loaded image: "):
+                    if text.startswith(prefix):
+                        names.append(text[len(prefix):].strip())
+        refs: dict[str, ImageRef] = {}
+        for name in names:
+            ref = self.ref(name)
+            refs[ref.id] = ref
+        return list(refs.values())
+
+    # -- registries (labkit.registry.RealRegistry: a real docker-registry) ----------
+    @staticmethod
+    def _real(registry, verb: str) -> str:
+        """The address of a running RealRegistry; a clear error for anything else."""
+        kind = getattr(registry, "kind", "")
+        if kind == "model":
+            raise EngineError("the registry model serves the simulator engine only",
+                              fix="on Docker use RealRegistry (open_registry(engine))")
+        if kind != "docker-registry" or not getattr(registry, "running", False):
+            raise EngineError(f"docker {verb} needs a running labkit.registry.RealRegistry",
+                              fix="with open_registry(engine) as registry: ... (it starts and stops it)")
+        return registry.address
+
+    def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
+        """``docker push`` through a temporary ``<registry address>/<name>`` tag (removed again
+        when the image has another name); each layer's last progress word, found by diffID."""
+        address = self._real(registry, "push")
+        ref = self.ref(image)
+        repo, _, tag = f"{address}/{name}".rpartition(":")
+        with _calls(f"docker push {name}"):
+            attrs = self._api.inspect_image(ref.id)
+            if not self._owned(attrs):
+                raise EngineError(f"image {ref.short_id} is not a labkit image",
+                                  fix="labkit pushes only images it built (label org.labkit.managed=true)")
+            self._api.tag(ref.id, repo, tag)
+            try:
+                last = _progress(self._api.push(repo, tag, stream=True, decode=True), f"push of {name}")
+            finally:
+                if len(attrs.get("RepoTags") or []) >= 1:      # other names keep the image
+                    self._api.remove_image(f"{repo}:{tag}", noprune=True)
+        statuses = tuple(last.get(d.split(":", 1)[1][:12], "") for d in attrs["RootFS"]["Layers"])
+        return TransferResult(ref, statuses)
+
+    def pull(self, registry, name: str) -> TransferResult:
+        """``docker pull`` from the registry, then renamed to ``name`` (the registry's address
+        dropped); each layer's last progress word, found by the manifest's blob digests."""
+        address = self._real(registry, "pull")
+        blobs = registry.manifest(name)["layers"]
+        repo, _, tag = f"{address}/{name}".rpartition(":")
+        local_repo, _, local_tag = name.rpartition(":")
+        with _calls(f"docker pull {name}"):
+            last = _progress(self._api.pull(repo, tag, stream=True, decode=True), f"pull of {name}")
+            image_id = self._api.inspect_image(f"{repo}:{tag}")["Id"]
+            self._api.tag(image_id, local_repo, local_tag)      # the session name labkit uses
+            self._api.remove_image(f"{repo}:{tag}", noprune=True)   # drop the registry's name
+        statuses = tuple(last.get(b["digest"].split(":", 1)[1][:12], "") for b in blobs)
+        return TransferResult(self.ref(image_id), statuses)
 
     def _owned(self, attrs: Mapping) -> bool:
         labels = (attrs.get("Config") or {}).get("Labels") or {}
@@ -107,7 +199,7 @@ class DockerEngine(Engine):
             self._load_base(data, diff_id, tag)
         with _calls("tagging the base image"):  # Dockerfiles say FROM labkit/base
             self._api.tag(tag, baseimage.BASE_REPO, "latest")
-        return self._ref(tag)
+        return self.ref(tag)
 
     def _load_base(self, data: bytes, diff_id: str, tag: str) -> None:
         from ..image import write_image_tar
@@ -137,7 +229,7 @@ class DockerEngine(Engine):
         if record.failure is not None or record.image is None:
             self._remove_half_built(record)
             raise _build_error(record, Path(context) / dockerfile)
-        return self._with_step_sizes(_with_image(record, self._ref(record.image.id)), squashed=squash)
+        return self._with_step_sizes(_with_image(record, self.ref(record.image.id)), squashed=squash)
 
     def _history_sizes(self, image: ImageRef | str) -> list[int]:
         name = image.id if isinstance(image, ImageRef) else image
@@ -262,7 +354,7 @@ class DockerEngine(Engine):
             self._check_owned_container(container)
             res = self._api.commit(container, repository=repo or None, tag=version or None,
                                    conf={"Labels": _labels()})
-        return self._ref(res["Id"])
+        return self.ref(res["Id"])
 
     def _check_owned_container(self, container: str) -> None:
         attrs = self._api.inspect_container(container)
@@ -271,14 +363,14 @@ class DockerEngine(Engine):
 
     # -- naming and cleaning ----------------------------------------------------
     def tag(self, image: ImageRef | str, tag: str) -> ImageRef:
-        ref = self._ref(image)
+        ref = self.ref(image)
         name = session.qualify(tag)
         repo, _, version = name.rpartition(":")
         with _calls(f"docker tag {name}"):
             if not self._owned(self._api.inspect_image(ref.id)):
                 raise EngineError(f"image {ref.short_id} was not made by labkit; labkit does not tag it")
             self._api.tag(ref.id, repo, version)
-        return self._ref(ref.id)
+        return self.ref(ref.id)
 
     def images(self) -> list[ImageRef]:
         with _calls("docker images"):
@@ -331,6 +423,19 @@ class DockerEngine(Engine):
                 if not dry_run:
                     self._api.remove_network(n["Id"])
         return removed
+
+
+def _progress(stream, what: str) -> dict[str, str]:
+    """Docker's push/pull progress stream: the last status per progress id (a layer's short
+    digest); raises on an error event."""
+    last: dict[str, str] = {}
+    for ev in stream:
+        if ev.get("error"):
+            raise EngineError(f"{what} failed: {ev['error']}",
+                              fix="check the registry is running (RealRegistry) and the name")
+        if ev.get("id") and ev.get("status"):
+            last[ev["id"]] = ev["status"]
+    return last
 
 
 def _build_error(record, dockerfile: Path) -> BuildError:

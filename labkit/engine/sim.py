@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from .. import baseimage, session
-from ..errors import EngineError
+from ..errors import EngineError, UnsupportedOperation
 from ..layers import size_on_disk
-from .base import LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef, RunResult
+from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
+                   LayerStorage, RunResult, TransferResult)
 
 NOT_MODELLED = (
     "runtime files Docker adds to every container (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv)",
@@ -105,6 +106,63 @@ class SimEngine(Engine):
 
     def layer_dirs(self, image: ImageRef | str) -> list:
         return [dict(layer) for layer in self._image(image).layers]
+
+    def ref(self, image: ImageRef | str) -> ImageRef:
+        return self._ref(self._image(image))
+
+    def diff_ids(self, image: ImageRef | str) -> tuple[str, ...]:
+        return self._image(image).diff_ids
+
+    def load(self, source: str | Path) -> list[ImageRef]:
+        """A ``docker save`` tar (legacy or OCI) as a simulator image, under the tags it names.
+        The id is the simulator's (digest of the canonical config JSON): the same as Docker's for
+        images the simulator saved, possibly another for a config Docker serialised itself."""
+        from ..image import open_image
+        from ..simimage import SimImage
+        with open_image(source) as saved:
+            layers = tuple(saved.layer_dir(i, with_data=True) for i in range(len(saved.layers)))
+            img, tags = SimImage(layers, dict(saved.config)), saved.ref.tags
+        for tag in tags:
+            self._store(img, tag)
+        return [self._store(img)]
+
+    def layer_storage(self, image: ImageRef | str) -> LayerStorage:
+        self._image(image)
+        raise UnsupportedOperation("the simulator has no daemon storage: its layers live in memory",
+                                   fix="see a daemon's layer directories with the Docker engine "
+                                       "(LABKIT_ENGINE=docker)")
+
+    # -- registries (labkit.registry.Registry, the in-memory model) ------------------
+    @staticmethod
+    def _model(registry, verb: str) -> None:
+        if getattr(registry, "kind", "") != "model":
+            raise EngineError(f"the simulator {verb} labkit's registry model only",
+                              fix="use open_registry(engine); a RealRegistry needs the Docker engine")
+
+    def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
+        from ..tarlayer import layer_bytes
+        self._model(registry, "pushes to")
+        img = self._image(image)
+        if ((img.config.get("config") or {}).get("Labels") or {}).get(LABEL) != "true":
+            raise EngineError(f"image {getattr(image, 'id', image)} is not a labkit image",
+                              fix="labkit pushes only images it built (label org.labkit.managed=true)")
+        report = registry.push_image([layer_bytes(layer) for layer in img.layers], img.config, name)
+        return TransferResult(self._ref(img), report.statuses)
+
+    def pull(self, registry, name: str) -> TransferResult:
+        """Downloads (in the model's words) the layers whose chainID no local image has."""
+        import io
+
+        from ..image import chain_ids
+        from ..simimage import SimImage
+        from ..tarlayer import read_layer
+        self._model(registry, "pulls from")
+        have = {c for img in self._images.values() for c in chain_ids(img.diff_ids)}
+        plan = registry.plan_pull(name, have)
+        layers = [read_layer(io.BytesIO(registry.layer_tar(d["digest"])), with_data=True)
+                  for d in registry.manifest(name)["layers"]]
+        ref = self._store(SimImage(tuple(layers), registry.config(name)), name)
+        return TransferResult(ref, plan.statuses)
 
     def base_image(self) -> ImageRef:
         from ..simimage import SimImage
