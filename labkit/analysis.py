@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from . import secrets as _secrets
 
@@ -149,39 +149,75 @@ class Analysis:
 
 # --------------------------------------------------------------------------- compact entries
 
-@dataclass(frozen=True)
-class _E:
+class _E(NamedTuple):
+    """One tar entry, reduced to what the analysis needs (a tuple: cheap to make and unpack)."""
+
     path: str
     kind: str          # fsmodel kind; "whiteout" for .wh.X or char 0/0; "opaque" for .wh..wh..opq
     header_size: int   # size in the tar header (0 for links, dirs, whiteouts)
     content: int       # docker's count: file bytes (hard links 0) + symlink target length
     hardlink: str
-    head: bytes | None = None
+    found: tuple = ()  # secret findings ((kind, masked detail), ...) of a regular file
     wh_name: bool = False   # a ``.wh.NAME`` entry (dive only recognises whiteouts by name)
 
 
-def _compact(e: Any) -> _E | None:
-    node = e.node
-    path = e.path
-    if getattr(e, "opaque", False):
-        return _E(path, "opaque", 0, 0, "")
-    if path == "":
-        return None                         # the root entry "./"
-    hard = getattr(e, "hardlink", None) or ""
-    kind = node.kind
-    size = node.size if kind == "file" and not hard else 0
-    content = size + (len(node.linkname.encode("utf-8", "surrogateescape")) if kind == "symlink" else 0)
-    head = None
-    if kind == "file" and not hard and _secrets.wants_content(path, size):
-        data = getattr(node, "data", None)
-        if data is None:
-            data = getattr(e, "head", None)     # iter_entries(head=N): the start only
-        if data is not None:
-            head = bytes(data[:_secrets.SCAN_BYTES])
-            if b"\0" in head[:1024] or not _secrets.scan(path, head):
-                head = None     # binary or nothing in it: the same answer without holding it
-    wh_name = kind == "whiteout" and bool(getattr(e, "whiteout", True))
-    return _E(path, kind, size, content, hard.strip("/") if hard else "", head, wh_name)
+def _compact_layer(entries: Iterable[Any]) -> list[_E]:
+    """The entries of one layer as ``_E`` tuples (the root entry dropped). The secret scan of
+    a regular file (by name, and by the head of its content when the entry brings one: node
+    data or ``iter_entries(head=N)``) happens here, so no content is held afterwards."""
+    out: list[_E] = []
+    append = out.append
+    new = tuple.__new__
+    scan, by_name = _secrets.scan, _secrets.by_name
+    cap, nbytes = _secrets.SIZE_CAP, _secrets.SCAN_BYTES
+    for e in entries:
+        node = e.node
+        path = e.path
+        if getattr(e, "opaque", False):
+            append(new(_E, (path, "opaque", 0, 0, "", (), False)))
+            continue
+        if path == "":
+            continue                         # the root entry "./"
+        hard = getattr(e, "hardlink", None) or ""
+        kind = node.kind
+        if kind == "file":
+            if hard:
+                link = hard.strip("/")
+                named = None if link else by_name(path)
+                append(new(_E, (path, kind, 0, 0, link, ((named, "credential file by name"),) if named else (),
+                                False)))
+                continue
+            size = node.size
+            found: tuple = ()
+            data = None
+            if 0 < size <= cap:              # secrets.wants_content
+                data = getattr(node, "data", None)
+                if data is None:
+                    data = getattr(e, "head", None)     # iter_entries(head=N): the start only
+            if data is not None:
+                head = bytes(data[:nbytes])
+                if head.find(b"\0", 0, 1024) < 0:
+                    found = tuple(scan(path, head))
+                    if not found:
+                        found = tuple(scan(path, None))
+                else:                                # binary: judged by its name only
+                    named = by_name(path)
+                    if named:
+                        found = ((named, "credential file by name"),)
+            else:
+                named = by_name(path)
+                if named:
+                    found = ((named, "credential file by name"),)
+            append(new(_E, (path, kind, size, size, "", found, False)))
+        elif kind == "symlink":
+            append(new(_E, (path, kind, 0, len(node.linkname.encode("utf-8", "surrogateescape")),
+                            hard.strip("/") if hard else "", (), False)))
+        elif kind == "whiteout":
+            append(new(_E, (path, kind, 0, 0, hard.strip("/") if hard else "", (),
+                            bool(getattr(e, "whiteout", True)))))
+        else:
+            append(new(_E, (path, kind, 0, 0, hard.strip("/") if hard else "", (), False)))
+    return out
 
 
 def _parent(p: str) -> str:
@@ -224,6 +260,19 @@ def _missing_ancestors(p: str, have: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _child_first(paths: Iterable[str]) -> list[str]:
+    """``paths`` in dive's tree walk order: by components, each directory after its children
+    (``sorted(key=(*p.split("/"), _MARK))``). With each component ended by NUL, which sorts
+    before every other character, plain string order is that component order."""
+    ps = list(paths)
+    if any("\0" in p for p in ps):
+        return sorted(ps, key=lambda p: (*p.split("/"), _MARK))
+    return sorted(ps, key=lambda p: p.replace("/", "\0") + _END)
+
+
+_END = "\0" + _MARK
+
+
 # --------------------------------------------------------------------------- dive's score
 
 class _Dive:
@@ -242,19 +291,21 @@ class _Dive:
     def _tree(entries: Sequence[_E]) -> tuple[dict[str, tuple[bool, int]], dict[str, str]]:
         nodes: dict[str, tuple[bool, int]] = {}
         wh: dict[str, str] = {}
-        for e in entries:
-            if e.kind == "opaque":        # dropped, but AddPath made its parents first
-                for a in _ancestors(e.path) + ([e.path] if e.path else []):
-                    nodes.setdefault(a, (False, 0))
+        empty = (False, 0)
+        for path, kind, header_size, _c, _h, _f, wh_name in entries:
+            if kind == "opaque":          # dropped, but AddPath made its parents first
+                for a in _ancestors(path) + ([path] if path else []):
+                    nodes.setdefault(a, empty)
                 continue
-            tp = e.path
-            if e.wh_name:
-                parent = _parent(e.path)
-                tp = (parent + "/" if parent else "") + ".wh." + e.path.rsplit("/", 1)[-1]
-                wh[tp] = e.path
-            for a in _missing_ancestors(tp, nodes):   # nodes holds the parents of its keys
-                nodes[a] = (False, 0)
-            nodes[tp] = (e.kind == "dir", e.header_size)
+            tp = path
+            parent = path.rpartition("/")[0]
+            if wh_name:
+                tp = (parent + "/" if parent else "") + ".wh." + path.rpartition("/")[2]
+                wh[tp] = path
+            if parent and parent not in nodes:
+                for a in _missing_ancestors(tp, nodes):   # nodes holds the parents of its keys
+                    nodes[a] = empty
+            nodes[tp] = (kind == "dir", header_size)
         return nodes, wh
 
     @staticmethod
@@ -274,23 +325,24 @@ class _Dive:
         return total
 
     def add_layer(self, index: int, entries: Sequence[_E]) -> None:
-        self.sizes.append(sum(e.header_size for e in entries))
+        self.sizes.append(sum(e[2] for e in entries))
         nodes, wh = self._tree(entries)
         if index == 0:                       # dive stacks range(0, -1): layer 0's own tree
-            below, below_kids = nodes, self._kids(nodes)
+            below, below_kids = nodes, (self._kids(nodes) if wh else {})
         else:
             below, below_kids = self.stack, self.kids
-        parents = {_parent(p) for p in nodes}
-        order = sorted(nodes, key=lambda p: (*p.split("/"), _MARK))
+        parents = {p.rpartition("/")[0] for p in nodes}
+        order = _child_first(nodes)
+        eff, layers_of, matches = self.eff, self.layers_of, self.matches
         for tp in order:
             if tp in parents:
                 continue                     # only leaves are scored
             key = wh.get(tp, tp)
-            data = self.eff.get(key)
+            data = eff.get(key)
             if data is None:
-                data = self.eff[key] = [0, 0, -1]
-                self.layers_of[key] = []
-            if tp in wh:
+                data = eff[key] = [0, 0, -1]
+                layers_of[key] = []
+            if key is not tp:                # a whiteout
                 prev = below.get(key)
                 if prev is None:             # dive: GetNode fails -> rest of this layer unscored
                     break
@@ -301,14 +353,26 @@ class _Dive:
             if data[2] < 0 or size < data[2]:
                 data[2] = size
             data[0] += 1
-            self.layers_of[key].append(index)
+            layers_of[key].append(index)
             if data[0] == 2:
-                self.matches.append(key)
+                matches.append(key)
+        stack, kids = self.stack, self.kids
         for tp in order:                     # Stack(): child first, whiteouts remove
             if tp in wh:
                 self._remove(wh[tp])
-            else:
-                self._add(tp, nodes[tp])
+                continue
+            if tp not in stack:
+                parent = tp.rpartition("/")[0]
+                if parent and parent not in stack:
+                    for a in _missing_ancestors(tp, stack):   # the stack holds the parents of its keys
+                        stack[a] = (False, 0)
+                        kids.setdefault(_parent(a), set()).add(a)
+                k = kids.get(parent)
+                if k is None:
+                    kids[parent] = {tp}
+                else:
+                    k.add(tp)
+            stack[tp] = nodes[tp]
 
     def _add(self, p: str, info: tuple[bool, int]) -> None:
         for a in _missing_ancestors(p, self.stack):   # the stack holds the parents of its keys
@@ -400,72 +464,89 @@ class _Overlay:
 
     def add_layer(self, index: int, entries: Sequence[_E],
                   hits: Mapping[str, list[tuple[str, str]]] | None = None) -> LayerSummary:
-        view = self.view
+        view, kids, groups, events = self.view, self.kids, self.groups, self.events
         added, modified, deleted, opaque = [], [], [], []
         for e in entries:
-            if e.kind == "opaque":
-                opaque.append(e.path)
-            elif e.kind == "whiteout":
-                if e.path in view:
-                    deleted.append(e.path)
-            elif e.path in view:
-                modified.append(e.path)
+            kind = e[1]
+            if kind == "opaque":
+                opaque.append(e[0])
+            elif kind == "whiteout":
+                if e[0] in view:
+                    deleted.append(e[0])
+            elif e[0] in view:
+                modified.append(e[0])
             else:
-                added.append(e.path)
+                added.append(e[0])
         for d in opaque:
             if d == "" or d in view:
                 ev = _Event(d, index, "hidden by opaque directory")
                 self._remove(d, ev, keep_root=True)
-                self.events.append(ev)
+                events.append(ev)
         for p in deleted:
             if p in view:
                 ev = _Event(p, index, "deleted")
                 self._remove(p, ev)
-                self.events.append(ev)
+                events.append(ev)
         local: dict[str, int] = {}                       # path -> group, for hard links
         largest: list[tuple[int, str]] = []
-        file_count = 0
-        for e in entries:
-            if e.kind in ("opaque", "whiteout"):
+        top = self.top
+        file_count = content = tar_bytes = 0
+        for path, kind, header_size, e_content, hardlink, found, _w in entries:
+            content += e_content
+            tar_bytes += header_size
+            if kind == "opaque" or kind == "whiteout":
                 continue
-            if e.kind != "dir":
+            is_dir = kind == "dir"
+            if not is_dir:
                 file_count += 1
-            for a in _non_dir_ancestors(e.path, view):   # Docker creates missing parents
-                old = view.get(a)
-                if old is None or old[0] != "dir":
-                    if old is not None:
-                        ev = _Event(a, index, "replaced")
-                        self._remove(a, ev)
-                        self.events.append(ev)
-                    self._put(a, ("dir", index, -1))
-            old = view.get(e.path)
-            if old is not None and not (old[0] == "dir" and e.kind == "dir"):
-                ev = _Event(e.path, index, "overwritten" if old[0] != "dir" and e.kind != "dir" else "replaced")
-                self._remove(e.path, ev)
-                self.events.append(ev)
+            parent = path.rpartition("/")[0]
+            if parent:
+                pv = view.get(parent)
+                if pv is None or pv[0] != "dir":
+                    for a in _non_dir_ancestors(path, view):   # Docker creates missing parents
+                        old = view.get(a)
+                        if old is None or old[0] != "dir":
+                            if old is not None:
+                                ev = _Event(a, index, "replaced")
+                                self._remove(a, ev)
+                                events.append(ev)
+                            self._put(a, ("dir", index, -1))
+            old = view.get(path)
+            if old is not None and not (is_dir and old[0] == "dir"):
+                ev = _Event(path, index, "overwritten" if old[0] != "dir" and not is_dir else "replaced")
+                self._remove(path, ev)
+                events.append(ev)
+                old = None
             gid = -1
-            if e.hardlink:
-                gid = local.get(e.hardlink, -1)
+            if hardlink:
+                gid = local.get(hardlink, -1)
                 if gid >= 0:
-                    self.groups[gid][1] += 1
-            elif e.kind == "file":
-                gid = len(self.groups)
-                self.groups.append([e.header_size, 1, index])
-                local[e.path] = gid
-                if e.header_size:
-                    if len(largest) < self.top:
-                        heapq.heappush(largest, (e.header_size, e.path))
-                    elif e.header_size > largest[0][0]:
-                        heapq.heapreplace(largest, (e.header_size, e.path))
-            self._put(e.path, (e.kind, index, gid))
-            if e.kind == "file" and not e.hardlink:
-                found = (hits.get(e.path) if hits is not None else None) or _secrets.scan(e.path, e.head)
-                for kind, detail in found:
-                    self.open_findings.setdefault(e.path, []).append(len(self.findings))
-                    self.findings.append({"path": e.path, "kind": kind, "detail": detail, "added_by": index})
+                    groups[gid][1] += 1
+            elif kind == "file":
+                gid = len(groups)
+                groups.append([header_size, 1, index])
+                local[path] = gid
+                if header_size:
+                    if len(largest) < top:
+                        heapq.heappush(largest, (header_size, path))
+                    elif header_size > largest[0][0]:
+                        heapq.heapreplace(largest, (header_size, path))
+            if old is None and path not in view:       # _put, inlined
+                k = kids.get(parent)
+                if k is None:
+                    kids[parent] = {path}
+                else:
+                    k.add(path)
+            view[path] = (kind, index, gid)
+            if kind == "file" and not hardlink:
+                if hits is not None:
+                    found = hits.get(path) or found
+                for fkind, detail in found:
+                    self.open_findings.setdefault(path, []).append(len(self.findings))
+                    self.findings.append({"path": path, "kind": fkind, "detail": detail, "added_by": index})
         return LayerSummary(
             index=index, instruction=self.instructions.get(index, ""),
-            size=sum(e.content for e in entries), tar_bytes=sum(e.header_size for e in entries),
+            size=content, tar_bytes=tar_bytes,
             entries=len(entries), file_count=file_count, added=tuple(added), modified=tuple(modified),
             deleted=tuple(deleted), opaque_dirs=tuple(opaque),
             largest=tuple(PathSize(p, s) for s, p in sorted(largest, key=lambda x: (-x[0], x[1]))),
@@ -494,7 +575,7 @@ def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[st
     summaries = []
     for i, entries in enumerate(layers):
         hits = content_hits(i) if content_hits else None
-        compact = [c for c in map(_compact, entries) if c is not None]
+        compact = _compact_layer(entries)
         dive.add_layer(i, compact)
         summaries.append(ov.add_layer(i, compact, hits))
         del compact
