@@ -4,9 +4,14 @@ No registry is ever needed. The base layer is made here, byte for byte the same 
 engines (so it has the same diffID on the simulator and in Docker): ``bin/busybox``, one
 symlink ``bin/<applet> -> /bin/busybox`` per applet (what ``busybox --install -s /bin``
 makes), ``etc/passwd``, ``etc/group``, ``root/`` and ``tmp/``.
+
+The layer, its tar and its diffID are made once per busybox file and kept (a few MB): the key
+is the file's path, device, inode, size and mtime, so replacing or rewriting busybox makes a
+new layer (and a new ``base_tag``) on the next call.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -48,8 +53,14 @@ def find_busybox() -> Path:
     return Path(found).resolve()
 
 
+def _identity(busybox: Path) -> tuple:
+    """What makes the bytes: path, device, inode, size, mtime (ns). A changed file changes it."""
+    st = busybox.stat()
+    return (str(busybox), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @lru_cache(maxsize=4)
-def _spec(busybox: Path) -> BaseSpec:
+def _spec(busybox: Path, identity: tuple) -> BaseSpec:
     try:
         out = subprocess.run([str(busybox), "--list"], capture_output=True, text=True,
                              timeout=30, check=True).stdout
@@ -63,25 +74,56 @@ def _spec(busybox: Path) -> BaseSpec:
 
 
 def base_spec() -> BaseSpec:
-    return _spec(find_busybox())
+    busybox = find_busybox()
+    return _spec(busybox, _identity(busybox))
 
 
-def base_layer(spec: BaseSpec | None = None) -> LayerDir:
-    """The one layer of the base image, as a layer directory (content held in memory)."""
-    spec = spec or base_spec()
+@dataclass(frozen=True)
+class _Built:
+    layer: LayerDir          # never handed out: callers get a copy
+    tar: bytes               # the uncompressed layer tar (tarlayer.layer_bytes)
+    diff_id: str             # "sha256:" + its digest
+
+
+@lru_cache(maxsize=2)
+def _build(identity: tuple, applets: tuple[str, ...]) -> _Built:
+    from .tarlayer import layer_bytes
+    busybox = Path(identity[0])
     t = {"mtime": EPOCH}
     layer: LayerDir = {
         "bin": Node.dir(0o755, **t),
-        "bin/busybox": Node.file(spec.busybox.read_bytes(), 0o755, **t),
+        "bin/busybox": Node.file(busybox.read_bytes(), 0o755, **t),
         "etc": Node.dir(0o755, **t),
         "etc/passwd": Node.file(_PASSWD, 0o644, **t),
         "etc/group": Node.file(_GROUP, 0o644, **t),
         "root": Node.dir(0o700, **t),
         "tmp": Node.dir(0o1777, **t),
     }
-    for applet in spec.applets:
+    for applet in applets:
         layer[f"bin/{applet}"] = Node.symlink("/bin/busybox", **t)
-    return layer
+    tar = layer_bytes(layer)
+    return _Built(layer, tar, "sha256:" + hashlib.sha256(tar).hexdigest())
+
+
+def _built(spec: BaseSpec | None) -> _Built:
+    spec = spec or base_spec()
+    return _build(_identity(spec.busybox), spec.applets)
+
+
+def base_layer(spec: BaseSpec | None = None) -> LayerDir:
+    """The one layer of the base image, as a layer directory (content held in memory; a new
+    dict each call, the Nodes are frozen)."""
+    return dict(_built(spec).layer)
+
+
+def base_layer_tar(spec: BaseSpec | None = None) -> bytes:
+    """The base layer as an uncompressed tar, byte for byte what both engines store."""
+    return _built(spec).tar
+
+
+def base_diff_id(spec: BaseSpec | None = None) -> str:
+    """The base layer's diffID (``sha256:`` of ``base_layer_tar()``), made once per busybox."""
+    return _built(spec).diff_id
 
 
 def base_config(diff_id: str, labels: dict[str, str]) -> dict:

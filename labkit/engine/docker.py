@@ -187,16 +187,12 @@ class DockerEngine(Engine):
         return labels.get(LABEL) == "true"
 
     def base_image(self) -> ImageRef:
-        import hashlib
-
-        from ..tarlayer import layer_bytes
-        data = layer_bytes(baseimage.base_layer())
-        diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        diff_id = baseimage.base_diff_id()   # made once per busybox file, then cached
         tag = baseimage.base_tag(diff_id)
         with _calls("looking for the base image"):
             found = self._api.images(name=tag, quiet=True)
         if not found:
-            self._load_base(data, diff_id, tag)
+            self._load_base(baseimage.base_layer_tar(), diff_id, tag)
         with _calls("tagging the base image"):  # Dockerfiles say FROM labkit/base
             self._api.tag(tag, baseimage.BASE_REPO, "latest")
         return self.ref(tag)

@@ -166,13 +166,11 @@ class SimEngine(Engine):
 
     def base_image(self) -> ImageRef:
         from ..simimage import SimImage
-        from ..tarlayer import layer_bytes
-        layer = baseimage.base_layer()
-        diff_id = "sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest()
+        diff_id = baseimage.base_diff_id()   # made once per busybox file, then cached
         tag = baseimage.base_tag(diff_id)
         if tag in self._tags:
             return self._ref(self._images[self._tags[tag]])
-        img = SimImage((layer,), baseimage.base_config(diff_id, {LABEL: "true"}))
+        img = SimImage((baseimage.base_layer(),), baseimage.base_config(diff_id, {LABEL: "true"}))
         self._store(img, f"{baseimage.BASE_REPO}:latest")  # Dockerfiles say FROM labkit/base
         return self._store(img, tag)
 
