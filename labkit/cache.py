@@ -36,9 +36,10 @@ Use::
 Known limits: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
 model does not have. It assumes they change exactly when that stage was rebuilt; such
 predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
-byte-identical files), and their ``key`` is the model's own token. HEALTHCHECK, ONBUILD and
-MAINTAINER keys change exactly when their text does, but are not Docker's text. The base
-image's ENV is known only when passed as ``base_env``; its ONBUILD triggers are not run.
+byte-identical files), and their ``key`` is the model's own token. HEALTHCHECK keys are
+Docker's own text (the parsed struct, so ``--interval=60s`` and ``--interval=1m`` hit each
+other); ONBUILD and MAINTAINER keys are their text. The base image's ENV is known only when
+passed as ``base_env``; its ONBUILD triggers are not run.
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ from labkit.context import BuildContext, CopySource, list_context
 from labkit.dockerfile import (DEFAULT_SHELL, Dockerfile, Instruction, Stage, find_stage,
                                substitute, substitute_words)
 from labkit.errors import BuildError
+from labkit.healthcheck import parse_healthcheck
 
 BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                 "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
@@ -321,11 +323,13 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         extra["vars_used"] = ()
     elif kw == "VOLUME":
         vols = [sub(w) for w in (ins.words if ins.json else ins.args.split())]
-        key = nop("VOLUME " + _go_quote_list(vols))
+        key = nop("VOLUME [" + " ".join(vols) + "]")        # Go's %v of the list: no quotes
+    elif kw == "HEALTHCHECK":
+        key = nop(parse_healthcheck(ins.args, dict(ins.flags), line=ins.line).history_text())
     elif kw in ("COPY", "ADD"):
         key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals)
         extra.update(more)
-    else:  # STOPSIGNAL, MAINTAINER, HEALTHCHECK, ONBUILD: keyed on their text (flags too)
+    else:  # STOPSIGNAL, MAINTAINER, ONBUILD: keyed on their text
         rest = ins.original.split(None, 1)[1] if " " in ins.original.strip() else ""
         key = nop(f"{kw} {sub(rest) if kw == 'STOPSIGNAL' else rest}")
     key = tuple(key)

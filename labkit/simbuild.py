@@ -22,7 +22,15 @@ What each instruction does (each checked against a real daemon in
   sources) is a directory; missing parent directories are made ``0755``; files keep their
   permission bits and become ``0:0`` (or ``--chown``; ``--from`` keeps the owners);
   a directory made for the destination is ``0755``. Every step makes a layer.
+  ``ADD`` of a local tar (plain, gzip, bzip2, xz) unpacks it into the destination directory
+  with the archive's owners, modes and times (``--chown`` does not apply to it); a file
+  whose first tar header does not read (a non-tar, an empty tar) is copied as it is.
 * ``WORKDIR`` creates the directory (a layer when it did not exist, else an empty one).
+* ``VOLUME`` only changes the config, but every later ``RUN`` runs with the volumes
+  mounted: its writes under a volume are discarded and only the mountpoints the daemon
+  creates stay in its layer (the classic builder's well-known trap).
+* ``HEALTHCHECK`` (Docker's history text; zero fields inherited from the parent's, as the
+  daemon's config merge does) and ``ONBUILD`` (recorded in ``OnBuild``) change the config.
 * ``ENV``, ``ARG``, ``LABEL``, ``USER``, ``CMD``, ``ENTRYPOINT``, ``EXPOSE``, ``SHELL``,
   ``STOPSIGNAL``, ``MAINTAINER`` only change the config (empty history entries).
 * Cache: every step probes with ``labkit.cache``'s key (the command ``docker history``
@@ -32,8 +40,10 @@ What each instruction does (each checked against a real daemon in
   engine keeps between builds.
 
 Not modelled (raises ``UnsupportedOperation``): ``RUN`` under a non-root ``USER``,
-``VOLUME``, ``ONBUILD``, ``HEALTHCHECK``, ``ADD`` of a local archive (Docker unpacks it),
-programs other than BusyBox applets (see ``labkit.shell``).
+``FROM`` an image with ``ONBUILD`` triggers (Docker runs them), ``ADD`` of an archive
+holding whiteout names, devices or fifos, or compressed with zstd, programs other than
+BusyBox applets (see ``labkit.shell``). A ``RUN`` that removes or renames a volume's
+mountpoint succeeds here; Docker fails it (resource busy).
 """
 from __future__ import annotations
 
@@ -58,7 +68,6 @@ __all__ = ["SimBuildCache", "build", "build_text", "image_source_checksum"]
 
 SCRATCH = "scratch"
 _FIX_DOCKER = "build this Dockerfile with the Docker engine (LABKIT_ENGINE=docker)"
-_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
 
 
 class SimBuildCache:
@@ -261,6 +270,12 @@ class _Build:
             else:
                 img = self.bases[st.base]
                 state = _StageState(img)
+            triggers = (img.config.get("config") or {}).get("OnBuild") or []
+            if triggers:
+                raise UnsupportedOperation(
+                    f"FROM {st.base} (Dockerfile line {ins.line}): that image has ONBUILD "
+                    f"triggers ({'; '.join(triggers)}), which Docker runs here; the simulator "
+                    "does not run them", fix=_FIX_DOCKER)
             self.states[p.stage_index] = state
             self.finals[p.stage_index] = img
             if img.layers or img.config.get("history"):
@@ -365,6 +380,31 @@ class _Build:
             layer = self._run(p, state, key)
         elif kw in ("COPY", "ADD"):
             layer = self._copy(p, state, sub)
+        elif kw == "VOLUME":
+            vols = dict(c.get("Volumes") or {})
+            for v in (ins.words if ins.json else ins.args.split()):
+                v = sub(v).strip()
+                if not v:
+                    raise DockerfileError("VOLUME specified can not be an empty string",
+                                          line=ins.line, fix="name the directory, e.g. VOLUME /data")
+                vols[v] = {}
+            c["Volumes"] = vols
+        elif kw == "HEALTHCHECK":
+            from .healthcheck import parse_healthcheck  # noqa: PLC0415
+            health = parse_healthcheck(ins.args, dict(ins.flags), line=ins.line).config()
+            for k, v in (c.get("Healthcheck") or {}).items():   # the daemon's merge() with the
+                health.setdefault(k, v)                          # parent: zero fields inherited
+            c["Healthcheck"] = health
+        elif kw == "ONBUILD":
+            trigger = re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)
+            first = trigger.split(None, 1)[0].upper() if trigger.strip() else ""
+            if first == "ONBUILD":
+                raise DockerfileError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                                      line=ins.line, fix="write the trigger once: ONBUILD RUN ...")
+            if first in ("FROM", "MAINTAINER"):
+                raise DockerfileError(f"{first} isn't allowed as an ONBUILD trigger", line=ins.line,
+                                      fix="use ONBUILD with RUN, COPY, ENV and the like")
+            c["OnBuild"] = list(c.get("OnBuild") or []) + [trigger]
         else:
             raise UnsupportedOperation(f"the simulator does not model {kw} "
                                        f"(Dockerfile line {ins.line})", fix=_FIX_DOCKER)
@@ -429,6 +469,8 @@ class _Build:
         env.update(state.image.env)
         cwd = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
         mount = self._mount(state)
+        volumes = _volume_paths(state.image.config, mount, p)
+        before = dict(mount.upper)
         self.emit(ev.StepRunning(p.step, secrets.token_hex(6)))
         result = run_argv(argv, mount, env=env, cwd=cwd)
         if result.output:
@@ -439,7 +481,7 @@ class _Build:
                              step=p.step, instruction=ins.original, exit_code=result.exit_code,
                              output=result.output, line=ins.line,
                              fix="read the step's output above; fix the command and build again")
-        return dict(mount.upper) or None
+        return _drop_volume_writes(dict(mount.upper), before, volumes) or None
 
     # ------------------------------------------------------------------ COPY / ADD
     def _from_key(self, p, state: _StageState) -> tuple[str, ...]:
@@ -478,13 +520,6 @@ class _Build:
         else:
             items = _context_items(self.ctx, self.root, srcs, ins)
             preserve = False
-            if ins.keyword == "ADD":
-                for it in items:
-                    if it.kind == "file" and it.data()[:6].startswith(_ARCHIVE_MAGIC) or \
-                            (it.kind == "file" and it.data()[257:262] == b"ustar"):
-                        raise UnsupportedOperation(
-                            f"ADD {it.name}: Docker unpacks local archives; the simulator "
-                            "does not", fix=_FIX_DOCKER + ", or COPY the archive and RUN tar")
             if identity is None:
                 identity = (0, 0)
         wildcard = any(re.search(r"[*?\[]", s) for s in srcs)
@@ -496,7 +531,11 @@ class _Build:
         into_dir = dest.endswith("/") or len(srcs) > 1 or wildcard
         try:
             for it in items:
-                _copy_item(mount, it, dest_abs, into_dir, identity, preserve)
+                entries = _archive_entries(it, ins) if ins.keyword == "ADD" and from_ref is None else None
+                if entries is not None:
+                    _untar(mount, entries, dest_abs, it.name)
+                else:
+                    _copy_item(mount, it, dest_abs, into_dir, identity, preserve)
         except OSError as exc:
             raise BuildError(f"{ins.keyword} failed: {exc.filename}: {os.strerror(exc.errno)}",
                              step=p.step, line=ins.line, instruction=ins.original,
@@ -809,3 +848,134 @@ def _copy_item(mount, it: _Item, dest: str, into_dir: bool, identity, preserve: 
             pass
     _mkdirs(mount, posixpath.dirname(target) or "/", None if preserve else identity)
     _place(mount, target, it.node, it.reader, owner(it.node))
+
+
+# ---------------------------------------------------------------------- ADD of an archive
+
+def _archive_entries(it: _Item, ins) -> list | None:
+    """The entries of a local tar (plain, gzip, bzip2 or xz) that ``ADD`` unpacks, or None
+    when Docker would copy the file as it is: its test is that a first tar header reads
+    (moby ``isArchivePath``), so an empty tar or a non-tar named ``*.tar`` is copied."""
+    import io  # noqa: PLC0415
+    from .errors import LayerError, UnsafeEntry  # noqa: PLC0415
+    from .tarlayer import iter_entries  # noqa: PLC0415
+    if it.kind != "file":
+        return None
+    data = it.data()
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        raise UnsupportedOperation(f"ADD {it.name}: a zstd archive; the simulator reads plain, gzip, "
+                                   "bzip2 and xz tars", fix=_FIX_DOCKER)
+    stream = iter_entries(io.BytesIO(data), with_data=True, name=it.name)
+    try:
+        first = next(stream, None)
+    except UnsafeEntry as exc:
+        raise BuildError(f"ADD {it.name}: {exc}", line=ins.line, instruction=ins.original,
+                         fix="fix the archive, or COPY it and unpack it with RUN tar") from None
+    except LayerError:
+        return None
+    if first is None:
+        return None
+    try:
+        return [first, *stream]
+    except LayerError as exc:
+        raise BuildError(f"ADD {it.name}: the archive cannot be unpacked: {exc}", line=ins.line,
+                         instruction=ins.original,
+                         fix="fix the archive, or COPY it and unpack it with RUN tar") from None
+
+
+def _untar(mount, entries: list, dest: str, name: str) -> None:
+    """Docker's untar of an ``ADD`` archive into ``dest`` (a directory, made ``0755`` when
+    missing): names stay inside ``dest`` (``../x`` lands at ``dest/x``), owners, modes and
+    times come from the archive (``--chown`` is not applied), an existing entry is replaced
+    unless both are directories, a ``./`` entry is skipped (``dest`` keeps its metadata), and
+    directory times are set last."""
+    _mkdirs(mount, dest, None)
+    dir_times: list[tuple[str, int]] = []
+    for e in entries:
+        if e.whiteout:
+            raise UnsupportedOperation(
+                f"ADD {name}: the archive holds the whiteout name {e.raw_name!r}; Docker's "
+                "result for that is not a plain unpack, and the simulator does not model it",
+                fix=_FIX_DOCKER)
+        node = e.node
+        if not e.path:
+            continue     # "." (and "./"): Docker skips it, since the destination is a directory
+        if node.kind in ("char", "block", "fifo", "whiteout"):
+            raise UnsupportedOperation(f"ADD {name}: the archive holds the device or fifo "
+                                       f"{e.raw_name!r}", fix=_FIX_DOCKER)
+        target = posixpath.join(dest, e.path)
+        _mkdirs(mount, posixpath.dirname(target), None)
+        if e.hardlink:
+            try:
+                old = mount.stat(target, follow=False)
+            except FileNotFoundError:
+                old = None
+            if old is not None:
+                _remove_tree(mount, target)
+            mount.link(posixpath.join(dest, e.hardlink), target)
+            if mount.stat(target, follow=False).kind != "symlink":
+                mount.chown(target, node.uid, node.gid)
+                mount.chmod(target, node.mode)
+                mount.utime(target, node.mtime)
+            continue
+        if node.kind == "dir":
+            _place(mount, target, node, None, (node.uid, node.gid))
+            dir_times.append((target, node.mtime))
+            continue
+        data = node.data if node.data is not None else b""
+        _place(mount, target, node, lambda data=data: data, (node.uid, node.gid))
+        if node.kind == "symlink":
+            mount.utime(target, node.mtime, follow=False)
+    for path, mtime in reversed(dir_times):
+        mount.utime(path, mtime)
+
+
+# ---------------------------------------------------------------------- RUN and VOLUME
+
+def _volume_paths(config, mount, p) -> list[str]:
+    """The image's volumes as the RUN container sees them: each resolved inside the root and
+    made (with missing parents, ``0755``) in the container's layer when missing, as the
+    daemon makes a mountpoint. Returns the resolved relative paths."""
+    vols = sorted(((config.get("config") or {}).get("Volumes") or {}))
+    out: list[str] = []
+    for v in vols:
+        if not v.startswith("/"):
+            raise BuildError(f"VOLUME {v}: a volume must be an absolute path in the container",
+                             step=p.step, line=p.instruction.line, instruction=p.instruction.original,
+                             fix=f"write VOLUME /{v.lstrip('./')}")
+
+        def link_of(q: str) -> str | None:
+            try:
+                node = mount.stat("/" + q, follow=False)
+            except OSError:
+                return None
+            return node.linkname if node.kind == "symlink" else None
+
+        rel = resolve_in_scope(v, link_of)
+        try:
+            _mkdirs(mount, "/" + rel, None)
+        except OSError as exc:
+            raise BuildError(f"VOLUME {v}: cannot make the mountpoint: {exc.filename}: "
+                             f"{os.strerror(exc.errno)}", step=p.step, line=p.instruction.line,
+                             instruction=p.instruction.original,
+                             fix="a volume must be a directory in the image") from exc
+        if rel:
+            out.append(rel)
+    return out
+
+
+def _drop_volume_writes(upper: LayerDir, before: LayerDir, volumes: list[str]) -> LayerDir:
+    """What the RUN's layer keeps when volumes are mounted: writes under a volume went to the
+    volume (Docker discards it), so only the mountpoint the daemon made stays, and parent
+    directories copied up only for those writes are not part of the layer either."""
+    for v in volumes:
+        pre = v + "/"
+        for k in [k for k in upper if k == v or k.startswith(pre)]:
+            del upper[k]
+        upper.update((k, n) for k, n in before.items() if k == v or k.startswith(pre))
+        parts = v.split("/")
+        for i in range(len(parts) - 1, 0, -1):
+            a = "/".join(parts[:i])
+            if a in upper and a not in before and not any(k.startswith(a + "/") for k in upper):
+                del upper[a]
+    return upper

@@ -137,7 +137,7 @@ def test_unknown_stage_is_a_dockerfile_error(base, tmp_path):
 @pytest.mark.parametrize("dockerfile, named", [
     ("FROM base\nRUN grep -q x /etc/passwd\n", "'grep'"),
     ("FROM base\nUSER 1000\nRUN echo hi > /tmp/x\n", "USER 1000"),
-    ("FROM base\nVOLUME /data\n", "VOLUME"),
+    ("FROM base AS parent\nONBUILD RUN echo hi\nFROM parent\nRUN echo child\n", "ONBUILD"),
     ("FROM base\nRUN echo a | cat\n", "pipes"),
 ])
 def test_what_is_not_modelled_is_refused_by_name(base, tmp_path, dockerfile, named):

@@ -241,7 +241,8 @@ def _compare_layers(layers: list, config: dict, sim_image, what: str, case: str 
     for i, (d_layer, s_layer) in enumerate(zip(layers, sim_image.layers)):
         assert comparable(s_layer, exempt) == comparable(d_layer, exempt), \
             f"{what}: layer {i} ({made[i]})"
-    for key in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts"):
+    for key in ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts",
+                "Volumes", "Healthcheck", "OnBuild", "StopSignal", "Shell"):
         d_val, s_val = config["config"].get(key), sim_image.config["config"].get(key)
         assert (s_val or None) == (d_val or None), f"{what}: config {key}"
 
