@@ -5,6 +5,25 @@ from typing import Sequence
 
 from .engine.base import HistoryEntry, instruction_of
 
+_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+
+
+def human_size(n: int) -> str:
+    """Bytes the way ``docker history`` and ``docker images`` print them: decimal units, three
+    significant digits, no space (``0B``, ``220B``, ``1.23kB``, ``4.19MB``); ``?`` for a
+    negative size (an unknown one). One deliberate difference: from 999,500 to 999,999 bytes
+    Docker prints ``1e+03kB`` (Go's ``%.3g``); labkit prints the same number as ``1MB``."""
+    if n < 0:
+        return "?"
+    value, i = float(n), 0
+    while value >= 1000 and i < len(_UNITS) - 1:
+        value /= 1000.0
+        i += 1
+    if float(f"{value:.3g}") >= 1000 and i < len(_UNITS) - 1:   # 999999 -> "1MB", not "1e+03kB"
+        value /= 1000.0
+        i += 1
+    return f"{value:.3g}{_UNITS[i]}"
+
 
 def format_history(entries: Sequence[HistoryEntry]) -> str:
     """``docker history``-like text, oldest first: layer number (or -), size, instruction."""

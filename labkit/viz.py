@@ -22,6 +22,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from .formatting import human_size  # also re-exported here: lessons and widgets import it from viz
 from .fsmodel import LayerDir, Node
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,22 +50,6 @@ C_HIGHLIGHT = "#ffd966"  # the selected layer
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-def human_size(n: int) -> str:
-    """Bytes the way ``docker history`` and ``docker images`` print them: three significant
-    digits, decimal units (``0B``, ``220B``, ``1.23kB``, ``4.19MB``)."""
-    if n < 0:
-        return "?"
-    units = ("B", "kB", "MB", "GB", "TB", "PB")
-    value, i = float(n), 0
-    while value >= 1000 and i < len(units) - 1:
-        value /= 1000.0
-        i += 1
-    if float(f"{value:.3g}") >= 1000 and i < len(units) - 1:   # 999999 -> "1MB", not "1e+03kB"
-        value /= 1000.0
-        i += 1
-    return f"{value:.3g}{units[i]}"
-
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
