@@ -354,14 +354,11 @@ _HEADER_ONLY = frozenset(b"12345")
 def _header_sum(blk: bytes) -> int:
     """The sum of the 512 header bytes, without a Python loop over them.
 
-    zlib's Adler-32 gives the sum modulo 65521 and the block read as one big number gives
-    it modulo 255 (256 = 1 mod 255); the true sum is at most 512 * 255 = 130560, so of the
-    two candidates below 131042 exactly one has the right remainder mod 255.
+    zlib's Adler-32 starts at 1 and keeps the byte sum modulo 65521 in its low 16 bits; the
+    bytes of half a header sum to at most 256 * 255 = 65280, so for each half that is the
+    exact sum.
     """
-    low = (zlib.adler32(blk) & 0xFFFF) - 1
-    if low < 0:
-        low += 65521
-    return low if low % 255 == int.from_bytes(blk, "little") % 255 else low + 65521
+    return (zlib.adler32(blk[:256]) & 0xFFFF) + (zlib.adler32(blk[256:]) & 0xFFFF) - 2
 
 
 def _bad_checksum(blk: bytes, f_chk: bytes, name: str, offset: int) -> None:
@@ -440,6 +437,9 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
     nums = _NUMS
     unpack = _HEADER.unpack
     sha256 = hashlib.sha256
+    adler32 = zlib.adler32
+    fast = _can_build_fast()      # build Nodes and TarEntries by filling __dict__ (see _node)
+    new, set_dict = object.__new__, object.__setattr__
     while True:
         pos = src.pos
         buf = src.buf
@@ -465,7 +465,8 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
         stored = nums.get(f_chk)
         if stored is None:
             stored = _num(f_chk, "checksum", name, offset)
-        if stored != _header_sum(blk) - sum(f_chk) + 256:
+        # _header_sum, inlined
+        if stored != (adler32(blk[:256]) & 0xFFFF) + (adler32(blk[256:]) & 0xFFFF) - sum(f_chk) + 254:
             _bad_checksum(blk, f_chk, name, offset)
         size = nums.get(f_size)
         if size is None:
@@ -636,8 +637,19 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             yield TarEntry(path, node, raw_name, hardlink=clean_path(link))
             continue
         if kind == "file":
-            yield _entry(path, _node("file", mode, uid, gid, mtime, datasize, sha, data_b, "", xattrs),
-                         raw_name, first)
+            if fast:
+                node = new(Node)
+                set_dict(node, "__dict__", {
+                    "kind": "file", "mode": mode, "uid": uid, "gid": gid, "mtime": mtime,
+                    "size": datasize, "sha256": sha, "data": data_b, "linkname": "", "rdev": (0, 0),
+                    "xattrs": xattrs, "inode": None})
+                ent = new(TarEntry)
+                set_dict(ent, "__dict__", {"path": path, "node": node, "raw_name": raw_name,
+                                           "hardlink": "", "opaque": False, "head": first})
+                yield ent
+            else:
+                yield _entry(path, _node("file", mode, uid, gid, mtime, datasize, sha, data_b, "",
+                                         xattrs), raw_name, first)
             continue
         if kind == "symlink":
             if not linkraw:
