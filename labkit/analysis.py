@@ -17,10 +17,12 @@ Layers are streamed one at a time; only per-path metadata is kept.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import secrets as _secrets
 
@@ -565,6 +567,21 @@ class _Overlay:
 
 # --------------------------------------------------------------------------- entry points
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored after): parsing and analysing a layer
+    make a few objects per tar entry, none in a reference cycle, and the collector's passes
+    over the growing heap cost time without freeing anything (reference counting does)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+
 def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
                    top: int = 10, content_hits: Callable[[int], Mapping[str, list[tuple[str, str]]]] | None = None,
                    ) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
@@ -573,12 +590,13 @@ def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[st
     instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
     dive, ov = _Dive(), _Overlay(instr, top)
     summaries = []
-    for i, entries in enumerate(layers):
-        hits = content_hits(i) if content_hits else None
-        compact = _compact_layer(entries)
-        dive.add_layer(i, compact)
-        summaries.append(ov.add_layer(i, compact, hits))
-        del compact
+    with _gc_paused():
+        for i, entries in enumerate(layers):
+            hits = content_hits(i) if content_hits else None
+            compact = _compact_layer(entries)
+            dive.add_layer(i, compact)
+            summaries.append(ov.add_layer(i, compact, hits))
+            del compact
     summaries = [LayerSummary(**{**s.__dict__, "hidden_later": ov.hidden.get(s.index, 0)}) for s in summaries]
     return tuple(summaries), dive.score(), ov
 

@@ -395,7 +395,8 @@ class LayerChecks:
         plain.sort(key=lambda x: (-x[0], x[1]))        # biggest first: the shortest makespan
         self._covered = frozenset(i for _, i in plain)
         self._todo = [i for _, i in plain]
-        n = workers if workers is not None else min(len(self._todo), _cpus())
+        # one core is left to the caller, who parses meanwhile and joins the hashing when it waits
+        n = workers if workers is not None else max(1, _cpus() - 1)
         self._threads = [threading.Thread(target=self._work, name="labkit-layer-digest", daemon=True)
                          for _ in range(max(0, min(n, len(self._todo))))]
         for t in self._threads:
@@ -406,18 +407,23 @@ class LayerChecks:
 
     def _work(self) -> None:
         buf = memoryview(bytearray(_HASH_CHUNK))
-        while True:
-            with self._cond:
-                if self._stop or not self._todo:
-                    return
-                i = self._todo.pop(0)
-            try:
-                out: tuple[str, int] | BaseException = self._hash(i, buf)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                out = exc
-            with self._cond:
-                self._done[i] = out
-                self._cond.notify_all()
+        while self._step(buf):
+            pass
+
+    def _step(self, buf: memoryview) -> bool:
+        """Hash the next layer waiting for a thread; False when none is left."""
+        with self._cond:
+            if self._stop or not self._todo:
+                return False
+            i = self._todo.pop(0)
+        try:
+            out: tuple[str, int] | BaseException = self._hash(i, buf)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            out = exc
+        with self._cond:
+            self._done[i] = out
+            self._cond.notify_all()
+        return True
 
     def _hash(self, i: int, buf: memoryview) -> tuple[str, int]:
         store = self._image._store
@@ -452,10 +458,19 @@ class LayerChecks:
         """``(digest, bytes)`` of covered layer ``i`` once hashed; raises ``DigestMismatch``."""
         if i not in self._covered:
             raise ImageError(f"layer {i} is not checked in the background (it is compressed)")
-        with self._cond:
-            while i not in self._done:
-                self._cond.wait()
-            out = self._done[i]
+        buf: memoryview | None = None
+        while True:
+            with self._cond:
+                if i in self._done:
+                    out = self._done[i]
+                    break
+                idle = not self._todo or self._stop
+                if idle:
+                    self._cond.wait()
+                    continue
+            if buf is None:                 # a waiting caller hashes the layers still queued
+                buf = memoryview(bytearray(_HASH_CHUNK))
+            self._step(buf)
         if isinstance(out, BaseException):
             raise out
         return out

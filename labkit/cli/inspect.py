@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         d = analysis_dict(result)
         if rules is not None:
             d["ci"] = {"pass": not failed, "rules": [v.__dict__ for v in verdicts]}
-        json.dump(d, sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+        # one string, one write: json.dump would write each of ~100k small pieces on its own
+        sys.stdout.write(json.dumps(d, indent=2, allow_nan=False) + "\n")
     else:
         sys.stdout.write(result.text(top=args.top))
         if rules is not None:
