@@ -12,6 +12,10 @@ What is supported
 -----------------
 Syntax
     lists ``a && b``, ``a || b``, ``a ; b`` and newlines; ``! cmd``; comments ``# ...``;
+    pipelines ``a | b | c`` and ``! a | b`` (each element runs in a subshell environment, so
+    assignments, ``cd`` and ``exit`` do not leak; the status is the last element's; the
+    elements run one after the other, each to its end, the whole stdout of one being the
+    stdin of the next: a writer is never stopped early by ``SIGPIPE``);
     ``if/elif/else/fi``, ``for NAME [in WORDS]; do ...; done``, ``while``/``until`` loops
     (at most 100000 rounds), ``break [n]``, ``continue [n]``;
     quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (run in a
@@ -54,7 +58,7 @@ Determinism
     content cannot. ``touch`` and writes use ``now`` (default: the current time).
 
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
-no-op): pipes ``|``, background ``&``, ``case``,
+no-op): background ``&``, ``case``,
 subshells and ``{ }`` groups, functions, redirecting a whole ``if``/``for``/``while`` block,
 here-documents, and every program not listed
 above that exists in the image (``grep``, ``apk``, ...). A name found nowhere in the image
@@ -62,6 +66,7 @@ prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno as _errno
 import fnmatch
 import hashlib
@@ -203,7 +208,8 @@ class _Lexer:
                 out.append(";")
                 self.i += 1
             elif c == "|":
-                raise _unsupported("pipes ('|')")
+                out.append("|")
+                self.i += 1
             elif c == "&":
                 if s.startswith("&>", self.i):
                     raise _unsupported("the '&>' redirection (not POSIX sh)")
@@ -470,6 +476,13 @@ class _While:
     negate: bool = False
 
 
+@dataclass(frozen=True)
+class _Pipeline:
+    """``a | b | c``: each element in a subshell, stdout feeding the next one's stdin."""
+    cmds: tuple
+    negate: bool = False
+
+
 _COMPOUND_END = {"then", "elif", "else", "fi", "do", "done"}
 _NOT_MODELLED = {"case", "esac", "{", "}", "function", "select"}
 
@@ -531,7 +544,7 @@ def _parse(script: str) -> list:
         assigns: list = []
         words: list = []
         redirs: list = []
-        while i < len(toks) and toks[i] not in (";", "\n", "&&", "||"):
+        while i < len(toks) and toks[i] not in (";", "\n", "&&", "||", "|"):
             t = toks[i]
             if isinstance(t, tuple):
                 i += 1
@@ -553,12 +566,24 @@ def _parse(script: str) -> list:
             raise unexpected(peek())
         return _Simple(tuple(assigns), tuple(words), tuple(redirs), False, line)
 
-    def command():
+    def pipeline():
         nonlocal i
         negate = False
         if _is_word(peek(), "!"):
             negate = True
             i += 1
+        cmds = [command(negate)]
+        while peek() == "|":
+            i += 1
+            while peek() == "\n":
+                i += 1
+            cmds.append(command(False))
+        if len(cmds) == 1:
+            return cmds[0]
+        return _Pipeline((dataclasses.replace(cmds[0], negate=False),) + tuple(cmds[1:]), negate)
+
+    def command(negate: bool):
+        nonlocal i
         t = peek()
         if isinstance(t, _Word) and not t.is_quoted() and t.raw in _NOT_MODELLED:
             raise _unsupported(f"the shell keyword {t.raw!r} (case, {{ }} and functions)")
@@ -615,7 +640,7 @@ def _parse(script: str) -> list:
             s = simple()
             return _Simple(s.assigns, s.words, s.redirs, negate, s.line)
         nxt = peek()
-        if nxt is not None and nxt not in (";", "\n", "&&", "||") and not (
+        if nxt is not None and nxt not in (";", "\n", "&&", "||", "|") and not (
                 isinstance(nxt, _Word) and not nxt.is_quoted() and nxt.raw in _COMPOUND_END):
             if isinstance(nxt, tuple):
                 raise _unsupported("redirecting a whole if/for/while block")
@@ -624,13 +649,14 @@ def _parse(script: str) -> list:
 
     def and_or() -> _AndOr:
         nonlocal i
-        first = command()
+        first = pipeline()
         rest = []
         while peek() in ("&&", "||"):
             op = peek()
             i += 1
-            skip_separators()                 # a newline after && is allowed
-            rest.append((op, command()))
+            while peek() == "\n":            # a newline after && is allowed
+                i += 1
+            rest.append((op, pipeline()))
         return _AndOr(first, tuple(rest))
 
     items: list = []
@@ -655,24 +681,53 @@ def _parse(script: str) -> list:
 # --------------------------------------------------------------------------- I/O
 
 class _Sink:
-    """Where one file descriptor writes: the build output, nowhere, or a file."""
+    """Where one file descriptor writes: the build output (``term``), nowhere (``null``), a
+    pipe or ``$(...)`` capture (``pipe``: kept in ``buf``), or a file in the mount (``file``:
+    written through at once, as the kernel would, so later commands read what is there)."""
 
-    def __init__(self, kind: str, path: str = "") -> None:
-        self.kind, self.path, self.buf = kind, path, bytearray()
+    def __init__(self, kind: str, path: str = "", mount: "Mount | None" = None) -> None:
+        self.kind, self.path, self.buf, self.mount = kind, path, bytearray(), mount
 
     def write(self, data: bytes, out: list) -> None:
+        if not data:
+            return
         if self.kind == "term":
             out.append(data)
-        elif self.kind == "file":
+        elif self.kind == "pipe":
             self.buf += data
+        elif self.kind == "file":
+            try:
+                self.mount.write(self.path, data, append=True)
+            except OSError:            # the file was removed meanwhile: the data goes nowhere
+                pass
+
+
+class _Input:
+    """A file descriptor 0 being read: what is left of a file, a pipe or ``/dev/null``.
+    Commands of one redirection share it, so ``read`` consumes line by line."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data, self.pos = data, 0
+
+    def take(self) -> bytes:
+        """Everything left (a command that reads to the end)."""
+        rest = self.data[self.pos:]
+        self.pos = len(self.data)
+        return rest
+
+    def readline(self) -> bytes:
+        end = self.data.find(b"\n", self.pos)
+        end = len(self.data) if end < 0 else end + 1
+        line = self.data[self.pos:end]
+        self.pos = end
+        return line
 
 
 @dataclass
 class _IO:
-    stdin: bytes
+    stdin: _Input
     fds: dict[int, _Sink]
     out: list
-    files: list = field(default_factory=list)
 
     def stdout(self, data: str | bytes) -> None:
         self.fds[1].write(data.encode() if isinstance(data, str) else data, self.out)
@@ -876,8 +931,8 @@ class _Shell:
     def substitute(self, script: str) -> str:
         """``$(script)``: run it in a subshell, its output without trailing newlines."""
         io = self.io
-        capture = _Sink("file")
-        sub = _IO(b"", {0: _Sink("null"), 1: capture, 2: io.fds[2]}, io.out)
+        capture = _Sink("pipe")
+        sub = _IO(io.stdin, {**io.fds, 1: capture}, io.out)
         self.subst_status = self.subshell(script, sub, self.argv0, self.args)
         return bytes(capture.buf).decode(errors="replace").rstrip("\n")
 
@@ -1002,13 +1057,13 @@ class _Shell:
     def run_andor(self, ao: _AndOr, io: _IO, condition: bool = False) -> tuple[int, bool]:
         """(status, whether ``set -e`` applies: the last command ran, is simple, not negated)."""
         status = self.run_command(ao.first, io, condition or bool(ao.rest))
-        last_ran = not ao.rest and not ao.first.negate and isinstance(ao.first, _Simple)
+        last_ran = not ao.rest and not ao.first.negate and isinstance(ao.first, (_Simple, _Pipeline))
         for k, (op, cmd) in enumerate(ao.rest):
             self.status = status
             if (op == "&&" and status == 0) or (op == "||" and status != 0):
                 last = k == len(ao.rest) - 1
                 status = self.run_command(cmd, io, condition or not last)
-                last_ran = last and not cmd.negate and isinstance(cmd, _Simple)
+                last_ran = last and not cmd.negate and isinstance(cmd, (_Simple, _Pipeline))
             else:
                 last_ran = False
         return status, last_ran
@@ -1017,6 +1072,12 @@ class _Shell:
         self.io = io
         if isinstance(cmd, _Simple):
             return self.run_simple(cmd, io)
+        if isinstance(cmd, _Pipeline):
+            status = self.run_pipeline(cmd, io)
+            if cmd.negate:
+                status = 0 if status else 1
+            self.status = status
+            return status
         if isinstance(cmd, _If):
             status = 0
             for cond, body in cmd.branches:
@@ -1061,6 +1122,40 @@ class _Shell:
         self.status = status
         return status
 
+    def run_pipeline(self, cmd: _Pipeline, io: _IO) -> int:
+        """Each element runs to its end in turn (the simulator has no concurrency): its stdout
+        becomes the next one's stdin; stderr goes where the pipeline's stderr goes."""
+        stdin = io.stdin
+        status = 0
+        for k, element in enumerate(cmd.cmds):
+            last = k == len(cmd.cmds) - 1
+            sink = io.fds[1] if last else _Sink("pipe")
+            status = self.forked(element, _IO(stdin, {**io.fds, 1: sink}, io.out))
+            if not last:
+                stdin = _Input(bytes(sink.buf))
+        return status
+
+    def fork(self) -> "_Shell":
+        """A subshell environment: a copy whose variables, cwd and options do not leak back."""
+        if self.depth > 40:
+            raise _unsupported("subshells nested more than 40 levels deep")
+        child = _Shell.__new__(_Shell)
+        child.__dict__.update(self.__dict__)
+        child.vars = dict(self.vars)
+        child.args = list(self.args)
+        child.depth = self.depth + 1
+        return child
+
+    def forked(self, cmd, io: _IO) -> int:
+        """Run one command in a subshell environment; its exit status."""
+        child = self.fork()
+        try:
+            return child.run_command(cmd, io)
+        except _Exit as e:
+            return e.code
+        except (_Break, _Continue):
+            return 0
+
     def run_simple(self, cmd: _Simple, io: _IO) -> int:
         self.line = cmd.line
         self.io = io
@@ -1081,23 +1176,20 @@ class _Shell:
         except _CmdError as e:
             io.stderr(e.message + "\n")
             return 1
-        try:
-            if not argv:
-                self.vars.update(values)
-                status = self.subst_status if self.subst_status is not None else 0
-            else:
-                saved = {k: self.vars.get(k) for k in values}
-                self.vars.update(values)
-                try:
-                    status = self.execute(argv, sub)
-                finally:
-                    for k, v in saved.items():
-                        if v is None:
-                            self.vars.pop(k, None)
-                        else:
-                            self.vars[k] = v
-        finally:
-            self._flush(sub)
+        if not argv:
+            self.vars.update(values)
+            status = self.subst_status if self.subst_status is not None else 0
+        else:
+            saved = {k: self.vars.get(k) for k in values}
+            self.vars.update(values)
+            try:
+                status = self.execute(argv, sub)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        self.vars.pop(k, None)
+                    else:
+                        self.vars[k] = v
         if cmd.negate:
             status = 0 if status else 1
         self.status = status
@@ -1115,7 +1207,7 @@ class _Shell:
             return
         if target in ("/dev/null",):
             if r.op == "<":
-                io.stdin = b""
+                io.stdin = _Input()
             else:
                 io.fds[r.fd] = _Sink("null")
             return
@@ -1125,7 +1217,7 @@ class _Shell:
         path = self.abs(target)
         if r.op == "<":
             try:
-                io.stdin = self.mount.read(path)
+                io.stdin = _Input(_read_special(self, path, None))
             except OSError as e:
                 raise _CmdError(f"{self.argv0}: can't open {target}: {_ash_err(e, 'no such file')}")
             return
@@ -1134,15 +1226,7 @@ class _Shell:
         except OSError as e:
             raise _CmdError(f"{self.argv0}: can't create {target}: "
                             f"{_ash_err(e, 'nonexistent directory')}")
-        sink = _Sink("file", path)
-        io.fds[r.fd] = sink
-        io.files.append(sink)
-
-    def _flush(self, io: _IO) -> None:
-        for sink in io.files:
-            if sink.buf:
-                self.mount.write(sink.path, bytes(sink.buf), append=True)
-                sink.buf = bytearray()
+        io.fds[r.fd] = _Sink("file", path, self.mount)
 
     def execute(self, argv: list[str], io: _IO) -> int:
         name = argv[0]
@@ -1407,7 +1491,7 @@ def _cmd_cat(sh: _Shell, argv: list[str], io: _IO) -> int:
     status = 0
     for f in files or ["-"]:
         if f == "-":
-            io.stdout(io.stdin)
+            io.stdout(io.stdin.take())
             continue
         try:
             io.stdout(_read_special(sh, f, None))
@@ -1968,7 +2052,7 @@ def _cmd_dd(sh: _Shell, argv: list[str], io: _IO) -> int:
     src = ops.get("if")
     want = None if count is None else bs * count
     if src is None:
-        data = io.stdin if want is None else io.stdin[:want]
+        data = io.stdin.take() if want is None else io.stdin.take()[:want]
     elif src == "/dev/urandom":
         if want is None:
             raise _unsupported("dd from /dev/urandom without count=")
@@ -2134,7 +2218,7 @@ def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
         argv0 = args[2] if len(args) > 2 else argv[0]
         return sh.subshell(script, io, argv0, args[3:])
     if not args:
-        return sh.subshell(io.stdin.decode(errors="replace"), io, argv[0], [])
+        return sh.subshell(io.stdin.take().decode(errors="replace"), io, argv[0], [])
     try:
         data = sh.mount.read(sh.abs(args[0]))
     except OSError as e:
@@ -2255,7 +2339,7 @@ def _read_inputs(sh: _Shell, name: str, files: list[str], io: _IO):
     """(shown name, data or None) for each file operand; ``-``/none is stdin."""
     for f in files or ["-"]:
         if f == "-":
-            yield f, io.stdin
+            yield f, io.stdin.take()
             continue
         try:
             yield f, _read_special(sh, f, None)
@@ -2468,7 +2552,7 @@ def run(script: str, mount: "Mount", *, env: Mapping[str, str], cwd: str = "/",
     shell features or programs the simulator does not model."""
     sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now)
     out: list = []
-    io = _IO(b"", {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
+    io = _IO(_Input(), {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
     try:
         code = sh.run_script(script, io)
     except _Exit as e:
@@ -2484,7 +2568,7 @@ def run_argv(argv: Sequence[str], mount: "Mount", *, env: Mapping[str, str], cwd
         return ShellResult(127, "no command given\n")
     sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now, argv0=argv[0])
     out: list = []
-    io = _IO(b"", {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
+    io = _IO(_Input(), {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
     name = argv[0]
     found = None
     if "/" in name:
