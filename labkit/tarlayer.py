@@ -684,7 +684,7 @@ class _Unpacker:
     def __init__(self, name: str) -> None:
         self.name = name
         self.out: dict[str, Node] = {}
-        self.kids: dict[str, set[str]] = {}
+        self.kids: dict[str, set[str]] | None = None   # parent -> children, from the first remove on
         self.groups: dict[int, set[str]] = {}
         self.seen: set[str] = set()
         self.next_inode = 1
@@ -695,20 +695,27 @@ class _Unpacker:
         if old is not None and old.inode is not None and old.inode != node.inode:
             self.groups[old.inode].discard(path)
         self.out[path] = node
-        if old is None:
-            par = path.rpartition("/")[0]
-            kids = self.kids.get(par)
-            if kids is None:
-                self.kids[par] = {path}
-            else:
-                kids.add(path)
+        if old is None and self.kids is not None:
+            self._kid(path)
         if node.inode is not None:
             self.groups.setdefault(node.inode, set()).add(path)
+
+    def _kid(self, path: str) -> None:
+        par = path.rpartition("/")[0]
+        kids = self.kids.get(par)  # type: ignore[union-attr]
+        if kids is None:
+            self.kids[par] = {path}  # type: ignore[index]
+        else:
+            kids.add(path)
 
     def remove(self, path: str) -> None:
         node = self.out.pop(path, None)
         if node is None:
             return
+        if self.kids is None:      # most layers never remove anything: index only when needed
+            self.kids = {}
+            for p in self.out:
+                self._kid(p)
         self.kids.get(path.rpartition("/")[0], set()).discard(path)
         if node.inode is not None:
             self.groups[node.inode].discard(path)
@@ -770,6 +777,28 @@ class _Unpacker:
         return f"{real}/{base}" if real else base
 
     # -- entries
+    def add_all(self, entries: Iterator[TarEntry]) -> None:
+        """``add`` each entry. The common case (a clean name not seen before, not a whiteout or
+        a hard link, new in this layer, its parent a directory of this layer) is done inline:
+        it is exactly what ``add`` -> ``entry`` -> ``put`` would do for it."""
+        out, seen, add = self.out, self.seen, self.add
+        for e in entries:
+            p = e.path
+            if e.raw_name == p and p and p not in seen and p not in out and not e.hardlink \
+                    and not e.opaque and self.kids is None:
+                par, _, base = p.rpartition("/")
+                if not base.startswith(WHITEOUT_PREFIX):
+                    if not par:
+                        seen.add(p)
+                        out[p] = e.node
+                        continue
+                    n = out.get(par)
+                    if n is not None and n.kind == "dir":
+                        seen.add(p)
+                        out[p] = e.node
+                        continue
+            add(e)
+
     def add(self, e: TarEntry) -> None:
         raw = e.raw_name
         key = raw if raw and raw == e.path else go_clean(raw)   # a clean name is its own key
@@ -883,8 +912,7 @@ def read_layer(fileobj: IO[bytes], *, with_data: bool = True, name: str = "layer
     a malformed stream. Content is kept only with ``with_data=True``.
     """
     u = _Unpacker(name)
-    for e in iter_entries(fileobj, with_data=with_data, name=name, digest=digest):
-        u.add(e)
+    u.add_all(iter_entries(fileobj, with_data=with_data, name=name, digest=digest))
     return dict(sorted(u.out.items()))
 
 

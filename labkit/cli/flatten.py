@@ -159,9 +159,10 @@ def run(args: argparse.Namespace) -> int:
         reason = " ".join(str(exc).split())
         print(f"labkit flatten: {args.image}: {reason}", file=sys.stderr)
         return 1
-    if args.json:
-        json.dump(to_json(tree), sys.stdout, sort_keys=True)
-        sys.stdout.write("\n")
-    else:
-        print_tree(tree, sys.stdout)
+    with _no_gc():
+        if args.json:   # dumps, not dump: json.dump encodes in Python, chunk by chunk
+            sys.stdout.write(json.dumps(to_json(tree), sort_keys=True))
+            sys.stdout.write("\n")
+        else:
+            print_tree(tree, sys.stdout)
     return 0
