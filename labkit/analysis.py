@@ -164,61 +164,58 @@ class _E(NamedTuple):
 
 
 def _compact_layer(entries: Iterable[Any]) -> list[_E]:
-    """The entries of one layer as ``_E`` tuples (the root entry dropped). The secret scan of
-    a regular file (by name, and by the head of its content when the entry brings one: node
-    data or ``iter_entries(head=N)``) happens here, so no content is held afterwards."""
+    """The entries of one layer as ``_E`` field tuples (plain tuples in ``_E``'s field order,
+    the root entry dropped). The secret scan of a regular file (by name, and by the head of
+    its content when the entry brings one: node data or ``iter_entries(head=N)``) happens
+    here, so no content is held afterwards."""
     out: list[_E] = []
     append = out.append
-    new = tuple.__new__
     scan, by_name = _secrets.scan, _secrets.by_name
+    maybe_named = _secrets.maybe_named
     cap, nbytes = _secrets.SIZE_CAP, _secrets.SCAN_BYTES
     for e in entries:
-        node = e.node
-        path = e.path
-        if getattr(e, "opaque", False):
-            append(new(_E, (path, "opaque", 0, 0, "", (), False)))
+        try:
+            node, path, opaque, hard, e_head = e.node, e.path, e.opaque, e.hardlink, e.head
+        except AttributeError:               # an entry-like value without every field
+            node, path = e.node, e.path
+            opaque, hard, e_head = (getattr(e, "opaque", False), getattr(e, "hardlink", None),
+                                    getattr(e, "head", None))
+        if opaque:
+            append((path, "opaque", 0, 0, "", (), False))  # type: ignore[arg-type]
             continue
         if path == "":
             continue                         # the root entry "./"
-        hard = getattr(e, "hardlink", None) or ""
         kind = node.kind
         if kind == "file":
+            found: tuple = ()
             if hard:
                 link = hard.strip("/")
-                named = None if link else by_name(path)
-                append(new(_E, (path, kind, 0, 0, link, ((named, "credential file by name"),) if named else (),
-                                False)))
+                if not link and maybe_named(path):
+                    named = by_name(path)
+                    found = ((named, "credential file by name"),) if named else ()
+                append((path, kind, 0, 0, link, found, False))  # type: ignore[arg-type]
                 continue
             size = node.size
-            found: tuple = ()
             data = None
             if 0 < size <= cap:              # secrets.wants_content
                 data = getattr(node, "data", None)
                 if data is None:
-                    data = getattr(e, "head", None)     # iter_entries(head=N): the start only
-            if data is not None:
-                head = bytes(data[:nbytes])
-                if head.find(b"\0", 0, 1024) < 0:
-                    found = tuple(scan(path, head))
-                    if not found:
-                        found = tuple(scan(path, None))
-                else:                                # binary: judged by its name only
-                    named = by_name(path)
-                    if named:
-                        found = ((named, "credential file by name"),)
-            else:
+                    data = e_head            # iter_entries(head=N): the start only
+            if data is not None and bytes(data[:1024]).find(b"\0") < 0:
+                found = tuple(scan(path, bytes(data[:nbytes])))
+            elif maybe_named(path):          # binary or unread: judged by its name only
                 named = by_name(path)
                 if named:
                     found = ((named, "credential file by name"),)
-            append(new(_E, (path, kind, size, size, "", found, False)))
+            append((path, kind, size, size, "", found, False))  # type: ignore[arg-type]
         elif kind == "symlink":
-            append(new(_E, (path, kind, 0, len(node.linkname.encode("utf-8", "surrogateescape")),
-                            hard.strip("/") if hard else "", (), False)))
+            append((path, kind, 0, len(node.linkname.encode("utf-8", "surrogateescape")),  # type: ignore[arg-type]
+                    hard.strip("/") if hard else "", (), False))
         elif kind == "whiteout":
-            append(new(_E, (path, kind, 0, 0, hard.strip("/") if hard else "", (),
-                            bool(getattr(e, "whiteout", True)))))
+            append((path, kind, 0, 0, hard.strip("/") if hard else "", (),  # type: ignore[arg-type]
+                    bool(getattr(e, "whiteout", True))))
         else:
-            append(new(_E, (path, kind, 0, 0, hard.strip("/") if hard else "", (), False)))
+            append((path, kind, 0, 0, hard.strip("/") if hard else "", (), False))  # type: ignore[arg-type]
     return out
 
 
@@ -282,8 +279,7 @@ class _Dive:
     opaque markers dropped, implicit parents carry empty info), reproduced from its rules."""
 
     def __init__(self) -> None:
-        self.eff: dict[str, list[int]] = {}          # path -> [count, cumulative, min]
-        self.layers_of: dict[str, list[int]] = {}
+        self.eff: dict[str, list[int]] = {}          # path -> [count, cumulative, min, *layers]
         self.matches: list[str] = []
         self.sizes: list[int] = []
         self.stack: dict[str, tuple[bool, int]] = {}
@@ -335,15 +331,18 @@ class _Dive:
             below, below_kids = self.stack, self.kids
         parents = {p.rpartition("/")[0] for p in nodes}
         order = _child_first(nodes)
-        eff, layers_of, matches = self.eff, self.layers_of, self.matches
+        eff, matches = self.eff, self.matches
         for tp in order:
             if tp in parents:
                 continue                     # only leaves are scored
-            key = wh.get(tp, tp)
+            key = wh.get(tp, tp) if wh else tp
             data = eff.get(key)
             if data is None:
+                if key is tp:                # first sight of a path (most of them)
+                    size = nodes[tp][1]
+                    eff[key] = [1, size, size, index]
+                    continue
                 data = eff[key] = [0, 0, -1]
-                layers_of[key] = []
             if key is not tp:                # a whiteout
                 prev = below.get(key)
                 if prev is None:             # dive: GetNode fails -> rest of this layer unscored
@@ -355,12 +354,12 @@ class _Dive:
             if data[2] < 0 or size < data[2]:
                 data[2] = size
             data[0] += 1
-            layers_of[key].append(index)
+            data.append(index)
             if data[0] == 2:
                 matches.append(key)
         stack, kids = self.stack, self.kids
         for tp in order:                     # Stack(): child first, whiteouts remove
-            if tp in wh:
+            if wh and tp in wh:
                 self._remove(wh[tp])
                 continue
             if tp not in stack:
@@ -399,7 +398,7 @@ class _Dive:
         discovered = sum(v[1] for v in self.eff.values())
         efficiency = 1.0 if discovered == 0 else minimum / discovered
         matches = [DiveInefficiency("/" + k, self.eff[k][0], self.eff[k][1], self.eff[k][2],
-                                    tuple(self.layers_of[k])) for k in self.matches]
+                                    tuple(self.eff[k][3:])) for k in self.matches]
         matches.sort(key=lambda m: (-m.cumulative_size, m.path))
         wasted = sum(m.cumulative_size for m in matches)
         user = sum(self.sizes[1:])

@@ -110,6 +110,13 @@ def by_name(path: str) -> str | None:
 _BY_BASE = {k: v for k, v in _NAMES.items() if "/" not in k}
 _BY_SUFFIX = tuple((k, v) for k, v in _NAMES.items() if "/" in k)
 _SUFFIX_BASES = frozenset(k.rsplit("/", 1)[-1] for k, _ in _BY_SUFFIX)
+_NAME_STARTS = tuple(sorted({k.rsplit("/", 1)[-1][:2] for k in _NAMES} | {".e"}))
+
+
+def maybe_named(path: str) -> bool:
+    """A quick filter before ``by_name``: False only when ``by_name(path)`` is None (every
+    credential file name starts with one of a few two-letter prefixes)."""
+    return path[path.rfind("/") + 1:].startswith(_NAME_STARTS)
 
 
 def wants_content(path: str, size: int) -> bool:
