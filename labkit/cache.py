@@ -393,16 +393,34 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
     ctx = list_context(context) if isinstance(context, (str, Path)) else context
     steps = plan(dockerfile, ctx, build_args=build_args, labels=labels,
                  base_ids=base_ids, target=target, base_env=base_env)
-    known = cache.nodes
+    # The daemon probes under the parent IMAGE and takes the newest image made there with the
+    # same key, so a step rebuilt (--no-cache, or under a new parent) is a new image: its
+    # identity here is the planned node plus the build that made it. Images made earlier in
+    # this build count too (a second identical stage hits the first).
+    newest: dict[tuple[str, tuple[str, ...]], CacheEntry] = {}
+    for e in sorted(cache.entries, key=lambda e: e.build):
+        newest[(e.parent, e.key)] = e
+    actual: dict[str, str] = {}
+    generation = cache.builds + 1
+    resolved: list[PlannedStep] = []
     out: list[StepPrediction] = []
     busted: dict[int, PlannedStep] = {}
     rebuilt: set[str] = set()
     final_steps: dict[str, PlannedStep] = {}
     for p in steps:
+        p = replace(p, parent=actual.get(p.parent, p.parent))
         if not p.probes:
+            resolved.append(replace(p, node=actual.get(p.node, p.node)))
             continue
         final_steps[p.stage] = p
         certain = True
+        match = newest.get((p.parent, p.key))
+        if no_cache or p.stage_index in busted or match is None:
+            actual[p.node] = f"{p.node}.{generation}"
+        else:
+            actual[p.node] = match.node
+        p = replace(p, node=actual[p.node])
+        resolved.append(p)
         if no_cache:
             hit, why = False, "--no-cache: the cache is not consulted"
         elif p.stage_index in busted:
@@ -410,7 +428,7 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
             hit = False
             why = (f"an earlier step missed (step {first.step}: {first.instruction.original}): "
                    f"the cache is busted for the rest of stage {p.stage}")
-        elif p.node in known:
+        elif match is not None:
             hit, why = True, _hit_reason(p)
             if p.from_stage is not None and p.from_stage in rebuilt:
                 certain = False
@@ -429,9 +447,11 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
         if not hit:
             busted.setdefault(p.stage_index, p)
             rebuilt.add(p.stage)
+            newest[(p.parent, p.key)] = CacheEntry(p.parent, p.node, p.instruction.keyword,
+                                                   p.instruction.original, p.key, build=generation)
         out.append(StepPrediction(p.step, p.stage, p.instruction.original, p.instruction.line,
                                   hit, why, p.created_by, certain))
-    pred = Prediction(tuple(out), steps, cache, total=len(steps))
+    pred = Prediction(tuple(out), tuple(resolved), cache, total=len(steps))
     return replace(pred, state=cache.record(pred))
 
 
