@@ -365,3 +365,104 @@ def test_oci_index_of_platforms_picks_this_machine(tmp_path: Path, layers: list[
     (out / "manifest.json").unlink()
     with open_image(out) as img:
         assert img.diff_ids == tuple(sha(layer) for layer in layers)
+
+
+# --------------------------------------------------------------------------- background digest checks
+
+def _layer_names(dest: Path) -> list[str]:
+    return json.loads(members(dest)["manifest.json"])[0]["Layers"]
+
+
+def _big(seed: int, n: int) -> bytes:
+    return hashlib.shake_256(str(seed).encode()).digest(n)
+
+
+@pytest.mark.parametrize("source", ["docker", "oci", "oci-dir"])
+def test_layer_checks_hash_each_plain_blob(tmp_path: Path, layers: list[bytes], source: str) -> None:
+    write_image_tar(layers, CONFIG, tmp_path / "img.tar", layout="oci" if source == "oci-dir" else source)
+    src: Path = tmp_path / "img.tar"
+    if source == "oci-dir":
+        src = tmp_path / "layout"
+        with tarfile.open(tmp_path / "img.tar") as tf:
+            tf.extractall(src, filter="data")
+        (src / "manifest.json").unlink()
+    with open_image(src, verify=False) as img, img.layer_checks() as checks:
+        for i, layer in enumerate(layers):
+            assert checks.covers(i)
+            assert checks.result(i) == (sha(layer), len(layer))
+        checks.check_all()
+
+
+def test_layer_checks_leave_compressed_blobs_to_the_stream(tmp_path: Path, layers: list[bytes]) -> None:
+    write_image_tar(layers, CONFIG, tmp_path / "img.tar", layout="oci", gzip=True)
+    with open_image(tmp_path / "img.tar", verify=False) as img, img.layer_checks() as checks:
+        assert not any(checks.covers(i) for i in range(len(layers)))
+        checks.check_all()                       # nothing to wait for
+
+
+@pytest.mark.parametrize("how", ["open_image", "verify", "analyze"])
+def test_two_changed_layers_name_the_lowest_even_when_the_higher_is_hashed_first(
+        tmp_path: Path, how: str) -> None:
+    from labkit.analysis import analyze
+    # layer 2 is by far the biggest, so it is hashed first (biggest first) and fails first
+    layers = [make_layer(("f", "a", _big(0, 3000))), make_layer(("f", "b", _big(1, 3000))),
+              make_layer(("f", "c", _big(2, 3 << 20)))]
+    dest = tmp_path / "img.tar"
+    write_image_tar(layers, CONFIG, dest)
+    names = _layer_names(dest)
+    _flip(dest, names[1], at=1500)
+    _flip(dest, names[2], at=2 << 20)
+    with pytest.raises(DigestMismatch) as exc:
+        if how == "open_image":
+            open_image(dest)
+        else:
+            with open_image(dest, verify=False) as img:
+                img.verify() if how == "verify" else analyze(img)
+    assert str(exc.value).startswith(f"layer 1 digest mismatch: expected {sha(layers[1])}, actual sha256:")
+    assert exc.value.actual != sha(layers[1])
+
+
+@pytest.mark.parametrize("layout", ["docker", "oci-dir"])
+def test_a_broken_tar_header_is_reported_as_the_digest_mismatch_it_is(tmp_path: Path, layers: list[bytes],
+                                                                      layout: str) -> None:
+    from labkit.analysis import analyze
+    dest = tmp_path / "img.tar"
+    write_image_tar(layers, CONFIG, dest, layout="oci" if layout == "oci-dir" else "docker")
+    _flip(dest, _layer_names(dest)[0], at=0)     # the first header's name: its checksum fails
+    src = dest
+    if layout == "oci-dir":
+        src = tmp_path / "layout"
+        with tarfile.open(dest) as tf:
+            tf.extractall(src, filter="data")
+        (src / "manifest.json").unlink()
+    for verify in (True, False):
+        with pytest.raises(DigestMismatch, match=r"^layer 0 digest mismatch: expected " + sha(layers[0])):
+            with open_image(src, verify=verify) as img:
+                analyze(img)
+
+
+def test_analyze_of_a_changed_gzip_blob_is_a_digest_mismatch(tmp_path: Path, layers: list[bytes]) -> None:
+    from labkit.analysis import analyze
+    dest = tmp_path / "img.tar"
+    write_image_tar(layers, CONFIG, dest, layout="oci", gzip=True)
+    files = members(dest)
+    name = _layer_names(dest)[1]
+    _flip(dest, name, at=len(files[name]) // 2)
+    with open_image(dest, verify=False) as img:
+        with pytest.raises(DigestMismatch, match=r"^layer 1 digest mismatch: expected " + sha(files[name])):
+            analyze(img)
+
+
+def test_analysis_is_the_same_whichever_way_the_layers_are_stored(tmp_path: Path, layers: list[bytes]) -> None:
+    from labkit.analysis import analyze
+    from labkit.report import analysis_dict
+    out = []
+    for layout, gz in (("docker", False), ("oci", False), ("oci", True)):
+        dest = tmp_path / f"{layout}-{gz}.tar"
+        write_image_tar(layers, CONFIG, dest, layout=layout, gzip=gz)
+        with open_image(dest, verify=False) as img:
+            d = analysis_dict(analyze(img))
+        d["image"]["source"] = ""
+        out.append(d)
+    assert out[0] == out[1] == out[2]
+    assert [la["diff_id"] for la in out[0]["layers"]] == [sha(layer) for layer in layers]
