@@ -361,6 +361,19 @@ def _header_sum(blk: bytes) -> int:
     return (zlib.adler32(blk[:256]) & 0xFFFF) + (zlib.adler32(blk[256:]) & 0xFFFF) - 2
 
 
+_CHK: dict[bytes, int] = {}
+
+
+def _chk_want(f_chk: bytes, name: str, offset: int) -> int:
+    """For a checksum field: the sum of the header bytes it declares, with the field counted
+    as 8 spaces (as the format says) but as stored instead, plus 2 (the two Adler-32 seeds):
+    ``_header_sum(blk) + 2`` of a correct header."""
+    want = _num(f_chk, "checksum", name, offset) - 8 * 32 + sum(f_chk) + 2
+    if len(_CHK) < 65536:
+        _CHK[f_chk] = want
+    return want
+
+
 def _bad_checksum(blk: bytes, f_chk: bytes, name: str, offset: int) -> None:
     stored = _num(f_chk, "checksum", name, offset)
     unsigned = sum(blk) - sum(f_chk) + 256
@@ -434,7 +447,7 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
     pax: dict[bytes, bytes] = {}
     longname: bytes | None = None
     longlink: bytes | None = None
-    nums = _NUMS
+    nums, chk = _NUMS, _CHK
     unpack = _HEADER.unpack
     sha256 = hashlib.sha256
     adler32 = zlib.adler32
@@ -462,11 +475,10 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                              fix="the layer is corrupt: rebuild or save it again")
         (f_name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, f_magic,
          _un, _gn, f_major, f_minor, f_prefix) = unpack(blk)
-        stored = nums.get(f_chk)
-        if stored is None:
-            stored = _num(f_chk, "checksum", name, offset)
-        # _header_sum, inlined
-        if stored != (adler32(blk[:256]) & 0xFFFF) + (adler32(blk[256:]) & 0xFFFF) - sum(f_chk) + 254:
+        want = chk.get(f_chk)      # what the two half-block Adler sums must add up to
+        if want is None:
+            want = _chk_want(f_chk, name, offset)
+        if (adler32(blk[:256]) & 0xFFFF) + (adler32(blk[256:]) & 0xFFFF) != want:   # _header_sum
             _bad_checksum(blk, f_chk, name, offset)
         size = nums.get(f_size)
         if size is None:
