@@ -458,6 +458,7 @@ class _Build:
 
     def _run(self, p, state: _StageState, key: tuple[str, ...]) -> LayerDir | None:
         from .shell import run_argv  # noqa: PLC0415
+        from .volumes import make_mountpoints, without_volume_writes  # noqa: PLC0415
         ins = p.instruction
         user = (state.image.config.get("config") or {}).get("User") or ""
         if user not in ("", "root", "0", "0:0", "root:root"):
@@ -469,7 +470,11 @@ class _Build:
         env.update(state.image.env)
         cwd = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
         mount = self._mount(state)
-        volumes = _volume_paths(state.image.config, mount, p)
+        try:
+            volumes = make_mountpoints(mount, state.image.config)
+        except LabkitError as exc:
+            raise BuildError(str(exc).split("\n  fix:")[0], step=p.step, line=ins.line,
+                             instruction=ins.original, fix=exc.fix) from None
         before = dict(mount.upper)
         self.emit(ev.StepRunning(p.step, secrets.token_hex(6)))
         result = run_argv(argv, mount, env=env, cwd=cwd)
@@ -481,7 +486,7 @@ class _Build:
                              step=p.step, instruction=ins.original, exit_code=result.exit_code,
                              output=result.output, line=ins.line,
                              fix="read the step's output above; fix the command and build again")
-        return _drop_volume_writes(dict(mount.upper), before, volumes) or None
+        return without_volume_writes(dict(mount.upper), before, volumes) or None
 
     # ------------------------------------------------------------------ COPY / ADD
     def _from_key(self, p, state: _StageState) -> tuple[str, ...]:
@@ -929,53 +934,3 @@ def _untar(mount, entries: list, dest: str, name: str) -> None:
     for path, mtime in reversed(dir_times):
         mount.utime(path, mtime)
 
-
-# ---------------------------------------------------------------------- RUN and VOLUME
-
-def _volume_paths(config, mount, p) -> list[str]:
-    """The image's volumes as the RUN container sees them: each resolved inside the root and
-    made (with missing parents, ``0755``) in the container's layer when missing, as the
-    daemon makes a mountpoint. Returns the resolved relative paths."""
-    vols = sorted(((config.get("config") or {}).get("Volumes") or {}))
-    out: list[str] = []
-    for v in vols:
-        if not v.startswith("/"):
-            raise BuildError(f"VOLUME {v}: a volume must be an absolute path in the container",
-                             step=p.step, line=p.instruction.line, instruction=p.instruction.original,
-                             fix=f"write VOLUME /{v.lstrip('./')}")
-
-        def link_of(q: str) -> str | None:
-            try:
-                node = mount.stat("/" + q, follow=False)
-            except OSError:
-                return None
-            return node.linkname if node.kind == "symlink" else None
-
-        rel = resolve_in_scope(v, link_of)
-        try:
-            _mkdirs(mount, "/" + rel, None)
-        except OSError as exc:
-            raise BuildError(f"VOLUME {v}: cannot make the mountpoint: {exc.filename}: "
-                             f"{os.strerror(exc.errno)}", step=p.step, line=p.instruction.line,
-                             instruction=p.instruction.original,
-                             fix="a volume must be a directory in the image") from exc
-        if rel:
-            out.append(rel)
-    return out
-
-
-def _drop_volume_writes(upper: LayerDir, before: LayerDir, volumes: list[str]) -> LayerDir:
-    """What the RUN's layer keeps when volumes are mounted: writes under a volume went to the
-    volume (Docker discards it), so only the mountpoint the daemon made stays, and parent
-    directories copied up only for those writes are not part of the layer either."""
-    for v in volumes:
-        pre = v + "/"
-        for k in [k for k in upper if k == v or k.startswith(pre)]:
-            del upper[k]
-        upper.update((k, n) for k, n in before.items() if k == v or k.startswith(pre))
-        parts = v.split("/")
-        for i in range(len(parts) - 1, 0, -1):
-            a = "/".join(parts[:i])
-            if a in upper and a not in before and not any(k.startswith(a + "/") for k in upper):
-                del upper[a]
-    return upper

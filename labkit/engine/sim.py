@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -38,6 +38,13 @@ class _Container:
     env: dict[str, str]
     cwd: str
     running: bool
+    volumes: tuple[str, ...] = ()       # resolved mountpoints of the image's volumes
+    made: dict = field(default_factory=dict)   # the upper right after they were made
+
+    def layer(self) -> dict:
+        """The container's writable layer as Docker keeps it: writes under volumes left out."""
+        from ..volumes import without_volume_writes
+        return without_volume_writes(dict(self.mount.upper), self.made, list(self.volumes))
 
 
 def _now() -> str:
@@ -210,8 +217,16 @@ class SimEngine(Engine):
         from ..overlay import Mount
         img = self._image(image)
         cfg = img.config.get("config") or {}
-        c = _Container(secrets.token_hex(32), img.id, Mount(list(reversed(img.layers)), {}),
-                       _env(img.config), cfg.get("WorkingDir") or "/", running)
+        from ..errors import LabkitError
+        from ..volumes import make_mountpoints
+        mount = Mount(list(reversed(img.layers)), {})
+        try:
+            volumes = make_mountpoints(mount, img.config)
+        except LabkitError as exc:
+            raise EngineError(str(exc).split("\n  fix:")[0], fix=exc.fix) from None
+        mount.take_events()          # the daemon's own mkdirs are not the container's doing
+        c = _Container(secrets.token_hex(32), img.id, mount, _env(img.config),
+                       cfg.get("WorkingDir") or "/", running, tuple(volumes), dict(mount.upper))
         self._containers[c.id] = c
         return c
 
@@ -252,11 +267,11 @@ class SimEngine(Engine):
     def diff(self, container: str) -> list[Change]:
         from ..layers import diff
         c = self._container(container)
-        return diff(list(self._images[c.image_id].layers), c.mount.upper)
+        return diff(list(self._images[c.image_id].layers), c.layer())
 
     def container_size(self, container: str) -> ContainerSize:
         c = self._container(container)
-        rw = size_on_disk(c.mount.upper)
+        rw = size_on_disk(c.layer())
         return ContainerSize(rw, rw + sum(size_on_disk(layer) for layer in self._images[c.image_id].layers))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
@@ -264,7 +279,7 @@ class SimEngine(Engine):
         from ..tarlayer import layer_bytes
         c = self._container(container)
         base = self._images[c.image_id]
-        upper = dict(c.mount.upper)
+        upper = c.layer()
         config = {**base.config}
         config["config"] = {**(base.config.get("config") or {}),
                             "Labels": {**((base.config.get("config") or {}).get("Labels") or {}),
