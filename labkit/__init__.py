@@ -24,6 +24,9 @@ _EXPORTS: dict[str, str] = {
     "instruction_of": "labkit.engine.base",
     "example": "labkit.examples",
     "format_build": "labkit.formatting",
+    "human_size": "labkit.formatting",
+    "TransferResult": "labkit.engine.base",
+    "LayerStorage": "labkit.engine.base",
     # filesystem model and layers
     "Node": "labkit.fsmodel",
     "Mount": "labkit.overlay",
@@ -68,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "predict": "labkit.cache",
     "CacheState": "labkit.cache",
     "StepPrediction": "labkit.cache",
+    "Healthcheck": "labkit.healthcheck",
+    "parse_healthcheck": "labkit.healthcheck",
     "BuildRecord": "labkit.buildevents",
     "parse_docker_stream": "labkit.buildevents",
     # diagrams and widgets
@@ -91,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "RealRegistry": "labkit.registry",
     "push": "labkit.registry",
     "pull": "labkit.registry",
+    "base_diff_id": "labkit.baseimage",
     "compare_drivers": "labkit.storage",
     "SecondDaemon": "labkit.storage",
     # the kernel's overlayfs, for lessons
