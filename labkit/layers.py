@@ -105,6 +105,7 @@ class _Index:
 
     def apply(self, layer: LayerDir) -> None:
         renum: dict[int, int] = {}
+        tree, kids = self.tree, self.kids
         # parents before children: plain string order does that (a prefix sorts first)
         for path in sorted(layer):
             node = layer[path]
@@ -113,7 +114,11 @@ class _Index:
             if node.kind == "whiteout":
                 self._drop(path)
                 continue
-            self._ensure_parents(path)
+            par = path.rpartition("/")[0]
+            if par:
+                pn = tree.get(par)
+                if pn is None or pn.kind != "dir":
+                    self._ensure_parents(path)
             if node.inode is not None:
                 new = renum.get(node.inode)
                 if new is None:
@@ -131,7 +136,13 @@ class _Index:
                     self._drop(path)
             elif old is not None:
                 self._drop(path)
-            self._put(path, node)
+            if path not in tree:          # _put, inlined
+                s = kids.get(par)
+                if s is None:
+                    kids[par] = {path}
+                else:
+                    s.add(path)
+            tree[path] = node
 
 
 def _depth_key(path: str) -> tuple[int, str]:

@@ -944,11 +944,14 @@ def rows_layer(rows: list[tuple]) -> LayerDir:
         for row in rows:
             out[row[0]] = Node(**dict(zip(_NODE_KEYS, row[1:])))  # type: ignore[arg-type]
         return out
-    new, setattr_, keys = object.__new__, object.__setattr__, _NODE_KEYS
-    for row in rows:
+    new, setattr_ = object.__new__, object.__setattr__
+    for p, kind, mode, uid, gid, mtime, size, sha, data, link, rdev, xattrs, inode in rows:
         obj = new(Node)
-        setattr_(obj, "__dict__", dict(zip(keys, row[1:])))
-        out[row[0]] = obj
+        setattr_(obj, "__dict__", {   # the keys of _NODE_KEYS, in that order
+            "kind": kind, "mode": mode, "uid": uid, "gid": gid, "mtime": mtime, "size": size,
+            "sha256": sha, "data": data, "linkname": link, "rdev": rdev, "xattrs": xattrs,
+            "inode": inode})
+        out[p] = obj
     return out
 
 
