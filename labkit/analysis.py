@@ -495,16 +495,16 @@ class _Overlay:
         for path, kind, header_size, e_content, hardlink, found, _w in entries:
             content += e_content
             tar_bytes += header_size
-            if kind == "opaque" or kind == "whiteout":
-                continue
-            is_dir = kind == "dir"
-            if not is_dir:
-                file_count += 1
+            marker = kind == "opaque" or kind == "whiteout"
             parent = path.rpartition("/")[0]
+            if kind == "opaque" and path:
+                parent = path                    # the marker's directory itself
             if parent:
                 pv = view.get(parent)
                 if pv is None or pv[0] != "dir":
-                    for a in _non_dir_ancestors(path, view):   # Docker creates missing parents
+                    # Docker creates the missing parents of every entry, markers included
+                    todo = _non_dir_ancestors(parent + "/", view) if marker else _non_dir_ancestors(path, view)
+                    for a in todo:
                         old = view.get(a)
                         if old is None or old[0] != "dir":
                             if old is not None:
@@ -512,6 +512,11 @@ class _Overlay:
                                 self._remove(a, ev)
                                 events.append(ev)
                             self._put(a, ("dir", index, -1))
+            if marker:
+                continue
+            is_dir = kind == "dir"
+            if not is_dir:
+                file_count += 1
             old = view.get(path)
             if old is not None and not (is_dir and old[0] == "dir"):
                 ev = _Event(path, index, "overwritten" if old[0] != "dir" and not is_dir else "replaced")

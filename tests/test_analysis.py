@@ -211,15 +211,24 @@ def _walk(root: Path) -> tuple[int, int]:
     return total, files
 
 
-def test_final_filesystem_matches_the_kernels_overlay(kernel_overlay, tmp_path: Path) -> None:
-    from labkit.realfs import write_dir
-    from labkit.tarlayer import read_layer
-    layers = [
+_KERNEL_CASES = {
+    "mixed": [
         (("d", "a"), ("f", "a/1", bytes(10)), ("d", "a/b"), ("f", "a/b/2", bytes(20)), ("f", "top", bytes(5)),
          ("f", "f", bytes(40)), ("h", "g", "f"), ("d", "x"), ("f", "x/y", bytes(7))),
         (("d", "a"), ("o", "a"), ("f", "a/3", bytes(30)), ("w", "top"), ("f", "x", bytes(3)), ("w", "f")),
         (("d", "a"), ("d", "a/b"), ("f", "a/b/4", bytes(4)), ("l", "link", "a/3"), ("f", "top", bytes(6))),
-    ]
+    ],
+    # unpacking a whiteout creates its missing parent directory, which hides a file below
+    "whiteout-under-a-file": [(("d", "a"), ("f", "a/b", bytes(9)), ("f", "k", bytes(2))),
+                              (("w", "a/b/g"), ("w", "k/z"))],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_KERNEL_CASES))
+def test_final_filesystem_matches_the_kernels_overlay(kernel_overlay, tmp_path: Path, case: str) -> None:
+    from labkit.realfs import write_dir
+    from labkit.tarlayer import read_layer
+    layers = _KERNEL_CASES[case]
     tars = [make_layer(*entries) for entries in layers]
     write_image_tar(tars, {}, tmp_path / "img.tar")
     with open_image(tmp_path / "img.tar") as img:
