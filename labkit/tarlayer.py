@@ -344,7 +344,10 @@ def _pax_int(v: bytes, what: str, name: str, offset: int, *, real: bool = False)
                          fix="the layer is corrupt: rebuild or save it again") from None
 
 
-_HEADER = struct.Struct("100s8s8s8s12s12s8s1s100s8s32s32s8s8s155s12x")
+# name, mode+uid+gid (3 x 8), size, mtime, checksum, type, linkname, magic+version, uname,
+# gname, devmajor, devminor, prefix
+_HEADER = struct.Struct("100s24s12s12s8s1s100s8s32s32s8s8s155s12x")
+_ZERO8 = bytes(8)
 _META_TYPES = frozenset((b"x", b"g", b"L", b"K"))
 _KIND = {b"0": "file", b"\x00": "file", b"2": "symlink", b"3": "char", b"4": "block",
          b"5": "dir", b"6": "fifo"}
@@ -362,6 +365,17 @@ def _header_sum(blk: bytes) -> int:
 
 
 _CHK: dict[bytes, int] = {}
+_MUG: dict[bytes, tuple[int, int, int]] = {}
+
+
+def _mode_uid_gid(f: bytes, name: str, offset: int) -> tuple[int, int, int]:
+    """The permission bits, uid and gid of the three 8-byte fields (cached: they repeat)."""
+    out = (_num(f[:8], "mode", name, offset) & 0o7777, _num(f[8:16], "uid", name, offset),
+           _num(f[16:], "gid", name, offset))
+    if len(_MUG) < 65536:
+        _MUG[f] = out
+    return out
+
 
 
 def _chk_want(f_chk: bytes, name: str, offset: int) -> int:
@@ -447,12 +461,14 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
     pax: dict[bytes, bytes] = {}
     longname: bytes | None = None
     longlink: bytes | None = None
-    nums, chk = _NUMS, _CHK
-    unpack = _HEADER.unpack
+    nums, chk, owners = _NUMS, _CHK, _MUG
+    unpack_from = _HEADER.unpack_from
     sha256 = hashlib.sha256
     adler32 = zlib.adler32
     fast = _can_build_fast()      # build Nodes and TarEntries by filling __dict__ (see _node)
     new, set_dict = object.__new__, object.__setattr__
+    vbuf: bytes | None = None
+    view = memoryview(b"")
     while True:
         pos = src.pos
         buf = src.buf
@@ -460,26 +476,26 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             src.fill(BLOCK)
             pos, buf = src.pos, src.buf
         offset = src.base + pos
-        blk = buf[pos:pos + BLOCK]
-        src.pos = pos + len(blk)
-        if len(blk) < BLOCK:
-            if not blk and not pax and longname is None and longlink is None:
+        if len(buf) - pos < BLOCK:
+            src.pos = len(buf)
+            if len(buf) == pos and not pax and longname is None and longlink is None:
                 return
             raise LayerError(f"{name}: the tar stream ends inside a header at byte {offset}",
                              fix="the layer is truncated: save or download it again")
-        if blk == _ZERO:
+        src.pos = pos + BLOCK
+        (f_name, f_mug, f_size, f_mtime, f_chk, typeflag, f_link, f_magic,
+         _un, _gn, f_major, f_minor, f_prefix) = unpack_from(buf, pos)
+        if f_chk == _ZERO8 and buf[pos:pos + BLOCK] == _ZERO:   # no real header sums to 0
             nxt = src.read(BLOCK)
             if not nxt or nxt == _ZERO:
                 return
             raise LayerError(f"{name}: a zero block is followed by more data at byte {offset}",
                              fix="the layer is corrupt: rebuild or save it again")
-        (f_name, f_mode, f_uid, f_gid, f_size, f_mtime, f_chk, typeflag, f_link, f_magic,
-         _un, _gn, f_major, f_minor, f_prefix) = unpack(blk)
         want = chk.get(f_chk)      # what the two half-block Adler sums must add up to
         if want is None:
             want = _chk_want(f_chk, name, offset)
-        if (adler32(blk[:256]) & 0xFFFF) + (adler32(blk[256:]) & 0xFFFF) != want:   # _header_sum
-            _bad_checksum(blk, f_chk, name, offset)
+        if (adler32(buf[pos:pos + 256]) & 0xFFFF) + (adler32(buf[pos + 256:pos + BLOCK]) & 0xFFFF) != want:
+            _bad_checksum(buf[pos:pos + BLOCK], f_chk, name, offset)   # (_header_sum, inlined)
         size = nums.get(f_size)
         if size is None:
             size = _num(f_size, "size", name, offset)
@@ -512,16 +528,10 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
             if b"linkpath" in pax:
                 linkraw = pax[b"linkpath"]
         raw_name = raw.decode("utf-8", "surrogateescape")
-        mode = nums.get(f_mode)
-        if mode is None:
-            mode = _num(f_mode, "mode", name, offset)
-        mode &= 0o7777
-        uid = nums.get(f_uid)
-        if uid is None:
-            uid = _num(f_uid, "uid", name, offset)
-        gid = nums.get(f_gid)
-        if gid is None:
-            gid = _num(f_gid, "gid", name, offset)
+        mug = owners.get(f_mug)
+        if mug is None:
+            mug = _mode_uid_gid(f_mug, name, offset)
+        mode, uid, gid = mug
         mtime = nums.get(f_mtime)
         if mtime is None:
             mtime = _num(f_mtime, "mtime", name, offset)
@@ -588,7 +598,9 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
                         data_b = buf[pos:end]
                         sha = sha256(data_b).hexdigest()
                     elif digest:
-                        sha = sha256(memoryview(buf)[pos:end]).hexdigest()
+                        if vbuf is not buf:       # one memoryview per window, not per file
+                            vbuf, view = buf, memoryview(buf)
+                        sha = sha256(view[pos:end]).hexdigest()
                     if head and typeflag != b"1":
                         first = buf[pos:min(end, pos + head)]
                 src.pos = pos + padded
