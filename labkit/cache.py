@@ -239,6 +239,59 @@ def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
     return tuple(steps)
 
 
+def exposed_ports(specs: Iterable[str]) -> list[str]:
+    """``EXPOSE`` specs as the image config's ``ExposedPorts`` keys (Docker's
+    ``nat.ParsePortSpecs``): ``80`` -> ``80/tcp``, ``443/TCP`` -> ``443/tcp``, a range
+    ``8000-8002/udp`` -> three ports, ``[ip:]host:container`` exposes the container port.
+    Raises ``BuildError`` with Docker's message for a bad spec."""
+    out: list[str] = []
+    for raw in specs:
+        parts = raw.split(":")
+        container = parts[-1]
+        host = parts[-2] if len(parts) >= 2 else ""
+        ip = ":".join(parts[:-2]) if len(parts) >= 3 else ""
+        bits = container.split("/")
+        if not container or not bits[0]:
+            proto, container = "", ""
+        elif len(bits) == 1 or not bits[1]:
+            proto, container = "tcp", bits[0]
+        else:
+            proto, container = bits[1], bits[0]
+        if ip and not _is_ip(ip.strip("[]")):
+            raise BuildError(f"invalid IP address: {ip}", fix="EXPOSE takes PORT[/PROTO] (tcp, udp, sctp)")
+        if not container:
+            raise BuildError(f"No port specified: {raw}<empty>", fix="EXPOSE takes PORT[/PROTO]")
+        span = _port_range(container)
+        if span is None:
+            raise BuildError(f"Invalid containerPort: {container}",
+                             fix="a port is 0-65535, or a range like 8000-8010")
+        if host and _port_range(host) is None:
+            raise BuildError(f"Invalid hostPort: {host}", fix="EXPOSE takes PORT[/PROTO]")
+        if proto.lower() not in ("tcp", "udp", "sctp"):
+            raise BuildError(f"Invalid proto: {proto}", fix="the protocol is tcp, udp or sctp")
+        out += [f"{n}/{proto.lower()}" for n in range(span[0], span[1] + 1)]
+    return out
+
+
+def _port_range(text: str) -> tuple[int, int] | None:
+    lo, dash, hi = text.partition("-")
+    if not lo.isdigit() or (dash and not hi.isdigit()) or not lo.isascii() or not hi.isascii():
+        return None
+    start, end = int(lo), int(hi) if dash else int(lo)
+    if start > 65535 or end > 65535 or end < start:
+        return None
+    return start, end
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _expansion_env(state: _StageState) -> dict[str, str]:
     env = {k: v for k, v in state.args.items() if v is not None}
     env.update(state.env)                  # ENV wins over ARG
@@ -266,6 +319,10 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
 
     extra: dict = {"vars_used": _used(ins.args, env)}
     if kw == "RUN":
+        if ins.flag("mount") is not None:
+            raise BuildError("the --mount option requires BuildKit; Docker's classic builder "
+                             "refuses it", line=ins.line, instruction=ins.original,
+                             fix="drop --mount (or build with BuildKit, which labkit does not model)")
         cmd = ins.words if ins.json else state.shell + (ins.args,)
         allowed = {k: v for k, v in state.args.items() if v is not None and k not in state.env}
         for k in BUILTIN_ARGS:
@@ -312,6 +369,11 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         ports: list[str] = []
         for w in ins.words:
             ports.extend(substitute_words(w, env, escape=esc, line=ins.line))
+        try:
+            exposed_ports(ports)
+        except BuildError as exc:
+            raise BuildError(str(exc).split("\n  fix:")[0], line=ins.line, instruction=ins.original,
+                             fix=exc.fix) from None
         key = nop("EXPOSE " + " ".join(sorted(ports)))
     elif kw in ("CMD", "ENTRYPOINT"):
         cmd = ins.words if ins.json else state.shell + (ins.args,)
@@ -342,7 +404,7 @@ def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, su
               finals: Mapping[int, _StageState]) -> tuple[tuple[str, ...], dict]:
     kw = ins.keyword
     if ins.flag("chmod") is not None:
-        raise BuildError(f"{kw} --chmod needs BuildKit; Docker's classic builder refuses it",
+        raise BuildError("the --chmod option requires BuildKit; Docker's classic builder refuses it",
                          line=ins.line, instruction=ins.original,
                          fix="drop --chmod and RUN chmod after the copy")
     words = [sub(w) for w in ins.words]

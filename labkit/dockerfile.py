@@ -35,6 +35,7 @@ KEYWORDS = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD",
             "HEALTHCHECK", "SHELL")
 # builder flags each instruction accepts (classic builder, Docker 20.10)
 _FLAGS = {"FROM": ("platform",), "COPY": ("from", "chown", "chmod"), "ADD": ("chown", "chmod"),
+          "RUN": ("mount",),              # accepted by the parser, refused when the step runs
           "HEALTHCHECK": ("interval", "timeout", "start-period", "retries")}
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]")
@@ -352,7 +353,7 @@ def _split_flags(rest: str, line: int, keyword: str) -> tuple[tuple[tuple[str, s
         if name not in allowed:
             hint = f"{keyword} accepts " + ", ".join("--" + a for a in allowed) if allowed \
                 else f"{keyword} takes no --flags in the classic builder"
-            raise DockerfileError(f"unknown flag: --{name}", line=line, fix=hint)
+            raise DockerfileError(f"Unknown flag: {name}", line=line, fix=hint)
         flags.append((name, val))
     return tuple(flags), rest.strip()
 
@@ -424,7 +425,7 @@ def _instruction(first: int, last: int, text: str, escape: str) -> Instruction:
     keyword = m.group(1).upper()
     rest = (m.group(2) or "").strip()
     if keyword not in KEYWORDS:
-        raise DockerfileError(f"unknown instruction: {m.group(1)}", line=first,
+        raise DockerfileError(f"unknown instruction: {keyword}", line=first,
                               fix="check the spelling; instructions are " + ", ".join(KEYWORDS))
     flags, args = _split_flags(rest, first, keyword)
     if not args and keyword not in ("CMD", "ENTRYPOINT"):

@@ -72,13 +72,15 @@ class DockerfileError(LabkitError):
 
 
 class BuildError(LabkitError):
-    """A build step failed: carries the step number, instruction, exit status and output."""
+    """A build step failed: carries the step number, instruction, exit status and output.
+    ``reason`` is the failure alone (what the builder said), without "step N ... failed:"."""
 
     def __init__(self, message: str, *, step: int | None = None, instruction: str = "",
                  exit_code: int | None = None, output: str = "", line: int | None = None,
-                 fix: str | None = None) -> None:
+                 fix: str | None = None, reason: str | None = None) -> None:
         self.step, self.instruction, self.exit_code = step, instruction, exit_code
         self.output, self.line = output, line
+        self.reason = message if reason is None else reason
         super().__init__(message, fix=fix)
 
 

@@ -119,11 +119,16 @@ def parse_go_duration(text: str, *, line: int | None = None) -> int:
     if s == "0":
         return 0
     total, pos = 0, 0
+    fix = "write a duration like 30s, 1m30s, 500ms or 2h"
     while pos < len(s):
         m = _PART.match(s, pos)
-        if m is None or (not m.group(1) and not m.group(2)) or m.group(3) not in _UNITS:
-            raise DockerfileError(f"time: invalid duration \"{text}\"", line=line,
-                                  fix="write a duration like 30s, 1m30s, 500ms or 2h")
+        if m is None and re.fullmatch(r"\d*(\.\d*)?", s[pos:]) and s[pos:] not in ("", "."):
+            raise DockerfileError(f"time: missing unit in duration \"{text}\"", line=line, fix=fix)
+        if m is None or (not m.group(1) and not m.group(2)):
+            raise DockerfileError(f"time: invalid duration \"{text}\"", line=line, fix=fix)
+        if m.group(3) not in _UNITS:
+            raise DockerfileError(f"time: unknown unit \"{m.group(3)}\" in duration \"{text}\"",
+                                  line=line, fix=fix)
         unit = _UNITS[m.group(3)]
         whole, frac = int(m.group(1) or 0), m.group(2) or ""
         total += whole * unit + (int(frac) * unit // 10 ** len(frac) if frac else 0)

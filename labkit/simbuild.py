@@ -182,7 +182,7 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
             n = len(plan) + 1
             ins = next((i for _, i in df.steps() if i.line == failing.line), None)
             run.emit(ev.StepStarted(n, total, ins.original if ins else ""))
-            raise BuildError(str(failing).split("\n  fix:")[0], step=n,
+            raise BuildError(failing.reason, step=n,
                              instruction=ins.original if ins else "", line=failing.line,
                              fix=failing.fix)
         final_stage = stages[-1].index
@@ -191,9 +191,14 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
             image = run.squash(stages[-1], image)
         run.emit(ev.BuildSucceeded(image.id, ()))
     except BuildError as exc:
-        run.emit(ev.BuildFailed(exc.step, str(exc).split("\n  fix:")[0], exc.exit_code, exc.output))
+        run.emit(ev.BuildFailed(exc.step, exc.reason, exc.exit_code, exc.output))
+        if exc.step:             # worded as the Docker engine words it: "step N (line L) failed: ..."
+            where = f"step {exc.step}" + (f" (Dockerfile line {exc.line})" if exc.line else "")
+            exc = BuildError(f"{where} failed: {exc.reason}", step=exc.step, instruction=exc.instruction,
+                             exit_code=exc.exit_code, output=exc.output, line=exc.line, fix=exc.fix,
+                             reason=exc.reason)
         exc.record = record_from_events(run.events, engine="sim")  # type: ignore[attr-defined]
-        raise
+        raise exc from None
     return record_from_events(run.events, engine="sim"), image
 
 
@@ -353,11 +358,9 @@ class _Build:
         elif kw == "USER":
             c["User"] = sub(ins.args)
         elif kw == "EXPOSE":
-            ports = dict(c.get("ExposedPorts") or {})
-            for w in ins.words:
-                for port in substitute_words(w, env, escape=esc, line=ins.line):
-                    ports[port if "/" in port else port + "/tcp"] = {}
-            c["ExposedPorts"] = ports
+            from .cache import exposed_ports  # noqa: PLC0415
+            specs = [port for w in ins.words for port in substitute_words(w, env, escape=esc, line=ins.line)]
+            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **{p: {} for p in exposed_ports(specs)}}
         elif kw in ("CMD", "ENTRYPOINT"):
             cmd = list(ins.words) if ins.json else list(state.shell) + [ins.args]
             c[kw.capitalize() if kw == "CMD" else "Entrypoint"] = cmd
@@ -450,7 +453,9 @@ class _Build:
                 if node.kind != "dir":
                     raise NotADirectoryError(20, "not a directory", cur)
         except OSError as exc:
-            raise BuildError(f"WORKDIR {workdir}: mkdir {exc.filename}: {os.strerror(exc.errno)}",
+            said = (f"Cannot mkdir: {workdir} is not a directory" if exc.filename == cur == "/" + "/".join(parts)
+                    and exc.errno == 20 else f"WORKDIR {workdir}: mkdir {exc.filename}: {os.strerror(exc.errno)}")
+            raise BuildError(said,
                              step=p.step, line=p.instruction.line,
                              instruction=p.instruction.original,
                              fix="choose a WORKDIR path that is not a file in the image") from exc

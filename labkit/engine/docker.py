@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tarfile
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from .. import baseimage, session
-from ..errors import BuildError, EngineError, EngineUnavailable, LabkitError
+from ..errors import BuildError, DockerfileError, EngineError, EngineUnavailable, LabkitError
 from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
                    LayerStorage, RunResult, TransferResult)
 
@@ -40,7 +41,12 @@ def _calls(what: str) -> Iterator[None]:
         raise EngineError(f"{what}: not found ({exc.explanation or exc})",
                           fix="list what labkit made with engine.images()") from None
     except docker.errors.APIError as exc:
-        raise EngineError(f"{what}: the daemon refused: {exc.explanation or exc}") from None
+        said = str(exc.explanation or exc)
+        parse = re.match(r"dockerfile parse error line (\d+): (.*)", said, re.S)
+        if parse:   # the same error the simulator's parser raises for this Dockerfile
+            raise DockerfileError(parse.group(2).strip(), line=int(parse.group(1)),
+                                  fix="fix that line of the Dockerfile and build again") from None
+        raise EngineError(f"{what}: the daemon refused: {said}") from None
     except PermissionError as exc:
         raise EngineUnavailable(f"{what}: permission denied on the Docker socket ({exc})",
                                 fix="sudo usermod -aG docker $USER, then log in again "
@@ -452,7 +458,7 @@ def _build_error(record, dockerfile: Path) -> BuildError:
     where = f"step {step}" + (f" (Dockerfile line {line})" if line else "") if step else "the build"
     err = BuildError(f"{where} failed: {message}", step=step, instruction=instruction,
                      exit_code=failure.exit_code if failure else None,
-                     output=failure.output if failure else "", line=line,
+                     output=failure.output if failure else "", line=line, reason=message,
                      fix="read the step's output; fix the instruction and build again")
     err.record = record  # type: ignore[attr-defined]
     return err
