@@ -40,7 +40,24 @@ Commands (BusyBox behaviour and messages)
     ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
     ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
     --install [-s] DIR`` (applet names read from the BusyBox binary in the mount), and any
-    applet by path (``/bin/mkdir``) when that path leads to BusyBox.
+    applet by path (``/bin/mkdir``) when that path leads to BusyBox; the builtin
+    ``read [-r] [NAME...]`` (IFS splitting, backslash continuation).
+Text applets (files or stdin; BusyBox 1.35 behaviour and messages)
+    ``grep``/``egrep``/``fgrep`` (``-v -i -c -q -n -l -L -h -H -s -m N -e -f -E -F -x -w -o``,
+    ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -s -o FILE -t C -k N[,M][nr]``),
+    ``uniq [-c -d -u -i] [IN [OUT]]``, ``tr [-c -d -s] SET1 [SET2]`` (ranges, ``\\n``-style
+    escapes, ``[:upper:]``-style classes), ``cut -b|-c|-f LIST [-d C] [-s]``, ``tee [-a]``,
+    ``sed`` (``-n -e -E/-r -i[SUFFIX]``; commands ``s/re/rep/`` with flags ``g p N I``, ``d``,
+    ``p``, ``q [CODE]``; addresses ``N``, ``$``, ``/re/``, ``A,B`` ranges and ``!``; ``//``
+    reuses the last regex), ``md5sum``/``sha1sum``/``sha256sum``/``sha512sum`` (and ``-c``
+    with ``-s -w``), ``xargs [-n N] [-I STR] [-r] [-t] [-0]``, ``find [PATH...]`` with ``!``,
+    ``-name -iname -path -type f|d|l -maxdepth -mindepth -print -exec CMD {} ;`` and ``{} +``
+    (and ``-delete`` when the BusyBox binary in the image has it: it is a build option),
+    ``env [-i] [-u NAME] [NAME=VALUE...] COMMAND``.
+    Regular expressions are POSIX BRE/ERE (glibc's, C locale, GNU escapes ``\\w \\s \\b \\<
+    \\>`` and BRE ``\\+ \\? \\|``) translated to Python's ``re``; a pattern glibc refuses is
+    BusyBox's ``bad regex`` error. Usage errors print BusyBox's own usage text, read from the
+    binary in the image (``busybox_usage``).
 
 Faithful details
     ``mv`` of a directory that lives in a lower layer fails with ``EXDEV`` on overlayfs (Docker
@@ -56,12 +73,18 @@ Determinism
     deterministic stream instead: SHA-256 in counter mode over ``"labkit-urandom:" + of=
     path``, block ``i`` = ``sha256(seed + i.to_bytes(8, "big"))``. Sizes match Docker; the
     content cannot. ``touch`` and writes use ``now`` (default: the current time).
+    ``find`` and ``grep -r`` visit directory entries sorted by name; the kernel lists them in
+    readdir order, which depends on the filesystem (pipe through ``sort`` for a stable order).
 
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
 no-op): background ``&``, ``case``,
 subshells and ``{ }`` groups, functions, redirecting a whole ``if``/``for``/``while`` block,
 here-documents, and every program not listed
-above that exists in the image (``grep``, ``apk``, ...). A name found nowhere in the image
+above that exists in the image (``od``, ``apk``, ...). Within the listed applets, options and
+forms not listed raise too (``grep -A``, ``sed y``/``a``/``i``/``N``..., ``find -o``/``-newer``...,
+``env`` printing the environment: ash's export order is not modelled). Alternation (``|``) in
+``sed s`` and ``grep -o`` raises: POSIX takes the longest alternative, Python's ``re`` the
+first that matches. A name found nowhere in the image
 prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
 """
 from __future__ import annotations
@@ -83,10 +106,12 @@ from .fsmodel import Node
 if TYPE_CHECKING:  # pragma: no cover
     from .overlay import Mount
 
-__all__ = ["ShellResult", "run", "run_argv", "SUPPORTED_COMMANDS", "UMASK"]
+__all__ = ["ShellResult", "run", "run_argv", "SUPPORTED_COMMANDS", "UMASK", "busybox_applets",
+           "busybox_usage"]
 
 UMASK = 0o022
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_ASH_PATH = "/sbin:/usr/sbin:/bin:/usr/bin"
 _FIX = ("build this Dockerfile with the Docker engine (LABKIT_ENGINE=docker), or rewrite the "
         "step with the commands listed in labkit.shell's documentation")
 
@@ -777,8 +802,7 @@ class _Shell:
                  argv0: str = "/bin/sh", args: Sequence[str] = ()) -> None:
         self.mount = mount
         self.vars: dict[str, str] = dict(env)
-        self.vars.setdefault("PATH", DEFAULT_PATH)
-        self.vars.setdefault("HOME", "/root")
+        self.vars.setdefault("PATH", _ASH_PATH)     # ash's own default, as under 'env -i sh' 
         self.cwd = "/" + posixpath.normpath("/" + cwd).lstrip("/")
         self.vars["PWD"] = self.cwd          # ash sets PWD to where it starts
         self.now = now
@@ -792,6 +816,8 @@ class _Shell:
         self.io: _IO | None = None
         self.subst_status: int | None = None
         self._applet_names: list[str] | None = None
+        self._usage: dict[str, str] | None = None
+        self._banner = ""
 
     # ---- paths
     def abs(self, p: str) -> str:
@@ -1312,6 +1338,29 @@ class _Shell:
             return fn(self, [name] + argv[1:], io)
         except _CmdError as e:
             io.stderr(e.message + "\n")
+            return e.code
+        except _Usage as e:
+            io.stderr((e.first + "\n" if e.first else "") + _usage_text(self, name))
+            return e.code
+
+    def run_program(self, argv: list[str], io: _IO, *, who: str, missing: str = "") -> int:
+        """Run a program as ``xargs``/``find -exec``/``env`` do (exec, so no shell builtins);
+        a missing one is ``WHO: NAME: No such file or directory`` and status 127."""
+        name = argv[0]
+        if "/" in name:
+            found = self.fstat(name) is not None
+        else:
+            found = name in _APPLETS or any(
+                (self.fstat(posixpath.join(d or ".", name)) or Node("dir")).kind == "file"
+                for d in self.vars.get("PATH", "").split(":"))
+        if not found:
+            why = os.strerror(_errno.ENOENT)
+            io.stderr((missing.format(name, why) if missing else f"{who}: {name}: {why}") + "\n")
+            return 127
+        child = self.fork()
+        try:
+            return child.execute(list(argv), io)
+        except _Exit as e:
             return e.code
 
     def subshell(self, script: str, io: _IO, argv0: str, args: Sequence[str]) -> int:
@@ -2519,11 +2568,1709 @@ def _cmd_busybox(sh: _Shell, argv: list[str], io: _IO) -> int:
     return sh.applet(args[0], args, io)
 
 
+# --------------------------------------------------------------------------- option parsing, usage
+
+class _Usage(Exception):
+    """A bad command line: BusyBox prints its usage text for the applet and exits."""
+
+    def __init__(self, first: str = "", code: int = 1) -> None:
+        self.first, self.code = first, code
+
+
+def _getopt(name: str, argv: list[str], flags: str, valued: str = "", known: str = "", *,
+            permute: bool = True, code: int = 1) -> tuple[list[tuple[str, str]], list[str]]:
+    """glibc getopt as BusyBox's getopt32 uses it: ``-abc`` bundles, ``-eVALUE`` or
+    ``-e VALUE``, ``--`` ends options, options may follow operands (``permute``, GNU style)
+    unless the applet asks for POSIX order. ``known`` letters exist in BusyBox but are not
+    modelled here: they raise UnsupportedOperation; any other letter is BusyBox's
+    ``invalid option`` message plus the applet's usage text."""
+    opts: list[tuple[str, str]] = []
+    operands: list[str] = []
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            operands.extend(args[i:])
+            break
+        if a.startswith("--"):
+            raise _unsupported(f"the long option {a!r} of {name}")
+        if not a.startswith("-") or a == "-":
+            operands.append(a)
+            if not permute:
+                operands.extend(args[i:])
+                break
+            continue
+        k = 1
+        while k < len(a):
+            ch = a[k]
+            k += 1
+            if ch in valued:
+                if k < len(a):
+                    opts.append((ch, a[k:]))
+                elif i < len(args):
+                    opts.append((ch, args[i]))
+                    i += 1
+                else:
+                    raise _Usage(f"{name}: option requires an argument -- '{ch}'", code)
+                break
+            if ch in flags:
+                opts.append((ch, ""))
+            elif ch in known:
+                raise _unsupported(f"the option -{ch} of {name}")
+            else:
+                raise _Usage(f"{name}: invalid option -- '{ch}'", code)
+    return opts, operands
+
+
+def busybox_usage(binary: bytes) -> dict[str, str]:
+    """Each applet's usage text, as BusyBox prints it after ``Usage: NAME `` (the texts are
+    stored bzip2-compressed in the binary, NUL-separated, in applet-table order)."""
+    import bz2  # noqa: PLC0415
+    names = busybox_applets(binary)
+    magic = binary.find(b"1AY&SY")             # the first bzip2 block header
+    if magic < 2 or not names:
+        return {}
+    try:
+        text = bz2.BZ2Decompressor().decompress(b"BZ" + binary[magic - 2:])
+    except (OSError, ValueError):
+        return {}
+    return {n: u.decode(errors="replace") for n, u in zip(names, text.split(b"\x00"))}
+
+
+def _usage_text(sh: "_Shell", name: str) -> str:
+    exe = sh.exe()
+    if sh._usage is None:
+        sh._usage = {}
+        if exe:
+            try:
+                binary = sh.mount.read(exe)
+                sh._usage = busybox_usage(binary)
+                m = re.search(rb"BusyBox v[\x20-\x7e]+", binary)
+                sh._banner = m.group(0).decode() if m else ""
+            except OSError:
+                pass
+    text = sh._usage.get(name)
+    if text is None or not sh._banner:
+        raise _unsupported(f"a usage error of {name} (BusyBox's usage text was not found "
+                           "in the image)")
+    return f"{sh._banner} multi-call binary.\n" + \
+        ("" if text == "\x08" else f"\nUsage: {name} {text}\n")
+
+
+# --------------------------------------------------------------------------- POSIX regular expressions
+
+_CLASSES = {
+    "alpha": "A-Za-z", "digit": "0-9", "alnum": "0-9A-Za-z", "upper": "A-Z", "lower": "a-z",
+    "space": " \t\n\r\f\v", "blank": " \t", "punct": "!-/:-@\\[-`{-~", "print": " -~",
+    "graph": "!-~", "cntrl": "\x00-\x1f\x7f", "xdigit": "0-9A-Fa-f",
+}
+
+
+class _BadRegex(Exception):
+    """glibc's regcomp refuses the pattern (BusyBox: ``bad regex 'PATTERN'``)."""
+
+
+def _class_body(items: list, negate: bool) -> str:
+    out = []
+    for it in items:
+        if isinstance(it, tuple):
+            out.append("\\x%02x-\\x%02x" % (ord(it[0]), ord(it[1])))
+        else:
+            out.append("\\x%02x" % ord(it))
+    return "[" + ("^" if negate else "") + "".join(out) + "]"
+
+
+def _bracket(p: str, i: int) -> tuple[str, int]:
+    """A POSIX bracket expression starting after ``[`` at ``i``: (Python class, next index)."""
+    negate = False
+    if i < len(p) and p[i] == "^":
+        negate, i = True, i + 1
+    items: list = []
+    first = True
+    while True:
+        if i >= len(p):
+            raise _BadRegex("unmatched [")
+        c = p[i]
+        if c == "]" and not first:
+            return _class_body(items, negate), i + 1
+        first = False
+        if c == "[" and i + 1 < len(p) and p[i + 1] in ":=.":
+            kind = p[i + 1]
+            end = p.find(kind + "]", i + 2)
+            if end < 0:
+                raise _BadRegex("unmatched [")
+            word = p[i + 2:end]
+            if kind != ":":
+                raise _unsupported(f"the bracket item '[{kind}{word}{kind}]' in a regular expression")
+            if word not in _CLASSES:
+                raise _BadRegex("bad class")
+            body = _CLASSES[word]
+            k = 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    items.append((body[k], body[k + 2]))
+                    k += 3
+                else:
+                    items.append(body[k])
+                    k += 1
+            i = end + 2
+            continue
+        if i + 2 < len(p) and p[i + 1] == "-" and p[i + 2] != "]":
+            lo, hi = c, p[i + 2]
+            if hi == "[":
+                raise _unsupported("a range ending in a bracket item in a regular expression")
+            if ord(hi) < ord(lo):
+                raise _BadRegex("invalid range end")
+            items.append((lo, hi))
+            i += 3
+            continue
+        items.append(c)
+        i += 1
+
+
+_GNU_ESCAPES = {"w": r"\w", "W": r"\W", "s": r"[ \t\n\r\f\v]", "S": r"[^ \t\n\r\f\v]",
+                "b": r"\b", "B": r"\B", "<": r"\b(?=\w)", ">": r"\b(?<=\w)", "`": r"\A",
+                "'": r"\Z"}
+
+
+def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
+    """A POSIX (glibc, C locale) BRE or ERE as a Python pattern; returns (pattern, whether it
+    has alternation: Python then picks the first alternative, POSIX the longest match).
+    Raises _BadRegex where glibc would refuse it and UnsupportedOperation where a faithful
+    translation is not known."""
+    out: list[str] = []
+    i = 0
+    n = len(p)
+    depth = 0
+    groups = 0
+    alt = False
+    can_repeat = False          # is there an atom a quantifier can apply to?
+    at_start = True             # start of the RE, of a group or of an alternative
+
+    def quant(q: str) -> None:
+        nonlocal can_repeat, at_start
+        if out and out[-1] in ("*", "+", "?") or (out and out[-1].endswith("}") and out[-1].startswith("{")):
+            raise _unsupported("a repeated quantifier (like 'a**') in a regular expression")
+        out.append(q)
+        at_start = False
+
+    while i < n:
+        c = p[i]
+        if c == "\\":
+            if i + 1 >= n:
+                raise _BadRegex("trailing backslash")
+            d = p[i + 1]
+            i += 2
+            if not ere and d == "(":
+                out.append("(")
+                depth += 1
+                groups += 1
+                can_repeat, at_start = False, True
+                if i < n and p[i] == "*":           # '\(*' : the star is literal
+                    out.append(r"\*")
+                    i += 1
+                    can_repeat, at_start = True, False
+                if i < n and p[i] == "^":
+                    out.append("^")
+                    i += 1
+                continue
+            if not ere and d == ")":
+                if depth == 0:
+                    raise _BadRegex("unmatched )")
+                depth -= 1
+                out.append(")")
+                can_repeat, at_start = True, False
+                continue
+            if not ere and d == "|":
+                out.append("|")
+                alt = True
+                can_repeat, at_start = False, True
+                if i < n and p[i] == "^":
+                    out.append("^")
+                    i += 1
+                continue
+            if not ere and d == "{":
+                end = p.find("\\}", i)
+                m = re.fullmatch(r"(\d+)(,(\d*))?", p[i:end]) if end >= 0 else None
+                if not m or not can_repeat:
+                    if not can_repeat and m:
+                        raise _unsupported("an interval at the start of a regular expression")
+                    raise _BadRegex("bad interval")
+                if m.group(3) and int(m.group(3)) < int(m.group(1)):
+                    raise _BadRegex("bad interval")
+                quant("{" + p[i:end] + "}")
+                i = end + 2
+                continue
+            if not ere and d in "+?":
+                if can_repeat:
+                    quant(d)
+                else:
+                    out.append("\\" + d)
+                    can_repeat, at_start = True, False
+                continue
+            if d.isdigit() and d != "0":
+                if int(d) > groups:
+                    raise _BadRegex("invalid back reference")
+                out.append(f"(?:\\{d})")
+                can_repeat, at_start = True, False
+                continue
+            if d in _GNU_ESCAPES:
+                out.append(_GNU_ESCAPES[d])
+                can_repeat = d in "wWsS"
+                at_start = False
+                continue
+            if sed and d in "ntr":
+                out.append("\\" + d)
+                can_repeat, at_start = True, False
+                continue
+            if d.isalnum():
+                raise _unsupported(f"the escape '\\{d}' in a regular expression")
+            out.append(re.escape(d))
+            can_repeat, at_start = True, False
+            continue
+        if c == "[":
+            cls, i = _bracket(p, i + 1)
+            out.append(cls)
+            can_repeat, at_start = True, False
+            continue
+        if c == ".":
+            out.append(".")
+            i += 1
+            can_repeat, at_start = True, False
+            continue
+        if c == "*":
+            i += 1
+            if at_start or not can_repeat:
+                out.append(r"\*")
+                can_repeat, at_start = True, False
+            else:
+                quant("*")
+            continue
+        if c == "^":
+            i += 1
+            if ere or at_start and not out or (at_start and out and out[-1] in ("(", "|")):
+                out.append("^")
+                if not ere:
+                    at_start = True          # '^*' : the star is literal
+                    can_repeat = False
+                continue
+            out.append(r"\^")
+            can_repeat, at_start = True, False
+            continue
+        if c == "$":
+            i += 1
+            rest = p[i:]
+            if ere or not rest or rest.startswith("\\)") or rest.startswith("\\|"):
+                out.append(r"(?!(?s:.))")
+                can_repeat, at_start = False, False
+                continue
+            out.append(r"\$")
+            can_repeat, at_start = True, False
+            continue
+        if ere and c in "()|+?{":
+            i += 1
+            if c == "(":
+                out.append("(")
+                depth += 1
+                groups += 1
+                can_repeat, at_start = False, True
+            elif c == ")":
+                if depth == 0:
+                    raise _BadRegex("unmatched )")
+                depth -= 1
+                out.append(")")
+                can_repeat, at_start = True, False
+            elif c == "|":
+                out.append("|")
+                alt = True
+                can_repeat, at_start = False, True
+            elif c == "{":
+                m = re.match(r"(\d+)(,(\d*))?\}", p[i:])
+                if not m or not can_repeat:
+                    if m:
+                        raise _unsupported("an interval at the start of a regular expression")
+                    out.append(r"\{")
+                    can_repeat, at_start = True, False
+                    continue
+                if m.group(3) and int(m.group(3)) < int(m.group(1)):
+                    raise _BadRegex("bad interval")
+                quant("{" + m.group(0))
+                i += m.end()
+            else:
+                if not can_repeat:
+                    if at_start and out and out[-1] in ("(", "|"):
+                        raise _unsupported(f"'{c}' right after '(' or '|' in a regular expression")
+                    out.append("\\" + c)
+                    can_repeat, at_start = True, False
+                else:
+                    quant(c)
+            continue
+        out.append(re.escape(c))
+        i += 1
+        can_repeat, at_start = True, False
+    if depth:
+        raise _BadRegex("unmatched (")
+    return "".join(out), alt
+
+
+def _compile_re(pattern: bytes, ere: bool, icase: bool, *, sed: bool = False) -> tuple["re.Pattern", bool]:
+    text, alt = _translate_re(pattern.decode("latin-1"), ere, sed=sed)
+    flags = re.DOTALL | (re.IGNORECASE if icase else 0)
+    try:
+        return re.compile(text.encode("latin-1"), flags), alt
+    except re.error as e:
+        raise _unsupported(f"the regular expression {pattern.decode('latin-1')!r} ({e})")
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines without their newlines; a last line without newline counts."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _input_data(sh: "_Shell", name: str, f: str, io: _IO, *, xfopen: bool = False) -> bytes | None:
+    """One operand's bytes ('-' is stdin); prints BusyBox's ``NAME: FILE: error`` (or, for
+    applets that open with xfopen, ``NAME: can't open 'FILE': error``) when it fails."""
+    if f == "-":
+        return io.stdin.take()
+    try:
+        return _read_special(sh, f, None)
+    except OSError as e:
+        io.stderr(f"{name}: can't open '{f}': {_oserr(e)}\n" if xfopen else f"{name}: {f}: {_oserr(e)}\n")
+        return None
+
+
+# --------------------------------------------------------------------------- grep
+
+def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, rest = _getopt(argv[0], argv, "HhnlLoqvsrRiwxFEc", "emf", "zABC", code=2)
+    o = {k for k, _ in opts} | ({"E"} if argv[0] == "egrep" else {"F"} if argv[0] == "fgrep" else set())
+    patterns: list[bytes] = []
+    for k, v in opts:
+        if k == "e":
+            patterns.append(v.encode())
+        elif k == "f":
+            data = _input_data(sh, "grep", v, io)
+            if data is None:
+                raise _Exit(2)
+            patterns.extend(_split_lines(data))
+    max_count = None
+    for k, v in opts:
+        if k == "m":
+            if not re.fullmatch(r"\d+", v):
+                raise _CmdError(f"grep: invalid number '{v}'", 2)
+            max_count = int(v)
+    if not patterns and not ("e" in o or "f" in o):
+        if not rest:
+            raise _Usage("", 2)
+        patterns.append(rest.pop(0).encode())
+    for pat in list(patterns):                      # a newline separates patterns
+        if b"\n" in pat:
+            patterns.remove(pat)
+            patterns.extend(pat.split(b"\n"))
+    patterns.reverse()                               # BusyBox keeps them last-first
+    if "H" in o and "h" in o:
+        o.discard("h" if [k for k, _ in opts if k in "Hh"][-1] == "H" else "H")
+    if o & {"c", "q", "l", "L"}:
+        o.discard("n")
+    fixed, icase, invert = "F" in o, "i" in o, "v" in o
+    compiled = []
+    if not fixed:
+        for pat in patterns:
+            try:
+                rx, alt = _compile_re(pat, "E" in o, icase)
+            except _BadRegex:
+                raise _CmdError(f"grep: bad regex '{pat.decode(errors='replace')}'", 2)
+            if alt and o & {"o"}:
+                raise _unsupported("grep -o with alternation ('|'): POSIX takes the longest "
+                                   "alternative, Python's re the first")
+            compiled.append((pat, rx))
+    else:
+        compiled = [(pat, None) for pat in patterns]
+    show_name = len(rest) > 1
+    if "H" in o:
+        show_name = True
+    if "h" in o:
+        show_name = False
+    out: list[bytes] = []
+
+    def word_ok(line: bytes, s: int, e: int) -> bool:
+        before = line[s - 1:s] if s else b" "
+        after = line[e:e + 1]
+        return not re.match(rb"\w", before) and (not after or not re.match(rb"\w", after))
+
+    def find(line: bytes, rx, pat: bytes, start: int = 0):
+        """(start, end) of the first acceptable match at or after ``start``, or None."""
+        pos = start
+        while pos <= len(line):
+            if rx is None:
+                hay = line.lower() if icase else line
+                s = hay.find(pat.lower() if icase else pat, pos)
+                if s < 0:
+                    return None
+                e = s + len(pat)
+            else:
+                m = rx.search(line, pos)
+                if m is None:
+                    return None
+                s, e = m.span()
+            if "x" in o:
+                if rx is not None:
+                    m = rx.fullmatch(line)
+                    return (0, len(line)) if m and s == 0 else (
+                        (0, len(line)) if m else None)
+                return (0, len(line)) if (line.lower() == pat.lower() if icase else line == pat) else None
+            if "w" not in o or word_ok(line, s, e):
+                return s, e
+            pos = s + 1
+        return None
+
+    def grep_data(data: bytes, cur: str) -> int:
+        count = 0
+        for num, line in enumerate(_split_lines(data), 1):
+            hit = None
+            for pat, rx in compiled:
+                span = find(line, rx, pat)
+                if span is not None:
+                    hit = (pat, rx, span)
+                    break
+            if (hit is not None) == invert:
+                continue
+            count += 1
+            if "q" in o:
+                out.clear()
+                raise _Matched()
+            if "l" in o:
+                out.append(cur.encode() + b"\n")
+                return count
+            if "L" in o:
+                return count
+            if "c" not in o:
+                prefix = (cur.encode() + b":" if show_name else b"") + \
+                    (str(num).encode() + b":" if "n" in o else b"")
+                if "o" in o:
+                    if invert:
+                        pass
+                    elif fixed:
+                        out.append(prefix + hit[0] + b"\n")
+                    else:
+                        pat, rx, (s, e) = hit
+                        while True:
+                            if e > s:
+                                out.append(prefix + line[s:e] + b"\n")
+                            if e >= len(line):
+                                break
+                            nxt = find(line, rx, pat, e if e > s else e + 1)
+                            if nxt is None:
+                                break
+                            s, e = nxt
+                else:
+                    out.append(prefix + line + b"\n")
+            if max_count is not None and count >= max_count:
+                break
+        if "c" in o:
+            out.append((cur.encode() + b":" if show_name else b"") + str(count).encode() + b"\n")
+        if "L" in o and count == 0:
+            out.append(cur.encode() + b"\n")
+        return count
+
+    matched = 0
+    errors = False
+    try:
+        for f in rest or ["-"]:
+            if f == "-":
+                matched += grep_data(io.stdin.take(), "(standard input)")
+                continue
+            node = sh.fstat(f)
+            if node is not None and node.kind == "dir" and o & {"r", "R"}:
+                if "h" not in o:
+                    show_name = True
+                for path in _walk_files(sh, f, follow="R" in o):
+                    try:
+                        data = _read_special(sh, path, None)
+                    except OSError as e:
+                        data = b""
+                        if e.errno != _errno.EISDIR:
+                            if "s" not in o:
+                                io.stdout(b"".join(out))     # BusyBox flushes stdout first
+                                out.clear()
+                                io.stderr(f"grep: {path}: {_oserr(e)}\n")
+                            errors = True
+                            continue
+                    matched += grep_data(data, path)
+                continue
+            if node is None:
+                if "s" not in o:
+                    io.stdout(b"".join(out))
+                    out.clear()
+                    io.stderr(f"grep: {f}: {_oserr(_enoent(sh, f))}\n")
+                errors = True
+                continue
+            matched += grep_data(b"" if node.kind == "dir" else _read_special(sh, f, None), f)
+    except _Matched:
+        return 0
+    io.stdout(b"".join(out))
+    return 2 if errors else (0 if matched else 1)
+
+
+class _Matched(Exception):
+    """grep -q saw a match: it exits at once with status 0."""
+
+
+def _enoent(sh: "_Shell", path: str) -> OSError:
+    """The error opening ``path`` gives (ENOENT, ENOTDIR, ELOOP ...)."""
+    try:
+        sh.mount.stat(sh.abs(path), follow=True)
+    except OSError as e:
+        return e
+    return OSError(_errno.ENOENT, os.strerror(_errno.ENOENT), path)
+
+
+def _walk_files(sh: "_Shell", top: str, *, follow: bool) -> list[str]:
+    """Files under ``top`` depth first, as BusyBox's recursive_action visits them (names
+    sorted: the kernel's readdir order is not modelled)."""
+    out: list[str] = []
+
+    def visit(path: str, first: bool) -> None:
+        node = sh.fstat(path) if (follow or first) else sh.lstat(path)
+        if node is None:
+            return
+        if node.kind == "dir":
+            try:
+                names = sh.mount.listdir(sh.abs(path))
+            except OSError:
+                return
+            for n in names:
+                visit(_concat(path, n), False)
+        else:
+            out.append(path)
+    visit(top, True)
+    return out
+
+
+# --------------------------------------------------------------------------- sort, uniq
+
+_NUM_RE = re.compile(rb"[ \t]*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+def _sort_number(key: bytes) -> float:
+    """strtod() of the key's start (0 when it has no number)."""
+    m = _NUM_RE.match(key)
+    return float(m.group(1)) if m else 0.0
+
+
+def _sort_key(line: bytes, start: int, end: int | None, sep: bytes | None) -> bytes:
+    """Fields ``start``..``end`` (1-based) of a line: with ``-t`` split on the separator,
+    otherwise each field begins with the blanks before it (POSIX)."""
+    if sep is not None:
+        parts = line.split(sep)
+        if start > len(parts):
+            return b""
+        stop = len(parts) if end is None else min(end, len(parts))
+        return sep.join(parts[start - 1:stop])
+    spans = [m.span() for m in re.finditer(rb"[ \t]*[^ \t]+", line)]
+    if start > len(spans):
+        return b""
+    s = spans[start - 1][0]
+    e = len(line) if end is None or end > len(spans) else spans[end - 1][1]
+    return line[s:e]
+
+
+def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, files = _getopt("sort", argv, "nrufbs", "kto", "cdghiMVzmST", code=2)
+    o = {k for k, _ in opts}
+    keys = []
+    sep = None
+    out_file = None
+    for k, v in opts:
+        if k == "k":
+            m = re.fullmatch(r"(\d+)(?:,(\d+))?([nr]*)", v)
+            if not m or m.group(1) == "0":
+                raise _unsupported(f"the sort key -k {v!r} (supported: -k N[,M] with n or r)")
+            keys.append((int(m.group(1)), int(m.group(2)) if m.group(2) else None, m.group(3)))
+        elif k == "t":
+            if len(v) != 1:
+                raise _CmdError("sort: bad -t parameter")
+            sep = v.encode()
+        elif k == "o":
+            out_file = v
+    if "b" in o:
+        raise _unsupported("sort -b")
+    lines: list[bytes] = []
+    for f in files or ["-"]:
+        data = _input_data(sh, "sort", f, io)
+        if data is None:
+            return 2
+        lines.extend(_split_lines(data))
+    import functools  # noqa: PLC0415
+
+    def cmp(a, b):
+        return (a > b) - (a < b)
+
+    def compare_keys(x: bytes, y: bytes) -> int:
+        for start, end, kflags in keys or [(1, None, "")]:
+            kx = _sort_key(x, start, end, sep) if keys else x
+            ky = _sort_key(y, start, end, sep) if keys else y
+            if "n" in o or "n" in kflags:
+                r = cmp(_sort_number(kx), _sort_number(ky))
+            elif "f" in o:
+                r = cmp(kx.upper(), ky.upper())
+            else:
+                r = cmp(kx, ky)
+            if "r" in kflags:
+                r = -r
+            if r:
+                return r
+        return 0
+
+    def compare(x: bytes, y: bytes) -> int:
+        r = compare_keys(x, y)
+        if not r and "s" not in o:
+            r = cmp(x, y)
+        return -r if "r" in o else r
+
+    lines.sort(key=functools.cmp_to_key(compare))
+    if "u" in o:
+        kept: list[bytes] = []
+        for line in lines:
+            if not kept or compare_keys(kept[-1], line) != 0:
+                kept.append(line)
+        lines = kept
+    data = b"".join(line + b"\n" for line in lines)
+    if out_file is not None:
+        try:
+            sh.mount.write(sh.abs(out_file), data)
+        except OSError as e:
+            raise _CmdError(f"sort: can't open '{out_file}': {_oserr(e)}", 2)
+        return 0
+    io.stdout(data)
+    return 0
+
+
+def _cmd_uniq(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, files = _getopt("uniq", argv, "cdui", "", "fswz")
+    o = {k for k, _ in opts}
+    if len(files) > 2:
+        raise _Usage()
+    src = files[0] if files else "-"
+    data = _input_data(sh, "uniq", src, io, xfopen=True)
+    if data is None:
+        return 1
+    out = []
+    lines = _split_lines(data)
+    k = 0
+    while k < len(lines):
+        j = k + 1
+        key = lines[k].lower() if "i" in o else lines[k]
+        while j < len(lines) and (lines[j].lower() if "i" in o else lines[j]) == key:
+            j += 1
+        n = j - k
+        if not (("d" in o and n == 1) or ("u" in o and n > 1)):
+            out.append((b"%7d " % n if "c" in o else b"") + lines[k] + b"\n")
+        k = j
+    text = b"".join(out)
+    if len(files) == 2 and files[1] != "-":
+        try:
+            sh.mount.write(sh.abs(files[1]), text)
+        except OSError as e:
+            raise _CmdError(f"uniq: can't open '{files[1]}': {_oserr(e)}")
+        return 0
+    io.stdout(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- tr, cut, tee
+
+def _tr_set(spec: str) -> list[int]:
+    """A tr SET as byte values: escapes, ranges ``a-z`` and classes ``[:upper:]``."""
+    raw: list[int] = []
+    s = spec.encode()
+    i = 0
+    chars: list = []                               # ints, or ("class", name)
+    while i < len(s):
+        c = s[i]
+        if c == 0x5C and i + 1 < len(s):          # backslash
+            m = re.match(rb"[0-7]{1,3}", s[i + 1:])
+            if m:
+                chars.append(int(m.group(0), 8) & 0xFF)
+                i += 1 + m.end()
+                continue
+            d = chr(s[i + 1])
+            chars.append(ord(_ESC.get(d, d)) if d in _ESC or not d.isalnum() else
+                         {"a": 7, "b": 8, "f": 12, "v": 11}.get(d, ord(d)))
+            i += 2
+            continue
+        if c == 0x5B and i + 1 < len(s) and s[i + 1] in b":=":   # [:class:] / [=c=]
+            kind = chr(s[i + 1])
+            end = s.find((kind + "]").encode(), i + 2)
+            if end > 0:
+                word = s[i + 2:end].decode()
+                if kind == "=" or word not in _CLASSES:
+                    raise _unsupported(f"the tr set item '[{kind}{word}{kind}]'")
+                chars.append(("class", word))
+                i = end + 2
+                continue
+        if c == 0x5B and re.match(rb"\[.\*\d*\]", s[i:]):
+            raise _unsupported("the tr repeat '[c*n]'")
+        chars.append(c)
+        i += 1
+    k = 0
+    while k < len(chars):
+        c = chars[k]
+        if isinstance(c, tuple):
+            body = _CLASSES[c[1]]
+            if c[1] in ("upper", "lower"):
+                raw.extend(range(ord("A"), ord("Z") + 1) if c[1] == "upper" else range(ord("a"), ord("z") + 1))
+            else:
+                raw.extend(b for b in range(256) if re.fullmatch(
+                    ("[" + body.replace("\\", "\\\\").replace("]", "\\]") + "]").encode("latin-1"),
+                    bytes([b])))
+            k += 1
+            continue
+        if k + 2 < len(chars) and chars[k + 1] == ord("-") and not isinstance(chars[k + 2], tuple):
+            hi = chars[k + 2]
+            if hi < c:
+                raise _CmdError("tr: bad range")
+            raw.extend(range(c, hi + 1))
+            k += 3
+            continue
+        raw.append(c)
+        k += 1
+    return raw
+
+
+def _cmd_tr(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, sets = _getopt("tr", argv, "cdsC", "", "")
+    o = {k for k, _ in opts}
+    if not sets or len(sets) > 2:
+        raise _Usage()
+    set1 = _tr_set(sets[0])
+    if o & {"c", "C"}:
+        inside = set(set1)
+        set1 = [b for b in range(256) if b not in inside]
+    data = io.stdin.take()
+    if "d" in o:
+        gone = set(set1)
+        data = bytes(b for b in data if b not in gone)
+        squeeze = set(_tr_set(sets[1])) if len(sets) > 1 and "s" in o else set()
+    elif len(sets) == 2:
+        set2 = _tr_set(sets[1])
+        if not set2:
+            raise _unsupported("tr with an empty SET2")
+        table = list(range(256))
+        for k, b in enumerate(set1):
+            table[b] = set2[k] if k < len(set2) else set2[-1]
+        data = data.translate(bytes(table))
+        squeeze = set(set2) if "s" in o else set()
+    else:
+        if "s" not in o:
+            raise _Usage()
+        squeeze = set(set1)
+    if squeeze:
+        out = bytearray()
+        for b in data:
+            if out and out[-1] == b and b in squeeze:
+                continue
+            out.append(b)
+        data = bytes(out)
+    io.stdout(data)
+    return 0
+
+
+def _cut_list(spec: str) -> list[tuple[int, int]]:
+    ranges = []
+    for part in spec.split(","):
+        m = re.fullmatch(r"(\d*)(-?)(\d*)", part)
+        if not m or not (m.group(1) or m.group(3)):
+            raise _unsupported(f"the cut list {spec!r}")
+        lo = int(m.group(1)) if m.group(1) else 1
+        hi = (int(m.group(3)) if m.group(3) else 1 << 30) if m.group(2) else lo
+        if lo == 0:
+            raise _unsupported(f"the cut list {spec!r} (position 0)")
+        ranges.append((lo, hi))
+    return ranges
+
+
+def _cmd_cut(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, files = _getopt("cut", argv, "sn", "bcfd", "FO")
+    o = dict(opts)
+    kinds = [k for k in "bcf" if k in o]
+    if not kinds:
+        raise _CmdError("cut: expected a list of bytes, characters, or fields")
+    if len(kinds) > 1:
+        raise _CmdError("cut: only one type of list may be specified")
+    kind = kinds[0]
+    ranges = _cut_list(o[kind])
+    delim = o.get("d", "\t").encode()
+    if "d" in o and kind != "f":
+        raise _CmdError("cut: -d DELIM makes sense only with -f")
+    if len(delim) != 1:
+        raise _CmdError("cut: the delimiter must be a single character")
+
+    def wanted(k: int) -> bool:
+        return any(lo <= k <= hi for lo, hi in ranges)
+
+    status = 0
+    for f in files or ["-"]:
+        data = _input_data(sh, "cut", f, io)
+        if data is None:
+            status = 1
+            continue
+        out = []
+        for line in _split_lines(data):
+            if kind == "f":
+                if delim not in line:
+                    if "s" not in o:
+                        out.append(line + b"\n")
+                    continue
+                parts = line.split(delim)
+                out.append(delim.join(p for k, p in enumerate(parts, 1) if wanted(k)) + b"\n")
+            else:
+                out.append(bytes(b for k, b in enumerate(line, 1) if wanted(k)) + b"\n")
+        io.stdout(b"".join(out))
+    return status
+
+
+def _cmd_tee(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, files = _getopt("tee", argv, "ai", "", "")
+    append = any(k == "a" for k, _ in opts)
+    status = 0
+    ok: list[str] = []
+    for f in files:
+        if f == "-":
+            continue
+        try:
+            sh.mount.write(sh.abs(f), b"", append=append)
+            ok.append(f)
+        except OSError as e:
+            io.stderr(f"tee: {f}: {_oserr(e)}\n")
+            status = 1
+    data = io.stdin.take()
+    for f in ok:
+        try:
+            sh.mount.write(sh.abs(f), data, append=True)
+        except OSError:
+            status = 1
+    io.stdout(data)
+    return status
+
+
+# --------------------------------------------------------------------------- checksums
+
+def _cmd_sum(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    name = argv[0]
+    algo = {"md5sum": hashlib.md5, "sha1sum": hashlib.sha1, "sha256sum": hashlib.sha256,
+            "sha512sum": hashlib.sha512}[name]
+    opts, files = _getopt(name, argv, "csw", "", "b")
+    o = {k for k, _ in opts}
+    status = 0
+    out: list[str] = []
+    if "c" not in o:
+        if o & {"s", "w"}:
+            raise _Usage()
+        for f in files or ["-"]:
+            data = _input_data(sh, name, f, io, xfopen=True)
+            if data is None:
+                status = 1
+                continue
+            io.stdout(f"{algo(data).hexdigest()}  {f}\n")
+        return status
+    if len(files) > 1:
+        raise _Usage()
+    listing = _input_data(sh, name, files[0] if files else "-", io)
+    if listing is None:
+        return 1
+    total = failed = 0
+    for line in _split_lines(listing):
+        total += 1
+        text = line.decode(errors="replace")
+        cut = text.find("  ")
+        if cut < 0:
+            cut = text.find(" *")
+        if cut < 0:
+            if "w" in o:
+                io.stderr(f"{name}: invalid format\n")
+            failed += 1
+            continue
+        want, path = text[:cut], text[cut + 2:]
+        try:
+            good = algo(_read_special(sh, path, None)).hexdigest() == want
+        except OSError as e:
+            io.stderr(f"{name}: can't open '{path}': {_oserr(e)}\n")
+            good = False
+        failed += not good
+        if "s" not in o:
+            io.stdout(f"{path}: {'OK' if good else 'FAILED'}\n")
+    if failed and "s" not in o:
+        io.stderr(f"{name}: WARNING: {failed} of {total} computed checksums did NOT match\n")
+    return 1 if failed else status
+
+
+# --------------------------------------------------------------------------- sed
+
+@dataclass
+class _SedAddr:
+    line: int | None = None         # a line number
+    last: bool = False              # $
+    rx: object = None               # a compiled regex (or None for the previous one: //)
+    empty_rx: bool = False
+
+
+@dataclass
+class _SedCmd:
+    a1: _SedAddr | None
+    a2: _SedAddr | None
+    negate: bool
+    op: str                         # s p d q
+    rx: object = None
+    empty_rx: bool = False
+    repl: list = field(default_factory=list)   # bytes pieces, ints (groups), -1 (&)
+    count: int = 1                  # the N-th match
+    glob: bool = False
+    print_: bool = False
+    exit_code: int = 0
+    in_range: bool = False
+
+
+_SED_KNOWN = set("aicyl=nNDPhHgGxbtT:{}rRwWezFQ#")
+
+
+def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
+    s = script
+    i = 0
+    cmds: list[_SedCmd] = []
+
+    def regex(delim: str) -> tuple[object, bool]:
+        nonlocal i
+        buf = []
+        while True:
+            if i >= len(s) or s[i] == "\n":
+                raise _CmdError(f"sed: unmatched '{delim}'")
+            c = s[i]
+            if c == "\\" and i + 1 < len(s):
+                if s[i + 1] == delim:
+                    buf.append(delim if delim not in ".*[]^$\\+?(){}|" or delim == "/" else "\\" + delim)
+                    i += 2
+                    continue
+                buf.append(s[i:i + 2])
+                i += 2
+                continue
+            if c == "[":                               # a delimiter inside [...] is literal
+                j = i + 1
+                if j < len(s) and s[j] == "^":
+                    j += 1
+                if j < len(s) and s[j] == "]":
+                    j += 1
+                end = s.find("]", j)
+                if end > 0 and "\n" not in s[i:end]:
+                    buf.append(s[i:end + 1])
+                    i = end + 1
+                    continue
+            if c == delim:
+                i += 1
+                break
+            buf.append(c)
+            i += 1
+        text = "".join(buf)
+        if not text:
+            return None, True
+        try:
+            rx, alt = _compile_re(text.encode(), ere, False, sed=True)
+        except _BadRegex:
+            raise _CmdError(f"sed: bad regex '{text}'")
+        return (text, ere, alt), False
+
+    def address() -> _SedAddr | None:
+        nonlocal i
+        if i < len(s) and s[i].isdigit():
+            m = re.match(r"\d+", s[i:])
+            i += m.end()
+            return _SedAddr(line=int(m.group(0)))
+        if i < len(s) and s[i] == "$":
+            i += 1
+            return _SedAddr(last=True)
+        if i < len(s) and (s[i] == "/" or s[i] == "\\"):
+            if s[i] == "\\":
+                i += 1
+            delim = s[i]
+            i += 1
+            rx, empty = regex(delim)
+            return _SedAddr(rx=rx, empty_rx=empty)
+        return None
+
+    while True:
+        while i < len(s) and s[i] in " \t\n;":
+            i += 1
+        if i >= len(s):
+            break
+        if s[i] == "#":
+            while i < len(s) and s[i] != "\n":
+                i += 1
+            continue
+        a1 = address()
+        a2 = None
+        if a1 is not None and i < len(s) and s[i] == ",":
+            i += 1
+            a2 = address()
+            if a2 is None:
+                raise _CmdError("sed: unexpected ','")
+        while i < len(s) and s[i] in " \t":
+            i += 1
+        negate = False
+        if i < len(s) and s[i] == "!":
+            negate = True
+            i += 1
+            while i < len(s) and s[i] in " \t":
+                i += 1
+        if i >= len(s):
+            raise _CmdError("sed: missing command")
+        op = s[i]
+        i += 1
+        cmd = _SedCmd(a1, a2, negate, op)
+        if op == "s":
+            if i >= len(s):
+                raise _CmdError("sed: bad format in substitution expression")
+            delim = s[i]
+            i += 1
+            rx, empty = regex(delim)
+            cmd.rx, cmd.empty_rx = rx, empty
+            repl: list = []
+            buf = bytearray()
+            while True:
+                if i >= len(s):
+                    raise _CmdError(f"sed: unmatched '{delim}'")
+                c = s[i]
+                if c == "\\" and i + 1 < len(s):
+                    d = s[i + 1]
+                    i += 2
+                    if d.isdigit():
+                        repl.append(bytes(buf))
+                        buf = bytearray()
+                        repl.append(int(d))
+                    elif d in "ntr":
+                        buf += {"n": b"\n", "t": b"\t", "r": b"\r"}[d]
+                    elif d == "\n":
+                        buf += b"\n"
+                    elif d == "&" or d == "\\" or d == delim:
+                        buf += d.encode()
+                    elif d.isalnum():
+                        raise _unsupported(f"the escape '\\{d}' in a sed replacement")
+                    else:
+                        buf += d.encode()
+                    continue
+                if c == delim:
+                    i += 1
+                    break
+                if c == "&":
+                    repl.append(bytes(buf))
+                    buf = bytearray()
+                    repl.append(-1)
+                    i += 1
+                    continue
+                buf += c.encode()
+                i += 1
+            repl.append(bytes(buf))
+            cmd.repl = repl
+            while i < len(s) and s[i] not in ";\n}":
+                f = s[i]
+                if f == "g":
+                    cmd.glob = True
+                    i += 1
+                elif f == "p":
+                    cmd.print_ = True
+                    i += 1
+                elif f in "Ii":
+                    i += 1
+                    if cmd.rx is not None:
+                        cmd.rx = (cmd.rx[0], cmd.rx[1], cmd.rx[2], True)
+                    else:
+                        raise _unsupported("sed s//.../I (the previous regex, case-insensitively)")
+                elif f.isdigit():
+                    m = re.match(r"\d+", s[i:])
+                    cmd.count = int(m.group(0))
+                    if cmd.count == 0:
+                        raise _CmdError("sed: bad option in substitution expression")
+                    i += m.end()
+                elif f in " \t":
+                    i += 1
+                elif f in "wem":
+                    raise _unsupported(f"the sed substitution flag {f!r}")
+                else:
+                    raise _CmdError("sed: bad option in substitution expression")
+        elif op in "pdq":
+            if op == "q":
+                if a2 is not None:
+                    raise _CmdError("sed: command only uses one address")
+                m = re.match(r"[ \t]*(\d*)", s[i:])
+                cmd.exit_code = int(m.group(1)) if m.group(1) else 0
+                i += m.end()
+        elif op in _SED_KNOWN:
+            raise _unsupported(f"the sed command {op!r} (supported: s, p, d, q)")
+        else:
+            raise _CmdError(f"sed: unsupported command {op}")
+        while i < len(s) and s[i] in " \t":
+            i += 1
+        if i < len(s) and s[i] not in ";\n}#":
+            raise _CmdError(f"sed: unsupported command {s[i]}" if op in "pdq" else
+                            f"sed: bad option in substitution expression")
+        cmds.append(cmd)
+    return cmds
+
+
+def _sed_regex(spec, last: list) -> "re.Pattern":
+    """Compile a parsed regex (text, ere, alt[, icase]); ``None`` is the last one used."""
+    if spec is None:
+        if not last:
+            raise _CmdError("sed: no previous regexp")
+        spec = last[0]
+    last[:] = [spec]
+    text, ere, alt = spec[0], spec[1], spec[2]
+    icase = len(spec) > 3
+    rx, _ = _compile_re(text.encode(), ere, icase, sed=True)
+    return rx, alt
+
+
+def _sed_sub(cmd: _SedCmd, rx, alt: bool, line: bytes) -> tuple[bytes, bool]:
+    out = bytearray()
+    pos = 0
+    nth = 0
+    changed = False
+    prev_end = -1
+    if alt:
+        raise _unsupported("sed s with alternation ('|'): POSIX takes the longest "
+                           "alternative, Python's re the first")
+    while pos <= len(line):
+        m = rx.search(line, pos)
+        if m is None:
+            break
+        s, e = m.span()
+        if s == e and s == prev_end:          # no empty match right after a match
+            if s >= len(line):
+                break
+            out += line[pos:s + 1]
+            pos = s + 1
+            continue
+        nth += 1
+        if nth >= cmd.count or cmd.glob:          # BusyBox ignores N when g is given
+            out += line[pos:s]
+            for piece in cmd.repl:
+                if isinstance(piece, bytes):
+                    out += piece
+                elif piece == -1:
+                    out += m.group(0)
+                else:
+                    if piece > (rx.groups or 0):
+                        raise _CmdError(f"sed: invalid reference \\{piece} on s command's RHS")
+                    out += m.group(piece) or b""
+            changed = True
+        else:
+            out += line[pos:e]
+        prev_end = e
+        if s == e:
+            if s < len(line):
+                out += line[s:s + 1]
+            pos = e + 1
+        else:
+            pos = e
+        if changed and not cmd.glob:
+            break
+    out += line[pos:]
+    return bytes(out), changed
+
+
+def _cmd_sed(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    args = list(argv)
+    suffix = None
+    for k in range(1, len(args)):                  # -i[SUFFIX]: the suffix only when attached
+        a = args[k]
+        if a == "--":
+            break
+        if a.startswith("-i") and len(a) > 2 and not a.startswith("--"):
+            suffix = a[2:]
+            args[k] = "-i"
+    opts, rest = _getopt("sed", args, "nrEis", "ef", "z")
+    o = {k for k, _ in opts}
+    ere = bool(o & {"r", "E"})
+    scripts = []
+    for k, v in opts:
+        if k == "e":
+            scripts.append(v)
+        elif k == "f":
+            raise _unsupported("sed -f (a script file)")
+    if not scripts:
+        if not rest:
+            raise _Usage()
+        scripts.append(rest.pop(0))
+    cmds = _sed_parse("\n".join(scripts), ere)
+    for c in cmds:                                  # the script compiles before any input
+        for spec in (c.rx, c.a1 and c.a1.rx, c.a2 and c.a2.rx):
+            if spec is not None:
+                _sed_regex(spec, [])
+    in_place = "i" in o
+    if in_place and not rest:
+        raise _CmdError("sed: -i requires an argument")
+    last_rx: list = []
+    status = 0
+
+    def run_stream(inputs: list[tuple[str, bytes]], emit) -> int | None:
+        """Run the script over the lines of these inputs; returns the q exit code or None."""
+        allines: list[tuple[bytes, bool]] = []
+        for _, data in inputs:
+            lines = _split_lines(data)
+            for k, ln in enumerate(lines):
+                allines.append((ln, not (k == len(lines) - 1 and not data.endswith(b"\n"))))
+        for c in cmds:
+            c.in_range = False
+        for num, (line, nl) in enumerate(allines, 1):
+            is_last = num == len(allines)
+
+            def hit(a: _SedAddr) -> bool:
+                if a.line is not None:
+                    return num == a.line
+                if a.last:
+                    return is_last
+                rx, _ = _sed_regex(None if a.empty_rx else a.rx, last_rx)
+                return rx.search(line) is not None
+
+            deleted = False
+            quit_code = None
+            for c in cmds:
+                if c.a1 is None:
+                    sel = True
+                elif c.a2 is None:
+                    sel = hit(c.a1)
+                elif c.in_range:
+                    sel = True
+                    a2 = c.a2
+                    if a2.line is not None:
+                        if num >= a2.line:
+                            c.in_range = False
+                        if num > a2.line:
+                            sel = True
+                    elif hit(a2):
+                        c.in_range = False
+                else:
+                    sel = hit(c.a1)
+                    if sel:
+                        c.in_range = True
+                        if c.a2.line is not None and c.a2.line <= num:
+                            c.in_range = False
+                        elif c.a2.last and is_last:
+                            c.in_range = False
+                if sel == c.negate:
+                    continue
+                if c.op == "d":
+                    deleted = True
+                    break
+                if c.op == "p":
+                    emit(line, nl)
+                elif c.op == "q":
+                    quit_code = c.exit_code
+                    break
+                elif c.op == "s":
+                    rx, alt = _sed_regex(None if c.empty_rx else c.rx, last_rx)
+                    line, changed = _sed_sub(c, rx, alt, line)
+                    if changed and c.print_:
+                        emit(line, nl)
+            if not deleted and "n" not in o:
+                emit(line, nl)
+            if quit_code is not None:
+                return quit_code
+        return None
+
+    if not in_place:
+        inputs = []
+        for f in rest or ["-"]:
+            data = _input_data(sh, "sed", f, io)
+            if data is None:
+                status = 1
+                continue
+            inputs.append((f, data))
+        out = bytearray()
+        pending = [False]
+
+        def emit(line: bytes, nl: bool) -> None:
+            if pending[0]:
+                out.extend(b"\n")
+            out.extend(line)
+            if nl:
+                out.extend(b"\n")
+            pending[0] = not nl
+        code = run_stream(inputs, emit)
+        io.stdout(bytes(out))
+        return code if code is not None else status
+    for f in rest:
+        data = _input_data(sh, "sed", f, io)
+        if data is None:
+            status = 1
+            continue
+        out = bytearray()
+        pending = [False]
+
+        def emit(line: bytes, nl: bool) -> None:
+            if pending[0]:
+                out.extend(b"\n")
+            out.extend(line)
+            if nl:
+                out.extend(b"\n")
+            pending[0] = not nl
+        code = run_stream([(f, data)], emit)
+        path = sh.abs(f)
+        node = sh.fstat(f)
+        d = posixpath.dirname(path)
+        tmp = posixpath.join(d, ".labkit-sed-tmp")
+        try:
+            sh.mount.write(tmp, bytes(out))
+            sh.mount.chown(tmp, node.uid, node.gid)
+            sh.mount.chmod(tmp, node.mode & 0o7777)
+            if suffix:
+                sh.mount.rename(path, path + suffix)
+            sh.mount.rename(tmp, path)
+        except OSError as e:
+            raise _CmdError(f"sed: {f}: {_oserr(e)}")
+        if code is not None:
+            return code
+    return status
+
+
+# --------------------------------------------------------------------------- xargs, find, env, read
+
+def _xargs_words(data: bytes, zero: bool) -> list[str]:
+    if zero:
+        return [w.decode(errors="replace") for w in data.split(b"\0") if w]
+    words: list[str] = []
+    text = data.decode(errors="replace")
+    i = 0
+    cur: list[str] | None = None
+    while i < len(text):
+        c = text[i]
+        if c in " \t\n":
+            if cur is not None:
+                words.append("".join(cur))
+                cur = None
+            i += 1
+            continue
+        cur = cur if cur is not None else []
+        if c in "'\"":
+            end = text.find(c, i + 1)
+            if end < 0 or "\n" in text[i:end]:
+                raise _CmdError(f"xargs: unmatched {'single' if c == chr(39) else 'double'} quote")
+            cur.append(text[i + 1:end])
+            i = end + 1
+        elif c == "\\" and i + 1 < len(text):
+            cur.append(text[i + 1])
+            i += 2
+        else:
+            cur.append(c)
+            i += 1
+    if cur is not None:
+        words.append("".join(cur))
+    return words
+
+
+def _cmd_xargs(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, cmd = _getopt("xargs", argv, "rt0", "nI", "pxsEeaPd", permute=False)
+    o = dict(opts)
+    cmd = cmd or ["echo"]
+    data = io.stdin.take()
+    child = _IO(_Input(), io.fds, io.out)
+    status = 0
+    runs: list[list[str]] = []
+    if "I" in o:
+        rep = o["I"]
+        for line in _split_lines(data):
+            text = line.decode(errors="replace").lstrip(" \t")
+            if not text:
+                continue
+            runs.append([a.replace(rep, text) for a in cmd])
+    else:
+        words = _xargs_words(data, "0" in o)
+        per = None
+        if "n" in o:
+            if not re.fullmatch(r"\d+", o["n"]) or int(o["n"]) == 0:
+                raise _CmdError(f"xargs: invalid number '{o['n']}'")
+            per = int(o["n"])
+        if not words:
+            if "r" not in o:
+                runs.append(list(cmd))
+        elif per is None:
+            runs.append(list(cmd) + words)
+        else:
+            for k in range(0, len(words), per):
+                runs.append(list(cmd) + words[k:k + per])
+    for run in runs:
+        if "t" in o:
+            io.stderr(" ".join(run) + "\n")
+        code = sh.run_program(run, child, who="xargs")
+        if code == 255:
+            io.stderr(f"xargs: {run[0]}: exited with status 255; aborting\n")
+            return 124
+        if code == 127 or code == 126:
+            return code
+        if code:
+            status = 123
+    return status
+
+
+def _cmd_env(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, rest = _getopt("env", argv, "i0", "u", "", permute=False)
+    env = {} if any(k == "i" for k, _ in opts) else dict(sh.vars)
+    if rest and rest[0] == "-":
+        env = {}
+        rest = rest[1:]
+    for k, v in opts:
+        if k == "u":
+            env.pop(v, None)
+    while rest and "=" in rest[0] and not rest[0].startswith("="):
+        name, _, value = rest.pop(0).partition("=")
+        env[name] = value
+    if not rest:
+        raise _unsupported("'env' printing the environment (ash's exported-variable order "
+                           "is not modelled)")
+    child = sh.fork()
+    child.vars = env
+    return child.run_program(rest, io, who="env", missing="env: can't execute '{}': {}")
+
+
+_FIND_KNOWN = {"-follow", "-xdev", "-depth", "-ipath", "-regex", "-perm", "-mtime", "-mmin",
+               "-newer", "-inum", "-user", "-group", "-size", "-links", "-context", "-prune",
+               "-print0", "-ok", "-quit", "-empty", "-samefile", "-amin", "-atime", "-cmin",
+               "-ctime", "-nouser", "-nogroup", "-executable", "-readable", "-writable",
+               "-lname", "-ilname"}
+
+
+def _find_parse(args: list[str], has_delete: bool) -> tuple[list, int, int]:
+    """find's expression as a list of (negate, primary, argument); AND of all."""
+    expr: list = []
+    mindepth, maxdepth = 0, 1 << 30
+    i = 0
+    negate = False
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a in ("!", "-not"):
+            negate = not negate
+            continue
+        if a in ("-a", "-and"):
+            continue
+        if a in ("-name", "-iname", "-type", "-path", "-maxdepth", "-mindepth"):
+            if i >= len(args):
+                raise _CmdError(f"find: {a} requires an argument")
+            v = args[i]
+            i += 1
+            if a == "-maxdepth" or a == "-mindepth":
+                if not v.isdigit():
+                    raise _CmdError(f"find: invalid number '{v}'")
+                if a == "-maxdepth":
+                    maxdepth = int(v)
+                else:
+                    mindepth = int(v)
+                continue
+            if a == "-type" and v not in ("f", "d", "l"):
+                raise _unsupported(f"find -type {v} (supported: f, d, l)")
+            expr.append((negate, a, v))
+        elif a == "-print":
+            expr.append((negate, a, None))
+        elif a == "-delete":
+            if not has_delete:
+                raise _Usage(f"find: unrecognized: {a}")
+            expr.append((negate, a, None))
+        elif a == "-exec":
+            j = i
+            while j < len(args) and args[j] not in (";", "+"):
+                j += 1
+            if j >= len(args) or j == i:
+                raise _CmdError("find: -exec CMD must end by ';' or '+'")
+            if args[j] == "+" and args[j - 1] != "{}":
+                raise _CmdError("find: -exec CMD must end by ';' or '+'")
+            expr.append((negate, "-exec" + args[j], args[i:j]))
+            i = j + 1
+        elif a in ("-o", "-or", "(", ")", ","):
+            raise _unsupported(f"the find operator {a!r}")
+        elif a.startswith("-") and len(a) > 1:
+            if a not in _FIND_KNOWN:
+                raise _Usage(f"find: unrecognized: {a}")
+            raise _unsupported(f"the find test or action {a!r} (supported: -name -iname -path "
+                               "-type -maxdepth -mindepth -print -delete -exec)")
+        else:
+            raise _unsupported(f"the find argument {a!r}")
+        negate = False
+    return expr, mindepth, maxdepth
+
+
+def _cmd_find(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    args = argv[1:]
+    if args and args[0] in ("-L", "-H"):
+        raise _unsupported(f"find {args[0]}")
+    paths = []
+    while args and not (args[0].startswith("-") and len(args[0]) > 1) and args[0] not in ("!", "("):
+        paths.append(args.pop(0))
+    # -delete is a build option of BusyBox: this binary has it when its usage text lists it
+    expr, mindepth, maxdepth = _find_parse(args, "-delete" in _usage_text(sh, "find"))
+    has_action = any(p in ("-print", "-delete") or p.startswith("-exec") for _, p, _ in expr)
+    depth_first = any(p == "-delete" for _, p, _ in expr)
+    status = 0
+    out: list[str] = []
+    batches: dict[int, list[str]] = {}
+    child = _IO(_Input(), io.fds, io.out)
+
+    def flush_out() -> None:
+        if out:
+            io.stdout("".join(out))
+            out.clear()
+
+    def evaluate(path: str, node: Node) -> bool:
+        nonlocal status
+        for k, (neg, prim, arg) in enumerate(expr):
+            if prim in ("-name", "-iname"):
+                base = _last_component(path)
+                ok = fnmatch.fnmatchcase(base.lower(), arg.lower()) if prim == "-iname" \
+                    else fnmatch.fnmatchcase(base, arg)
+            elif prim == "-path":
+                ok = fnmatch.fnmatchcase(path, arg)
+            elif prim == "-type":
+                ok = {"f": "file", "d": "dir", "l": "symlink"}[arg] == node.kind
+            elif prim == "-print":
+                out.append(path + "\n")
+                ok = True
+            elif prim == "-delete":
+                try:
+                    if node.kind == "dir":
+                        sh.mount.rmdir(sh.abs(path))
+                    else:
+                        sh.mount.unlink(sh.abs(path))
+                except OSError as e:
+                    flush_out()
+                    io.stderr(f"find: {path}: {_oserr(e)}\n")
+                    status = 1
+                ok = True
+            elif prim == "-exec;":
+                flush_out()
+                run = [a.replace("{}", path) for a in arg]
+                ok = sh.run_program(run, child, who="find") == 0
+            else:                              # -exec ... {} +
+                batches.setdefault(k, []).append(path)
+                ok = True
+            if ok == neg:
+                return False
+        return True
+
+    def visit(path: str, depth: int, node: Node) -> None:
+        nonlocal status
+        if node.kind == "dir" and depth < maxdepth:
+            if not depth_first and depth >= mindepth:
+                if evaluate(path, node) and not has_action:
+                    out.append(path + "\n")
+            try:
+                names = sh.mount.listdir(sh.abs(path))
+            except OSError as e:
+                flush_out()
+                io.stderr(f"find: {path}: {_oserr(e)}\n")
+                status = 1
+                names = []
+            for n in names:
+                sub = _concat(path, n)
+                child_node = sh.lstat(sub)
+                if child_node is not None:
+                    visit(sub, depth + 1, child_node)
+            if depth_first and depth >= mindepth:
+                if evaluate(path, node) and not has_action:
+                    out.append(path + "\n")
+            return
+        if depth >= mindepth:
+            if evaluate(path, node) and not has_action:
+                out.append(path + "\n")
+
+    for p in paths or ["."]:
+        node = sh.lstat(p)
+        if node is None:
+            flush_out()
+            io.stderr(f"find: {p}: {_oserr(_enoent(sh, p))}\n")
+            status = 1
+            continue
+        visit(p, 0, node)
+    flush_out()
+    for k, found in sorted(batches.items()):
+        arg = expr[k][2]
+        at = arg.index("{}")
+        if sh.run_program(arg[:at] + found + arg[at + 1:], child, who="find") != 0:
+            status = 1
+    return status
+
+
+def _cmd_read(sh: "_Shell", argv: list[str], io: _IO) -> int:
+    opts, names = _getopt("read", argv, "r", "", "pstnudai")
+    raw = any(k == "r" for k, _ in opts)
+    for n in names:
+        if not _NAME_RE.fullmatch(n):
+            raise _CmdError(f"sh: read: '{n}': bad variable name")
+    names = names or ["REPLY"]
+    chunks: list[str] = []
+    eof = False
+    while True:
+        line = io.stdin.readline()
+        if not line.endswith(b"\n"):
+            eof = True
+        text = line[:-1] if line.endswith(b"\n") else line
+        text = text.decode(errors="replace")
+        if not raw and text.endswith("\\") and not text.endswith("\\\\") and not eof:
+            chunks.append(text[:-1])
+            continue
+        chunks.append(text)
+        break
+    text = "".join(chunks)
+    ifs = sh.vars.get("IFS", " \t\n")
+    # split: escaped characters (without -r) are protected from splitting
+    protected: list[tuple[str, bool]] = []
+    k = 0
+    while k < len(text):
+        if not raw and text[k] == "\\" and k + 1 < len(text):
+            protected.append((text[k + 1], True))
+            k += 2
+        else:
+            if not raw and text[k] == "\\":
+                k += 1
+                continue
+            protected.append((text[k], False))
+            k += 1
+    white = [c for c in ifs if c in " \t\n"]
+    fields: list[str] = []
+    k = 0
+    while k < len(protected) and protected[k][0] in white and not protected[k][1]:
+        k += 1
+    cur: list[str] = []
+    for idx in range(len(names)):
+        if idx == len(names) - 1:
+            rest = protected[k:]
+            while rest and rest[-1][0] in white and not rest[-1][1]:
+                rest = rest[:-1]
+            fields.append("".join(c for c, _ in rest))
+            break
+        cur = []
+        while k < len(protected) and not (protected[k][0] in ifs and not protected[k][1]):
+            cur.append(protected[k][0])
+            k += 1
+        fields.append("".join(cur))
+        if k < len(protected) and protected[k][0] not in white:
+            k += 1
+        while k < len(protected) and protected[k][0] in white and not protected[k][1]:
+            k += 1
+    for n, v in zip(names, fields):
+        sh.vars[n] = v
+    return 1 if eof else 0
+
+
 _BUILTINS: dict[str, Callable] = {
     "true": _cmd_true, "false": _cmd_false, ":": _cmd_true, "echo": _cmd_echo,
     "printf": _cmd_printf, "test": _cmd_test, "[": _cmd_test, "cd": _cmd_cd, "pwd": _cmd_pwd,
     "export": _cmd_export, "unset": _cmd_unset, "set": _cmd_set, "exit": _cmd_exit,
-    "break": _cmd_break, "continue": _cmd_break,
+    "break": _cmd_break, "continue": _cmd_break, "read": _cmd_read,
 }
 
 _APPLETS: dict[str, Callable] = {
@@ -2534,6 +4281,10 @@ _APPLETS: dict[str, Callable] = {
     "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
     "ls": _cmd_ls, "wc": _cmd_wc, "head": _cmd_head, "tail": _cmd_tail, "whoami": _cmd_whoami,
     "id": _cmd_id, "basename": _cmd_basename, "dirname": _cmd_dirname, "seq": _cmd_seq,
+    "grep": _cmd_grep, "egrep": _cmd_grep, "fgrep": _cmd_grep, "sort": _cmd_sort, "uniq": _cmd_uniq, "tr": _cmd_tr, "cut": _cmd_cut,
+    "tee": _cmd_tee, "sed": _cmd_sed, "md5sum": _cmd_sum, "sha1sum": _cmd_sum,
+    "sha256sum": _cmd_sum, "sha512sum": _cmd_sum, "xargs": _cmd_xargs, "find": _cmd_find,
+    "env": _cmd_env,
 }
 
 SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))
@@ -2545,12 +4296,20 @@ def _finish(out: list, code: int) -> ShellResult:
     return ShellResult(code, b"".join(out).decode(errors="replace"))
 
 
+def _run_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment a RUN step starts with: Docker's default PATH and HOME if unset."""
+    full = dict(env)
+    full.setdefault("PATH", DEFAULT_PATH)
+    full.setdefault("HOME", "/root")
+    return full
+
+
 def run(script: str, mount: "Mount", *, env: Mapping[str, str], cwd: str = "/",
         now: int | None = None) -> ShellResult:
     """Run ``script`` as ``/bin/sh -c script`` would, on ``mount``; never raises for a failing
     command (its status and message are in the result). Raises ``UnsupportedOperation`` for
     shell features or programs the simulator does not model."""
-    sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now)
+    sh = _Shell(mount, _run_env(env), cwd, int(time.time()) if now is None else now)
     out: list = []
     io = _IO(_Input(), {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
     try:
@@ -2566,7 +4325,7 @@ def run_argv(argv: Sequence[str], mount: "Mount", *, env: Mapping[str, str], cwd
     shell parsing; the program is looked up on ``PATH`` in the mount like Docker does."""
     if not argv:
         return ShellResult(127, "no command given\n")
-    sh = _Shell(mount, env, cwd, int(time.time()) if now is None else now, argv0=argv[0])
+    sh = _Shell(mount, _run_env(env), cwd, int(time.time()) if now is None else now, argv0=argv[0])
     out: list = []
     io = _IO(_Input(), {0: _Sink("null"), 1: _Sink("term"), 2: _Sink("term")}, out)
     name = argv[0]

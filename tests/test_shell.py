@@ -216,6 +216,40 @@ SCRIPTS = {
     "pipe-syntax-errors": "echo a | ; echo",
     "pipe-syntax-leading": "| echo",
     "pipe-syntax-trailing": "echo a |",
+    # text applets (BusyBox behaviour and messages, stdin and files)
+    "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
+    "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
+    "grep-words-lines-invert": "echo 'xalpha alpha' | grep -ow alpha; echo 'alphax alpha' | grep -w alpha; echo 'a.b' | grep -w a; echo alphax | grep -w alpha; echo rc=$?; printf 'alpha\\nBeta\\nalpha2' | grep -x alpha; printf 'alpha\\nbeta\\n' | grep -v alpha; printf 'x\\ny' | grep -v q",
+    "grep-usage-errors": "grep; echo rc=$?; grep -Z x /srv/a.txt; echo rc=$?; grep -e; echo rc=$?",
+    "grep-patterns": "grep -e a -e B /etc/group; grep -E 'ro+t|app' /etc/passwd; grep -F 'a.' /srv/a.txt; echo rc=$?; grep '[' /srv/a.txt; echo rc=$?; grep -E '(' /srv/a.txt; echo rc=$?; grep 'a\\{2' /srv/a.txt; echo rc=$?",
+    "grep-bre-ere-edges": "echo 'a+b' | grep 'a+b'; echo aab | grep -o 'a\\+'; echo 'a{' | grep -E 'a{'; echo '*a' | grep '*a'; echo '*a' | grep -E '*a'; echo 'a^b' | grep 'a^b'; echo 'a$b' | grep 'a$b'; echo 'ab' | grep -E 'a$b'; echo abc | grep -o ''; echo rc=$?",
+    "grep-binary-and-o": "printf 'ab\\0cd\\n' | grep -c cd; printf 'ab\\0cd\\n' | grep cd | wc -c; grep -c . /srv/sub/b.bin; grep -o 'x' /srv/sub/b.bin | wc -l; echo abab | grep -o 'b*'; echo alpha | grep -oF -e al -e ph; echo alpha | grep -x -e alp -e alpha; echo Alpha | grep -i -o 'ALP'",
+    "grep-files-and-empty": "printf 'a1\\nb2\\na3\\n' | grep -m1 a; printf 'a1\\nb2\\n' | grep -n -H . ; printf 'x\\n' | grep -h x - /srv/a.txt; grep -s x /nope; echo rc=$?; printf '' | grep x; echo rc=$?; printf '' | grep -c x; printf '' | grep -v x; echo rc=$?",
+    "grep-classes-and-backrefs": "echo 'foo bar' | grep '[[:space:]]bar'; echo 'ab1' | grep -o '[[:digit:]]'; echo 'a]b' | grep -o '[]]'; echo 'a-b' | grep -o '[a-]*'; echo 'word' | grep '\\<wo'; echo 'word' | grep 'rd\\>'; echo 'a b' | grep -c '\\w\\s\\w'; echo 'aXbXc' | grep -o 'X.'; echo 'abcabc' | grep '\\(abc\\)\\1'; echo 'abab' | grep -E '(ab)\\1'; echo '.' | grep -c '\\.'; echo 'abc' | grep '^abc$'",
+    "grep-f-egrep-fgrep": "grep -f /srv/a.txt /etc/passwd /srv/a.txt; echo 'ROOT' | grep -i root; egrep 'a|b' /srv/a.txt; fgrep '.' /srv/a.txt; echo rc=$?",
+    "sort-basics": "printf 'b\\na\\nc' | sort; printf '10\\n9\\n1a\\n1b\\n-2\\n' | sort -n; printf '1b\\n1a\\n' | sort -n -u; printf '1b\\n1a\\n' | sort -nr; printf 'b 2\\na 10\\nc 1\\n' | sort -k 2 -n; printf 'x:b\\ny:a\\n' | sort -t: -k2; printf 'B\\na\\nb\\n' | sort -f; sort /nope; echo rc=$?",
+    "sort-files-and-keys": "sort -r /etc/passwd /etc/group; sort -t: -k3 -n /etc/passwd; sort -u /srv/a.txt /srv/a.txt; printf '' | sort; echo rc=$?; sort -Q; echo rc=$?; printf 'b 1\\na 1\\nc 0\\n' | sort -k2,2 -u; printf 'a b\\na  a\\n' | sort -k2; printf '3\\n1\\n2\\n' | sort -o /sorted; cat /sorted",
+    "uniq": "printf 'a\\na\\nb\\nc\\nc\\nc\\n' | uniq -c; printf 'a\\na\\nb\\n' | uniq -d; printf 'a\\na\\nb\\n' | uniq -u; printf 'a\\nb' | uniq; printf 'A\\na\\n' | uniq -i; uniq /nope; echo rc=$?; sort /etc/passwd /etc/passwd | uniq /dev/stdin /u; cat /u",
+    "tr": "echo hello | tr a-z A-Z; echo hello | tr -d l; echo heello | tr -s e; echo hello | tr -c 'a-z\\n' X; echo hello | tr '[:lower:]' '[:upper:]'; echo hello | tr elo xy; echo hello | tr; echo rc=$?; echo 'a b  c' | tr -s ' ' '\\n'; echo 'a1b2' | tr -d '[:digit:]'; echo 'tab\tx' | tr '\\t' ' '; echo ab | tr -cd 'a'; echo; printf 'a\\nb\\n' | tr '\\n' ','",
+    "cut": "echo 'a:b:c' | cut -d: -f2; echo 'a:b:c' | cut -d: -f1,3; echo 'abc' | cut -d: -f2; echo 'abc' | cut -s -d: -f2; echo 'abcdef' | cut -c2-4; echo 'abcdef' | cut -c-2,5-; echo abc | cut; echo rc=$?; echo abc | cut -f; echo rc=$?; cut -d: -f1,7 /etc/passwd; cut -c1-3 /nope /srv/a.txt; echo rc=$?; printf 'a\\tb\\n' | cut -f2; echo a:b | cut -d: -f3-",
+    "tee": "echo x | tee /nope/x; echo rc=$?; echo hi | tee /t1 /t2 > /t3; echo more | tee -a /t1; cat /t1 /t2 /t3; echo y | tee; echo z | tee /srv/a.txt",
+    "checksums": "sha256sum /srv/a.txt /srv/sub/b.bin; md5sum /srv/a.txt; echo abc | sha256sum; echo abc | md5sum -; sha256sum /nope; echo rc=$?; sha1sum /srv/a.txt; sha512sum /srv/a.txt",
+    "checksums-check": "sha256sum /srv/a.txt /etc/group > /sums; sha256sum -c /sums; echo rc=$?; echo x >> /etc/group; sha256sum -c /sums; echo rc=$?; sha256sum -c -s /sums; echo rc=$?; sha256sum -c /nope; echo rc=$?; printf \"x  /srv/a.txt\\n\\n\" | sha256sum -c -w; echo rc=$?; sha256sum -s /srv/a.txt; echo rc=$?",
+    "checksums-failures": "md5sum /srv/a.txt | sed 's/^./0/' > /bad; md5sum -c /bad; echo rc=$?; echo 'garbage' > /g; md5sum -c /g; echo rc=$?; rm /srv/a.txt; md5sum -c /bad; echo rc=$?",
+    "sed-basics": "printf 'a\\nb' | sed p; printf 'a\\nb\\n' | sed -n '2p'; echo abc | sed 's/b*/X/g'; echo aaa | sed 's/a/b/2'; echo aaaa | sed 's/a/b/2g'; echo abc | sed 's/\\(b\\)/[\\1&]/'",
+    "sed-addresses": "echo abc | sed 's/B/x/I'; printf '1\\n2\\n3\\n4\\n' | sed '2,3d'; printf '1\\n2\\n3\\n4\\n' | sed '/2/,/3/d'; printf '1\\n2\\n3\\n' | sed -n '$p'; printf '1\\n2\\n3\\n' | sed '2!d'; printf '1\\n2\\n3\\n4\\n5\\n' | sed -n '2,4p'; printf '1\\n2\\n3\\n' | sed '$d'; printf 'a\\nb\\n' | sed '$!d'",
+    "sed-errors": "echo a | sed 'k'; echo rc=$?; echo a | sed; echo rc=$?; echo a | sed 's/a/b'; echo rc=$?; echo a | sed -n; echo rc=$?; sed p /nope; echo rc=$?; sed -i p; echo rc=$?",
+    "sed-scripts-and-quit": "echo a | sed -e 's/a/b/' -e 's/b/c/'; echo a | sed 's/a/b/;s/b/d/'; echo a | sed 's|a|/|'; echo a | sed 's/a/x\\ny/'; echo a.b | sed 's/\\./-/'; echo a | sed 2q; printf '1\\n2\\n3\\n' | sed 2q; printf '1\\n2\\n' | sed '1d;s/2/x/p'; echo ab | sed 's/x*/-/g'; echo hello | sed 's/l/L/3'",
+    "sed-in-place": "sed -i 's/alpha/beta/' /srv/a.txt; cat /srv/a.txt; sed -i -e '1d' /etc/group; cat /etc/group; sed -i.bak 's/x/y/g' /srv/run.sh; cat /srv/run.sh /srv/run.sh.bak; sed -n 1p /srv/run.sh /etc/passwd",
+    "sed-in-place-symlink-and-errors": "sed -i 's/a/b/' /srv/link; ls -l /srv/link | cut -c1; cat /srv/a.txt; sed -i 's/c/d/' /srv/secret /nope; echo rc=$?",
+    "sed-groups-and-escapes": "printf 'x=1\\ny=2\\n' | sed -e 's/=.*//' ; printf 'PATH=a\\n' | sed -E 's/(PATH)=(.*)/\\2:\\1/'; echo 'a/b/c' | sed 's#/#_#g'; echo 'a b' | sed 's/ /\\t/' | cut -f2; printf 'a\\tb\\n' | sed 's/\\t/T/'",
+    "sed-ranges-and-empty-regex": "printf '1\\n2\\n3\\n4\\n5\\n' | sed '2,/4/s/^/>/'; printf 'a\\n' | sed 's/a/&&/'; echo a | sed 's/a/\\&/'; echo 'a' | sed '/a/s//b/'; printf 'a\\nb\\n' | sed '/a/,$d'; printf '1\\n2\\n3\\n' | sed '2,1d'; printf '1\\n2\\n3\\n' | sed -n '/2/,/nomatch/p'; printf 'aXb\\n' | sed 's/x/-/I'; echo abc | sed 's/^/-/g'; echo abc | sed 's/$/-/g'; echo abc | sed 's/b\\?/-/g'",
+    "xargs": "echo a b c | xargs; echo a b c | xargs -n 2 echo x; printf 'a\\nb\\n' | xargs -I {} echo [{}]; printf '' | xargs echo none; printf '' | xargs -r echo none; echo rc=$?; echo /srv/a.txt /etc/group | xargs cat",
+    "xargs-quotes-and-failures": "echo \"'a b' c\\\\ d\" | xargs -n1; echo x | xargs false; echo rc=$?; echo x | xargs nosuch; echo rc=$?; echo x | xargs cd; echo rc=$?; printf '/srv/a.txt\\n/nope\\n' | xargs rm; echo rc=$?; ls /srv; echo a | xargs -t echo; echo a | xargs -Q; echo rc=$?; echo \"a 'b\" | xargs; echo rc=$?",
+    "find-basics": "find /srv/sub/deep; find /srv/sub -type f | sort; find /srv/sub -type d | sort; find /srv -name '*.txt'; find /nope; echo rc=$?; find /srv/sub/deep /srv/a.txt",
+    "find-depths-and-negation": "cd /srv/sub/deep && find; find . -maxdepth 0; cd /srv && find . -mindepth 2 | sort; find /old -type l; find /srv/sub ! -type d | sort; find /srv/sub -name 'd*' -print",
+    "find-exec-and-errors": "find /srv/sub/deep -type f -exec echo got {} \\; ; find /old -type f -exec echo all {} +; find /srv/sub/deep -exec nosuch {} \\; ; echo rc=$?; find /srv -Q; echo rc=$?; find /srv/sub/deep -type f -exec false {} + ; echo rc=$?; find /srv/sub/deep/ -maxdepth 1; find /srv/sub -iname 'B*'; find /srv/sub -path '*deep*' | sort; find /srv/sub -name c -exec rm {} \\; ; ls /srv/sub/deep; find /srv/sub -delete; echo rc=$?",
+    "env-and-read": "env X=1 sh -c 'echo $X'; env -i sh -c 'echo \"[$PATH][$HOME]\"'; env -u HOME sh -c 'echo \"[$HOME]\"'; env nosuch; echo rc=$?; read 1x < /srv/a.txt; echo rc=$?; read a b < /srv/a.txt; echo \"[$a][$b]\"; printf '' | read z; echo $?",
 }
 
 
@@ -233,8 +267,13 @@ def test_shell_matches_busybox_on_kernel_overlayfs(name, lowers, lower_dirs):
     ("case a in a) echo;; esac", "case"),
     ("{ echo a; }", "'{'"),
     ("for x in a; do echo; done > /f", "whole if/for/while block"),
-    ("echo $(grep x /srv/a.txt)", "'grep'"),
-    ("grep a /srv/a.txt", "'grep'"),
+    ("echo $(od /srv/a.txt)", "'od'"),
+    ("od /srv/a.txt", "'od'"),
+    ("echo a | grep -A1 a", "-A of grep"),
+    ("echo a | sed y/a/b/", "sed command 'y'"),
+    ("echo ab | sed -E 's/a|ab/x/'", "alternation"),
+    ("env", "printing the environment"),
+    ("find / -newer /etc", "'-newer'"),
     ("sleep 1 &", "background"),
     ("cat <<EOF\nx\nEOF", "here-documents"),
 ])
@@ -247,8 +286,8 @@ def test_unsupported_features_raise_and_name_the_feature(script, what, lowers):
 
 def test_unsupported_command_fails_before_touching_nothing_silently(lowers):
     mount = overlay.Mount(list(lowers), {})
-    with pytest.raises(UnsupportedOperation, match="'grep'"):
-        run("mkdir /made && grep x /srv/a.txt", mount, env=ENV)
+    with pytest.raises(UnsupportedOperation, match="'od'"):
+        run("mkdir /made && od /srv/a.txt", mount, env=ENV)
     assert "made" in mount.upper      # what ran before the unsupported command is kept
 
 
@@ -256,6 +295,20 @@ def test_busybox_applet_table_matches_busybox_list():
     if not BUSYBOX.exists():
         pytest.skip("needs /bin/busybox")
     assert busybox_applets(BUSYBOX.read_bytes()) == _applets_from_the_binary_itself()
+
+
+def test_supported_applets_exist_in_busybox_and_usage_texts_match_its_help():
+    if not BUSYBOX.exists():
+        pytest.skip("needs /bin/busybox")
+    from labkit.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
+    applets = set(_applets_from_the_binary_itself())
+    shell_only = {"cd", "export", "unset", "set", "exit", "break", "continue", "read", ":"}
+    assert set(SUPPORTED_COMMANDS) - applets == shell_only
+    assert shell_only <= set(_BUILTINS)
+    usage = busybox_usage(BUSYBOX.read_bytes())
+    for name in ("grep", "sed", "sort", "find", "xargs", "mkdir"):
+        helped = subprocess.run([str(BUSYBOX), name, "--help"], capture_output=True, text=True)
+        assert f"Usage: {name} {usage[name]}\n" in helped.stderr
 
 
 def test_exec_form_install_like_the_base_image(lowers):
