@@ -500,7 +500,7 @@ class LayerChecks:
         self.close()
 
 
-_HASH_CHUNK = 1 << 20
+_HASH_CHUNK = 16 << 20      # bytes per read + hash: the GIL is taken back once per chunk, so few and big
 
 
 def _cpus() -> int:
