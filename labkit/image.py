@@ -365,9 +365,11 @@ class LayerChecks:
     """The digests of an image's plain (uncompressed) layer blobs, checked in background
     threads while the caller parses the layers with ``open_layer(i, verify=False)``.
 
-    Each worker reads a blob by offset (``os.preadv`` into one reused buffer) and hashes it;
-    both release the GIL, so the hashing of different layers runs on other cores. A
-    compressed blob is not covered (``covers(i)`` is False): its uncompressed digest needs
+    Each worker reads a blob by offset (``os.preadv`` into one reused 16 MiB buffer) and
+    hashes it; both release the GIL, so the hashing runs on other cores while the caller's
+    thread parses. There is one worker per spare core (at least one), biggest blob first, and
+    a caller waiting for a result hashes the blobs still queued itself. A compressed blob is
+    not covered (``covers(i)`` is False): its uncompressed digest needs
     the decompressed stream, which ``open_layer(i)`` verifies as it is read.
 
     ``result(i)`` waits for layer ``i`` and returns ``(digest, bytes)`` or raises
@@ -492,6 +494,7 @@ class LayerChecks:
         with self._cond:
             for i in self._covered - self._done.keys():
                 self._done[i] = ImageError(f"layer {i} was not checked: the checks were closed")
+            self._cond.notify_all()
 
     def __enter__(self) -> "LayerChecks":
         return self
