@@ -176,16 +176,17 @@ def _compact_layer(entries: Iterable[Any]) -> list[_E]:
     for e in entries:
         try:
             node, path, opaque, hard, e_head = e.node, e.path, e.opaque, e.hardlink, e.head
+            kind, n_data = node.kind, node.data
         except AttributeError:               # an entry-like value without every field
             node, path = e.node, e.path
             opaque, hard, e_head = (getattr(e, "opaque", False), getattr(e, "hardlink", None),
                                     getattr(e, "head", None))
+            kind, n_data = node.kind, getattr(node, "data", None)
         if opaque:
             append((path, "opaque", 0, 0, "", (), False))  # type: ignore[arg-type]
             continue
         if path == "":
             continue                         # the root entry "./"
-        kind = node.kind
         if kind == "file":
             found: tuple = ()
             if hard:
@@ -198,10 +199,9 @@ def _compact_layer(entries: Iterable[Any]) -> list[_E]:
             size = node.size
             data = None
             if 0 < size <= cap:              # secrets.wants_content
-                data = getattr(node, "data", None)
-                if data is None:
-                    data = e_head            # iter_entries(head=N): the start only
-            if data is not None and bytes(data[:1024]).find(b"\0") < 0:
+                data = n_data if n_data is not None else e_head   # e.head: iter_entries(head=N)
+            if data is not None and (data.find(b"\0", 0, 1024) if type(data) is bytes
+                                     else bytes(data[:1024]).find(b"\0")) < 0:
                 found = tuple(scan(path, bytes(data[:nbytes])))
             elif maybe_named(path):          # binary or unread: judged by its name only
                 named = by_name(path)
