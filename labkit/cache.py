@@ -414,14 +414,18 @@ def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, su
     extra: dict = {}
     src_ref = ins.flag("from")
     if src_ref is not None:
-        idx = find_stage(dockerfile.stages[:st.index], sub(src_ref))
-        if idx is None or idx not in finals:
-            raise BuildError(f"{kw} --from={src_ref}: no earlier stage of that name",
-                             line=ins.line, instruction=ins.original,
-                             fix="name a stage defined above this instruction")
-        src_stage = dockerfile.stages[idx]
-        checksum = f"from-stage:{src_stage.label}@{finals[idx].node}:" + ",".join(srcs)
-        extra["from_stage"] = src_stage.label
+        ref = sub(src_ref)
+        idx = find_stage(dockerfile.stages[:st.index], ref)
+        if idx is None and ref.isdigit():
+            why = "refers to current build stage" if int(ref) == st.index else "index out of bounds"
+            raise BuildError(f"invalid from flag value {ref}: {why}", line=ins.line,
+                             instruction=ins.original, fix="name a stage defined above this instruction")
+        if idx is None or idx not in finals:    # an image: the daemon copies out of it
+            checksum = f"from-image:{ref}:" + ",".join(srcs)
+        else:
+            src_stage = dockerfile.stages[idx]
+            checksum = f"from-stage:{src_stage.label}@{finals[idx].node}:" + ",".join(srcs)
+            extra["from_stage"] = src_stage.label
     else:
         if ctx is None:
             raise BuildError(f"{kw} needs the build context to compute its cache key",

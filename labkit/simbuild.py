@@ -154,7 +154,6 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
     labels = dict(labels or {})
     df = parse(text, build_args=build_args)
     ctx = list_context(context)
-    _check_stage_refs(df)
     run = _Build(df, ctx, Path(context), resolve, cache if cache is not None else SimBuildCache(),
                  build_args, no_cache, on_event)
     stages = list(df.stages)
@@ -200,22 +199,6 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
         exc.record = record_from_events(run.events, engine="sim")  # type: ignore[attr-defined]
         raise exc from None
     return record_from_events(run.events, engine="sim"), image
-
-
-def _check_stage_refs(df) -> None:
-    """``COPY --from=X`` must name an earlier stage (or be an index of one)."""
-    from .dockerfile import find_stage  # noqa: PLC0415
-    for st in df.stages:
-        for ins in st.instructions:
-            ref = ins.flag("from") if ins.keyword == "COPY" else None
-            if ref is None or "$" in ref:
-                continue
-            if find_stage(df.stages[:st.index], ref) is None:
-                names = ", ".join(s.label for s in df.stages[:st.index]) or "none"
-                raise DockerfileError(
-                    f"COPY --from={ref}: no build stage of that name before this line "
-                    "(the simulator does not copy from other images)", line=ins.line,
-                    fix=f"use an earlier stage (defined so far: {names})")
 
 
 class _Build:
@@ -289,7 +272,11 @@ class _Build:
         state = self.states[p.stage_index]
         key = tuple(p.key)
         if ins.keyword == "COPY" and ins.flag("from") is not None:
-            key = self._from_key(p, state)
+            try:
+                key = self._from_key(p, state)
+            except BuildError as exc:
+                raise BuildError(exc.reason, step=p.step, line=ins.line, instruction=ins.original,
+                                 fix=exc.fix) from None
         parent = state.image.id if (state.image.layers or state.image.config.get("history")) else SCRATCH
         hit = None if self.no_cache else self.cache.get(parent, key)
         if hit is not None:
@@ -506,13 +493,21 @@ class _Build:
         return tuple(state.shell) + (f"#(nop) {ins.keyword} {chown_text}{checksum} in {words[-1]} ",)
 
     def _from_image(self, ins, env):
+        """The stage (or, as Docker allows, the image) a ``COPY --from`` names."""
         from .dockerfile import find_stage, substitute  # noqa: PLC0415
         ref = substitute(ins.flag("from") or "", env, escape=self.df.escape)
         idx = find_stage(self.df.stages, ref)
-        if idx is None or idx not in self.finals:
-            raise DockerfileError(f"COPY --from={ref}: no build stage of that name",
-                                  line=ins.line, fix="name a stage defined above this line")
-        return self.finals[idx]
+        if idx is not None and idx in self.finals:
+            return self.finals[idx]
+        if ref not in self.bases:
+            try:
+                self.bases[ref] = self.resolve(ref)
+            except (LabkitError, LookupError):
+                raise BuildError(f"invalid from flag value {ref}: no such stage or image (the "
+                                 "simulator has no registry to pull from)", line=ins.line,
+                                 instruction=ins.original,
+                                 fix="name a stage defined above, or an image this engine has") from None
+        return self.bases[ref]
 
     def _copy(self, p, state: _StageState, sub) -> LayerDir:
         ins = p.instruction

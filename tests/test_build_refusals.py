@@ -37,6 +37,9 @@ CASES = {
     "shell not json": "SHELL /bin/sh -c\n",
     "failing run": "RUN echo out && exit 3\n",
     "expose ok, ranges": "EXPOSE 8000-8002/udp 80 443/TCP 1.2.3.4:81:82\nRUN true\n",
+    "copy --from an index out of bounds": "RUN true\nCOPY --from=5 /x /x\n",
+    "copy --from the current stage": "FROM {base} AS two\nCOPY --from=1 /x /x\n",
+    "copy --from an image": "COPY --from={base} /bin/busybox /bb\nRUN test -x /bb\n",
 }
 
 
@@ -46,7 +49,7 @@ def _outcome(engine, tmp_path, body: str, exposed_ports) -> tuple:
     ctx.mkdir()
     (ctx / "f").write_text("f\n")
     (ctx / "f2").write_text("f2\n")
-    (ctx / "Dockerfile").write_text(f"FROM {base.tags[0]}\n" + body)
+    (ctx / "Dockerfile").write_text(f"FROM {base.tags[0]}\n" + body.format(base=base.tags[0]))
     try:
         record = engine.build(ctx)
     except BuildError as exc:
@@ -70,3 +73,16 @@ def test_refused_like_the_daemon(name, tmp_path, docker_client, docker_engine, s
     got = _outcome(sim_engine, tmp_path, CASES[name],
                    lambda i: sim_engine.image(i).config["config"].get("ExposedPorts"))
     assert got == want
+
+
+def test_a_missing_image_is_refused_before_the_daemon_could_pull_it(docker_engine, tmp_path):
+    """FROM or COPY --from an image the daemon lacks: the Docker engine refuses before the
+    build starts (the daemon would go to the network for it), naming the image."""
+    base = docker_engine.base_image().tags[0]
+    for body in ("FROM labkit-test/missing-image:1\nRUN true\n",
+                 f"FROM {base} AS a\nFROM {base}\nCOPY --from=labkit-test/missing:2 /x /x\n"):
+        (tmp_path / "Dockerfile").write_text(body)
+        events: list = []
+        with pytest.raises(BuildError, match="labkit-test/missing") as info:
+            docker_engine.build(tmp_path, on_event=events.append)
+        assert events == [] and info.value.step is None and info.value.line in (1, 3)

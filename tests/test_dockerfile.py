@@ -142,8 +142,6 @@ def test_substitute_words_splits_outside_quotes():
     ("FROM scratch AS a b\n", 1, "FROM requires either one or three arguments"),
     ("FROM scratch AS 1bad\n", 1, "invalid name for build stage"),
     ("FROM scratch AS x\nFROM scratch AS X\n", 2, "duplicate name"),
-    ("FROM scratch AS a\nFROM scratch\nCOPY --from=nope /a /b\n", 3, "COPY --from=nope"),
-    ("FROM scratch\nCOPY --from=later /a /b\nFROM scratch AS later\n", 2, "COPY --from=later"),
     ("FROM scratch\nRUN --network=none echo\n", 2, "Unknown flag: network"),
     ("FROM scratch\nLABEL a=1 b\n", 2, "can't find ="),
     ("# escape=x\nFROM scratch\n", 1, "invalid escape token"),

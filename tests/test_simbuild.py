@@ -127,11 +127,12 @@ def test_missing_copy_source_names_the_file_after_running_the_steps_before(base,
     assert [s.n for s in info.value.record.steps] == [1, 2, 3]
 
 
-def test_unknown_stage_is_a_dockerfile_error(base, tmp_path):
+def test_copy_from_an_unknown_stage_or_image_fails_at_its_step(base, tmp_path):
+    """Docker takes an unknown --from name for an image and fails when it cannot get it."""
     ctx = _ctx(tmp_path, "FROM base AS one\nRUN echo x > /x\nFROM base\nCOPY --from=two /x /x\n")
-    with pytest.raises(DockerfileError, match="two") as info:
+    with pytest.raises(BuildError, match="invalid from flag value two") as info:
         _build(ctx, base)
-    assert info.value.line == 4
+    assert (info.value.step, info.value.line) == (4, 4)
 
 
 @pytest.mark.parametrize("dockerfile, named", [

@@ -216,6 +216,7 @@ class DockerEngine(Engine):
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None, squash: bool = False):
         from ..buildevents import parse_docker_stream, record_from_events
+        self._check_local_bases(Path(context), dockerfile, buildargs or {})
         events = []
         name = session.qualify(tag) if tag else None
         with _calls("docker build"):
@@ -232,6 +233,38 @@ class DockerEngine(Engine):
             self._remove_half_built(record)
             raise _build_error(record, Path(context) / dockerfile)
         return self._with_step_sizes(_with_image(record, self.ref(record.image.id)), squashed=squash)
+
+    def _check_local_bases(self, context: Path, dockerfile: str, buildargs: Mapping[str, str]) -> None:
+        """Refuse, before the daemon sees it, a FROM or ``COPY --from`` image this daemon does
+        not have: the daemon would try to pull it, and labkit's builds never touch a network.
+        A Dockerfile labkit cannot parse is left to the daemon (its error is the one to show)."""
+        import docker.errors
+        from ..dockerfile import find_stage, parse
+        try:
+            df = parse((context / dockerfile).read_text(), build_args=dict(buildargs))
+        except (LabkitError, OSError, UnicodeDecodeError):
+            return
+        wanted: list[tuple[str, int]] = []
+        for st in df.stages:
+            if st.base_stage is None and st.base.lower() != "scratch":
+                wanted.append((st.base, st.line))
+            for ins in st.instructions:
+                ref = ins.flag("from") if ins.keyword == "COPY" else None
+                if ref and "$" not in ref and not ref.isdigit() and find_stage(df.stages[:st.index], ref) is None:
+                    wanted.append((ref, ins.line))
+        for ref, line in wanted:
+            if "$" in ref:
+                continue
+            try:
+                with _calls(f"docker image inspect {ref}"):
+                    self._api.inspect_image(ref)
+            except EngineError as exc:
+                if isinstance(exc.__context__, docker.errors.NotFound) or "not found" in str(exc):
+                    raise BuildError(f"{ref}: no such image on this daemon, and labkit builds never "
+                                     "pull (no network)", line=line,
+                                     fix="build or load that image first, or start FROM labkit/base "
+                                         "(engine.base_image())") from None
+                raise
 
     def _history_sizes(self, image: ImageRef | str) -> list[int]:
         name = image.id if isinstance(image, ImageRef) else image
