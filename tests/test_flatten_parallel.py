@@ -56,6 +56,12 @@ def saved(docker_client, tmp_path_factory):
             pass
 
 
+def _own_layers(img, jobs: int) -> set[int]:
+    """The layers ``flatten(jobs=...)`` reads in this process (the rest go to workers)."""
+    from labkit.cli.flatten import _split
+    return _split(img, jobs)
+
+
 def _error(fn) -> LabkitError:
     with pytest.raises(LabkitError) as info:
         fn()
@@ -97,9 +103,21 @@ def test_a_bad_layer_in_a_worker_fails_like_in_process(tmp_path, case):
     layers = good[:2] + [layer_tar(INVALID[case][-1])] + good[2:]
     path = image_tar(layers, tmp_path / "bad.tar", "labkit-oracle:bad")
     here = _error(lambda: flatten(str(path), jobs=1))
-    there = _error(lambda: flatten(str(path), jobs=2))
-    _same_error(there, here)
-    assert "layer 2" in str(there)
+    for jobs in (2, 3):
+        with open_image(path, verify=False) as img:
+            assert 2 not in _own_layers(img, jobs)     # layer 2 is read by a worker
+        there = _error(lambda: flatten(str(path), jobs=jobs))
+        _same_error(there, here)
+        assert "layer 2" in str(there)
+
+
+def test_this_process_reads_a_share_of_the_layers_when_it_has_a_core_to_spare(tmp_path):
+    layers = [layer_tar([E(f"s{i}/f", data=b"x" * 1000)]) for i in range(12)]
+    path = image_tar(layers, tmp_path / "share.tar", "labkit-oracle:share")
+    with open_image(path) as img:
+        two, many = _own_layers(img, 2), _own_layers(img, 8)
+    assert 2 <= len(two) < 6 and many == set()
+    assert flatten(str(path), jobs=2) == flatten(str(path), jobs=8) == flatten(str(path), jobs=1)
 
 
 def test_the_lowest_bad_layer_is_reported_and_names_the_entry(tmp_path):

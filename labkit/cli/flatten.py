@@ -23,8 +23,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="print one JSON object: path -> {type, mode, size, sha256 | linkname}")
     parser.add_argument("--tag", help="which image, when the tar holds several")
     parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="worker processes reading layers (default: every CPU for images of "
-                             "16 MB or more; 1 reads in this process)")
+                        help="processes reading layers, this one included (default: every CPU for "
+                             "images of 16 MB or more; 1 reads in this process)")
 
 
 PARALLEL_MIN_BYTES = 16 << 20   # below this, starting worker processes costs more than it saves
@@ -78,17 +78,51 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+# Costs relative to reading a layer in this process (measured with bench_flatten.py): merging
+# it costs about 0.3, and a layer read by a worker about 1.1 (rows, pickling, unpickling).
+_MERGE_COST, _REMOTE_COST = 0.3, 1.1
+
+
+def _own_share(jobs: int) -> float:
+    """The fraction of the layer bytes this process reads itself, besides merging everything,
+    so that it and its ``jobs - 1`` workers finish together (no core idles, none oversubscribed)."""
+    w = _REMOTE_COST / (jobs - 1)
+    return max(0.0, (w - _MERGE_COST) / (1 + w))
+
+
+def _split(img: Any, jobs: int) -> set[int]:
+    """The layers this process reads itself: ``_own_share`` of the bytes, spread evenly."""
+    share = _own_share(jobs) if jobs > 1 else 1.0
+    mine: set[int] = set()
+    done = own = 0
+    for layer in img.layers:
+        size = max(1, layer.blob_size)
+        done += size
+        if own + size / 2 <= share * done:
+            mine.add(layer.index)
+            own += size
+    return mine
+
+
 def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> Iterator[dict]:
+    """Each layer unpacked, bottom first: in this process, or with ``jobs - 1`` workers reading
+    most layers while this process reads its share (spread over the stack) and merges."""
+    n = len(img.layers)
     if jobs <= 1:
-        for i in range(len(img.layers)):
+        for i in range(n):
             yield _read(img, i, digest)
         return
     from ..parallel import ordered_map
     from ..tarlayer import rows_layer
-    tasks = [(layer.index, layer.diff_id, digest) for layer in img.layers]
-    for rows in ordered_map(_worker_read, tasks, jobs=jobs, initializer=_worker_open,
-                            initargs=(str(source), tag)):
-        yield rows_layer(rows)
+    mine = _split(img, jobs)
+    tasks = [(x.index, x.diff_id, digest) for x in img.layers if x.index not in mine]
+    remote = ordered_map(_worker_read, tasks, jobs=jobs - 1, initializer=_worker_open,
+                         initargs=(str(source), tag))
+    try:
+        for i in range(n):
+            yield _read(img, i, digest) if i in mine else rows_layer(next(remote))
+    finally:
+        remote.close()      # stops the workers when a layer failed or the caller stopped
 
 
 def _auto_jobs(img: Any) -> int:
@@ -103,9 +137,9 @@ def flatten(source: str, *, tag: str | None = None, digest: bool = True,
     """The merged ``Tree`` of a saved image (metadata and sha256 only; ``digest=False``
     leaves ``sha256`` empty and skips hashing each file: the layers are still verified).
 
-    ``jobs``: worker processes reading layers in parallel (merged here, in order). ``None``
-    uses every CPU for images of at least ``PARALLEL_MIN_BYTES`` and reads smaller ones in
-    this process; ``1`` never starts a process. The result is the same either way, and so is
+    ``jobs``: processes reading layers in parallel, this one included (it also merges them,
+    in order, as they come). ``None`` uses every CPU for images of at least
+    ``PARALLEL_MIN_BYTES`` and reads smaller ones in this process; ``1`` never starts a process. The result is the same either way, and so is
     any error (``UnsafeEntry`` naming the entry and the layer, ``DigestMismatch`` ...)."""
     from ..image import open_image
     from ..layers import check_layer_count, merge
