@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--gzip", action="store_true", help="gzip the layer blobs")
     ap.add_argument("--keep", metavar="DIR", help="keep the generated files in DIR (and reuse them next time)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run every measurement N times, interleaved, and keep each row's fastest run "
+                         "(on a shared machine the fastest run is the one least disturbed)")
     args = ap.parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="labkit-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -199,32 +202,43 @@ def main(argv: list[str] | None = None) -> int:
                 layer_tars.append(out)
         py = [sys.executable, "-m", "labkit", "inspect", str(image), "--json"]
         subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)   # warm the page cache
-        rows = []
-        t_tar = c_tar = 0.0
-        rss_tar = 0
-        for lt in layer_tars:
-            dt, cpu, rss = timed(["tar", "-tvf", str(lt)])
-            t_tar, c_tar, rss_tar = t_tar + dt, c_tar + cpu, max(rss_tar, rss)
-        rows.append(("tar -tvf (every layer tar)", t_tar, c_tar, rss_tar))
-        rows.append(("labkit inspect --json", *timed(py)))
-        rows.append(("labkit inspect --json --no-secrets", *timed(py + ["--no-secrets"])))
         me = [sys.executable, str(Path(__file__).resolve())]
         lts = [str(x) for x in layer_tars]
-        rows.append((f"floor: sha256 of the layers, {len(os.sched_getaffinity(0))} cores",
-                     *timed(me + ["--hash-floor", *lts])))
-        rows.append(("floor: iter_entries, 1 thread", *timed(me + ["--parse-floor", *lts])))
+        cores = len(os.sched_getaffinity(0))
+
+        def tar_all() -> tuple[float, float, int]:
+            t = c = 0.0
+            r = 0
+            for lt in layer_tars:
+                dt, cpu, rss = timed(["tar", "-tvf", str(lt)])
+                t, c, r = t + dt, c + cpu, max(r, rss)
+            return t, c, r
+
+        measures = [("tar -tvf (every layer tar)", tar_all),
+                    ("labkit inspect --json", lambda: timed(py)),
+                    ("labkit inspect --json --no-secrets", lambda: timed(py + ["--no-secrets"])),
+                    (f"floor: sha256 of the layers, {cores} cores", lambda: timed(me + ["--hash-floor", *lts])),
+                    ("floor: iter_entries, 1 thread", lambda: timed(me + ["--parse-floor", *lts]))]
+        best: dict[str, tuple[float, float, int]] = {}
+        for _ in range(max(1, args.repeat)):
+            for name, run in measures:
+                got = run()
+                if name not in best or got[0] < best[name][0]:
+                    best[name] = got
+        rows = [(name, *best[name]) for name, _ in measures]
+        t_tar, c_tar = rows[0][1], rows[0][2]
         print(f"{'':36} {'wall s':>8} {'cpu s':>8} {'peak RSS':>10}  {'wall/tar':>8} {'cpu/tar':>8}")
         for name, wall, cpu, rss in rows:
             print(f"{name:36} {wall:8.2f} {cpu:8.2f} {rss / 1024:8.1f}MiB  {wall / t_tar:8.1f} {cpu / max(c_tar, 1e-3):8.1f}")
         inspect_wall = rows[1][1]
-        hash_wall, parse_wall = rows[3][1], rows[4][1]
-        print(f"\nlabkit inspect is {inspect_wall / t_tar:.1f}x tar -tvf. Verifying every digest alone "
-              f"takes {hash_wall:.2f}s ({hash_wall / t_tar:.1f}x tar); parsing the headers in Python "
-              f"alone {parse_wall:.2f}s ({parse_wall / t_tar:.1f}x tar); with both spread over "
-              f"{len(os.sched_getaffinity(0))} cores the CPU time ({rows[3][2] + rows[4][2]:.2f}s) "
-              f"bounds the wall time from below at about "
-              f"{max(hash_wall, parse_wall, (rows[3][2] + rows[4][2]) / len(os.sched_getaffinity(0))):.2f}s "
-              f"({max(hash_wall, parse_wall, (rows[3][2] + rows[4][2]) / len(os.sched_getaffinity(0))) / t_tar:.1f}x tar).")
+        (_, hash_wall, hash_cpu, _), (_, parse_wall, parse_cpu, _) = rows[3], rows[4]
+        floor = max(hash_wall, parse_wall, (hash_cpu + parse_cpu) / cores)
+        print(f"\nlabkit inspect takes {inspect_wall / t_tar:.1f}x the time of tar -tvf. Verifying every "
+              f"digest alone takes {hash_wall:.2f}s ({hash_wall / t_tar:.1f}x tar, {hash_cpu:.2f}s CPU); "
+              f"reading the headers (and file heads) in Python alone {parse_wall:.2f}s "
+              f"({parse_wall / t_tar:.1f}x tar, {parse_cpu:.2f}s CPU). Both must be done, on {cores} "
+              f"cores, so no verifying inspect can finish in less than about {floor:.2f}s "
+              f"({floor / t_tar:.1f}x tar), before any analysis.")
         return 0
     finally:
         if not args.keep:
