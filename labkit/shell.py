@@ -15,7 +15,17 @@ Syntax
     pipelines ``a | b | c`` and ``! a | b`` (each element runs in a subshell environment, so
     assignments, ``cd`` and ``exit`` do not leak; the status is the last element's; the
     elements run one after the other, each to its end, the whole stdout of one being the
-    stdin of the next: a writer is never stopped early by ``SIGPIPE``);
+    stdin of the next: a writer is never stopped early by ``SIGPIPE``); groups
+    ``{ list; }`` (current shell) and subshells ``( list )`` (nothing leaks out, ``exit``
+    ends only the subshell); ``case WORD in [(]PAT|PAT) list ;; ... esac`` (glob patterns,
+    quoted parts literal); functions ``name() COMMAND`` with ``$1``.., ``$#``, ``$@``,
+    ``return [n]`` and ``local NAME[=VALUE]``, found after the special builtins and before
+    the other commands; redirections on any compound command (``while read l; do ...; done
+    < file``, ``{ ...; } > file``, applied in order); here-documents ``<<WORD``, ``<<-WORD``
+    (leading tabs stripped) and ``<<'WORD'``/``<<"WORD"`` (body kept literal; otherwise
+    ``$``, ``$(...)``, backquotes and ``\\`` before ``$ ` \\`` or a newline work as in double
+    quotes); ``\\``-newline line continuations; ``set -e`` is off in conditions and in the
+    functions they call;
     ``if/elif/else/fi``, ``for NAME [in WORDS]; do ...; done``, ``while``/``until`` loops
     (at most 100000 rounds), ``break [n]``, ``continue [n]``;
     quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (run in a
@@ -77,9 +87,9 @@ Determinism
     readdir order, which depends on the filesystem (pipe through ``sort`` for a stable order).
 
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
-no-op): background ``&``, ``case``,
-subshells and ``{ }`` groups, functions, redirecting a whole ``if``/``for``/``while`` block,
-here-documents, and every program not listed
+no-op): background ``&``, the ``function`` and ``select`` keywords, here-document
+delimiters containing ``$`` or backquotes, here-documents on a descriptor other than 0,
+``set`` without arguments, ``&>``, ``<&``, and every program not listed
 above that exists in the image (``od``, ``apk``, ...). Within the listed applets, options and
 forms not listed raise too (``grep -A``, ``sed y``/``a``/``i``/``N``..., ``find -o``/``-newer``...,
 ``env`` printing the environment: ash's export order is not modelled). Alternation (``|``) in
@@ -133,6 +143,42 @@ def _unsupported(what: str) -> UnsupportedOperation:
 
 
 # --------------------------------------------------------------------------- parsing
+
+class _HereDoc:
+    """A here-document's body, filled in when the lexer reaches the line after ``<<``.
+    A quoted delimiter (``<<'EOF'``) keeps the body literal; otherwise ``$``, backquotes and
+    ``\\`` before ``$ ` \\`` work as inside double quotes (``"`` stays a plain character)."""
+
+    def __init__(self, delim: str, quoted: bool, strip: bool) -> None:
+        self.delim, self.quoted, self.strip = delim, quoted, strip
+        self.parts: tuple = ()
+
+    def fill(self, body: str) -> None:
+        if self.quoted:
+            self.parts = (_Lit(body, True),)
+            return
+        lx = _Lexer(body)
+        parts: list = []
+        buf: list[str] = []
+        s = lx.s
+        while lx.i < len(s):
+            c = s[lx.i]
+            if c == "\\" and lx.i + 1 < len(s) and s[lx.i + 1] in "$`\\\n":
+                if s[lx.i + 1] != "\n":
+                    buf.append(s[lx.i + 1])
+                lx.i += 2
+            elif c in "$`":
+                if buf:
+                    parts.append(_Lit("".join(buf), True))
+                    buf = []
+                parts.append(lx._dollar(True) if c == "$" else lx._backquote(True))
+            else:
+                buf.append(c)
+                lx.i += 1
+        if buf:
+            parts.append(_Lit("".join(buf), True))
+        self.parts = tuple(parts)
+
 
 @dataclass(frozen=True)
 class _Lit:
@@ -205,8 +251,9 @@ class _Lexer:
     """Turns a script into words and operators, keeping which parts were quoted."""
 
     def __init__(self, text: str) -> None:
-        self.s = text.replace("\\\n", "")
+        self.s = text
         self.i = 0
+        self.pending: list[_HereDoc] = []
 
     def tokens(self) -> list:
         out: list = []
@@ -216,11 +263,12 @@ class _Lexer:
             while len(self.lines) < len(out):
                 self.lines.append(s.count("\n", 0, self.i))
             c = s[self.i]
-            if c in " \t\r":
-                self.i += 1
+            if c in " \t\r" or s.startswith("\\\n", self.i):     # blank, line continuation
+                self.i += 2 if c == "\\" else 1
             elif c == "\n":
                 out.append("\n")
                 self.i += 1
+                self._read_heredocs()
             elif c == "#":
                 while self.i < len(s) and s[self.i] != "\n":
                     self.i += 1
@@ -228,10 +276,9 @@ class _Lexer:
                 out.append(s[self.i:self.i + 2])
                 self.i += 2
             elif c == ";":
-                if s.startswith(";;", self.i):
-                    raise _unsupported("'case' statements (';;')")
-                out.append(";")
-                self.i += 1
+                op = ";;" if s.startswith(";;", self.i) else ";"
+                out.append(op)
+                self.i += len(op)
             elif c == "|":
                 out.append("|")
                 self.i += 1
@@ -240,14 +287,35 @@ class _Lexer:
                     raise _unsupported("the '&>' redirection (not POSIX sh)")
                 raise _unsupported("background jobs ('&')")
             elif c in "()":
-                if any(isinstance(t, _Word) and t.raw == "case" for t in out):
-                    raise _unsupported("the shell keyword 'case' (case, { } and functions)")
-                raise _unsupported("subshells '( ... )'")
+                out.append(c)
+                self.i += 1
             elif c in "<>" or (c.isdigit() and self._redir_after_digit()):
                 out.append(self._redir())
             else:
                 out.append(self._word())
+        self._read_heredocs()              # a here-document may run to the end of the script
         return out
+
+    def _read_heredocs(self) -> None:
+        """Bodies of the here-documents whose ``<<`` was on the line just ended."""
+        s = self.s
+        for doc in self.pending:
+            lines: list[str] = []
+            while self.i < len(s):
+                end = s.find("\n", self.i)
+                end = len(s) if end < 0 else end
+                line = s[self.i:end]
+                newline = "\n" if end < len(s) else ""
+                self.i = end + 1
+                if doc.strip:
+                    line = line.lstrip("\t")
+                if line == doc.delim:
+                    break
+                lines.append(line + newline)
+            else:
+                self.i = len(s)
+            doc.fill("".join(lines))
+        self.pending = []
 
     def _redir_after_digit(self) -> bool:
         j = self.i
@@ -262,7 +330,18 @@ class _Lexer:
             j += 1
         fd_text = s[self.i:j]
         if s.startswith("<<", j):
-            raise _unsupported("here-documents ('<<')")
+            strip = s.startswith("<<-", j)
+            self.i = j + (3 if strip else 2)
+            while self.i < len(s) and s[self.i] in " \t":
+                self.i += 1
+            if self.i >= len(s) or s[self.i] in ";&|<>()\n":
+                raise _SyntaxError("syntax error: unexpected redirection")
+            word = self._word()
+            if any(not isinstance(p, _Lit) for p in word.parts):
+                raise _unsupported("a here-document delimiter with $ or ` in it")
+            doc = _HereDoc("".join(p.text for p in word.parts), word.is_quoted(), strip)
+            self.pending.append(doc)
+            return ("redir", int(fd_text) if fd_text else 0, "<<", doc)
         for op in (">>", ">&", ">|", ">", "<&", "<"):
             if s.startswith(op, j):
                 break
@@ -294,7 +373,7 @@ class _Lexer:
                 break
             if c == "\\":
                 flush(False)
-                if self.i + 1 < len(s):
+                if self.i + 1 < len(s) and s[self.i + 1] != "\n":     # \<newline> joins lines
                     parts.append(_Lit(s[self.i + 1], True))
                 self.i += 2
             elif c == "'":
@@ -331,8 +410,9 @@ class _Lexer:
             if c == '"':
                 self.i += 1
                 break
-            if c == "\\" and self.i + 1 < len(s) and s[self.i + 1] in '$`"\\':
-                buf.append(s[self.i + 1])
+            if c == "\\" and self.i + 1 < len(s) and s[self.i + 1] in '$`"\\\n':
+                if s[self.i + 1] != "\n":
+                    buf.append(s[self.i + 1])
                 self.i += 2
             elif c == "$":
                 if buf:
@@ -508,8 +588,46 @@ class _Pipeline:
     negate: bool = False
 
 
-_COMPOUND_END = {"then", "elif", "else", "fi", "do", "done"}
-_NOT_MODELLED = {"case", "esac", "{", "}", "function", "select"}
+@dataclass(frozen=True)
+class _Group:
+    """``{ list; }``: runs in the current shell."""
+    body: tuple
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _Subshell:
+    """``( list )``: runs in a subshell environment."""
+    body: tuple
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _Case:
+    word: _Word
+    items: tuple[tuple[tuple[_Word, ...], tuple], ...]    # (patterns, body)
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _FuncDef:
+    name: str
+    body: object
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class _Redirected:
+    """A compound command with redirections: ``while ...; done < file``, ``{ ...; } > f``."""
+    cmd: object
+    redirs: tuple
+    negate: bool = False
+
+
+# commands whose failure stops a 'set -e' shell (compound bodies apply it inside)
+_ERREXIT_KINDS = (_Simple, _Pipeline, _Subshell)
+_COMPOUND_END = {"then", "elif", "else", "fi", "do", "done", "}", "esac"}
+_NOT_MODELLED = {"function", "select"}
 
 
 def _is_word(t: object, text: str) -> bool:
@@ -549,17 +667,17 @@ def _parse(script: str) -> list:
         while peek() in (";", "\n"):
             i += 1
 
-    def compound_list(stop: set[str], expecting: str) -> tuple:
+    def compound_list(stop: set[str], expecting: str, *, empty_ok: bool = False) -> tuple:
         items = []
         while True:
             skip_separators()
             t = peek()
             if t is None:
                 raise eof(expecting)
-            if isinstance(t, _Word) and not t.is_quoted() and t.raw in stop:
+            if isinstance(t, _Word) and not t.is_quoted() and t.raw in stop or t in stop:
                 break
             items.append(and_or())
-        if not items:
+        if not items and not empty_ok:
             raise unexpected(peek())
         return tuple(items)
 
@@ -569,13 +687,13 @@ def _parse(script: str) -> list:
         assigns: list = []
         words: list = []
         redirs: list = []
-        while i < len(toks) and toks[i] not in (";", "\n", "&&", "||", "|"):
+        while i < len(toks) and toks[i] not in (";", "\n", "&&", "||", "|", ";;", ")", "("):
             t = toks[i]
             if isinstance(t, tuple):
                 i += 1
                 redirs.append(_Redir(t[1], t[2], t[3]))
                 continue
-            if not words and not t.is_quoted() and t.raw in _COMPOUND_END | {"if", "for", "while", "until"}:
+            if not words and not t.is_quoted() and t.raw in _COMPOUND_END | {"if", "for", "while", "until", "case", "{"}:
                 if assigns or redirs:
                     raise unexpected(t)
                 break
@@ -589,6 +707,8 @@ def _parse(script: str) -> list:
             words.append(t)
         if not (words or assigns or redirs):
             raise unexpected(peek())
+        if peek() == "(" and not (len(words) == 1 and not assigns and not redirs):
+            raise unexpected("(")
         return _Simple(tuple(assigns), tuple(words), tuple(redirs), False, line)
 
     def pipeline():
@@ -607,11 +727,83 @@ def _parse(script: str) -> list:
             return cmds[0]
         return _Pipeline((dataclasses.replace(cmds[0], negate=False),) + tuple(cmds[1:]), negate)
 
+    def case() -> _Case:
+        nonlocal i
+        word = peek()
+        if not isinstance(word, _Word):
+            raise _SyntaxError("syntax error: unexpected end of file (expecting word)") \
+                if word is None else unexpected(word)
+        i += 1
+        while peek() == "\n":
+            i += 1
+        expect("in")
+        items = []
+        while True:
+            skip_separators()
+            t = peek()
+            if t is None:
+                raise eof(")")
+            if _is_word(t, "esac"):
+                i += 1
+                break
+            if t == "(":
+                i += 1
+            pats = []
+            while True:
+                p = peek()
+                if p is None:
+                    raise eof(")")
+                if not isinstance(p, _Word):
+                    raise unexpected(p)
+                pats.append(p)
+                i += 1
+                if peek() == "|":
+                    i += 1
+                    continue
+                if peek() is None:
+                    raise eof(")")
+                if peek() != ")":
+                    raise unexpected(peek())
+                i += 1
+                break
+            body = compound_list({";;", "esac"}, "esac", empty_ok=True)
+            items.append((tuple(pats), body))
+            if peek() == ";;":
+                i += 1
+            elif not _is_word(peek(), "esac"):
+                raise unexpected(peek())
+        return _Case(word, tuple(items))
+
     def command(negate: bool):
         nonlocal i
         t = peek()
+        if (isinstance(t, _Word) and not t.is_quoted() and _NAME_RE.fullmatch(t.raw)
+                and t.raw not in _COMPOUND_END and i + 1 < len(toks) and toks[i + 1] == "("):
+            if i + 2 >= len(toks) or toks[i + 2] != ")":
+                raise unexpected(toks[i + 2] if i + 2 < len(toks) else None)
+            i += 3
+            while peek() == "\n":
+                i += 1
+            if peek() is None:
+                raise unexpected(None)
+            return _FuncDef(t.raw, command(False), negate)
+        if t == "(":
+            i += 1
+            body = compound_list({")"}, ")")
+            if peek() != ")":
+                raise unexpected(peek())
+            i += 1
+            return redirected(_Subshell(body), negate)
+        if _is_word(t, "{"):
+            i += 1
+            body = compound_list({"}"}, "}")
+            expect("}")
+            return redirected(_Group(body), negate)
+        if _is_word(t, "case"):
+            i += 1
+            return redirected(case(), negate)
         if isinstance(t, _Word) and not t.is_quoted() and t.raw in _NOT_MODELLED:
-            raise _unsupported(f"the shell keyword {t.raw!r} (case, {{ }} and functions)")
+            raise _unsupported(f"the shell keyword {t.raw!r}")
         if _is_word(t, "if"):
             i += 1
             branches = []
@@ -664,13 +856,23 @@ def _parse(script: str) -> list:
         else:
             s = simple()
             return _Simple(s.assigns, s.words, s.redirs, negate, s.line)
+        return redirected(node, negate)
+
+    def redirected(node, negate: bool):
+        """Redirections after a compound command; then it must end."""
+        nonlocal i
+        redirs = []
+        while isinstance(peek(), tuple):
+            t = peek()
+            redirs.append(_Redir(t[1], t[2], t[3]))
+            i += 1
         nxt = peek()
-        if nxt is not None and nxt not in (";", "\n", "&&", "||", "|") and not (
+        if nxt is not None and nxt not in (";", "\n", "&&", "||", "|", ";;", ")") and not (
                 isinstance(nxt, _Word) and not nxt.is_quoted() and nxt.raw in _COMPOUND_END):
-            if isinstance(nxt, tuple):
-                raise _unsupported("redirecting a whole if/for/while block")
             raise unexpected(nxt)
-        return node
+        if redirs:
+            return _Redirected(dataclasses.replace(node, negate=False), tuple(redirs), negate)
+        return dataclasses.replace(node, negate=negate) if negate else node
 
     def and_or() -> _AndOr:
         nonlocal i
@@ -766,6 +968,11 @@ class _Exit(Exception):
         self.code = code
 
 
+class _Return(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
 class _Break(Exception):
     def __init__(self, levels: int = 1) -> None:
         self.levels = levels
@@ -818,6 +1025,9 @@ class _Shell:
         self._applet_names: list[str] | None = None
         self._usage: dict[str, str] | None = None
         self._banner = ""
+        self.functions: dict[str, object] = {}
+        self.cond_depth = 0
+        self.locals: list[dict[str, str | None]] = []
 
     # ---- paths
     def abs(self, p: str) -> str:
@@ -933,7 +1143,7 @@ class _Shell:
                         sub = self._expand_parts(p.arg)
                         value = " ".join("".join(t for t, _ in f) for f in sub)
             value = value or ""
-            if p.name == "@" and p.quoted and self.args:
+            if p.name == "@" and p.quoted:           # "$@": one field per argument, none if none
                 for k, a in enumerate(self.args):
                     if k:
                         fields.append([])
@@ -1066,6 +1276,8 @@ class _Shell:
             self.run_list(lists, io)
         except (_Break, _Continue):
             pass
+        except _Return as r:              # 'return' outside a function ends the script
+            self.status = r.code
         if error is not None:
             io.stderr(f"{self.argv0}: {error}\n")
             self.status = 2
@@ -1076,30 +1288,51 @@ class _Shell:
         for ao in items:
             status, last_ran = self.run_andor(ao, io, condition)
             self.status = status
-            if self.errexit and not condition and status != 0 and last_ran:
+            if self.errexit and not condition and not self.cond_depth and status != 0 and last_ran:
                 raise _Exit(status)
         return status
 
     def run_andor(self, ao: _AndOr, io: _IO, condition: bool = False) -> tuple[int, bool]:
         """(status, whether ``set -e`` applies: the last command ran, is simple, not negated)."""
         status = self.run_command(ao.first, io, condition or bool(ao.rest))
-        last_ran = not ao.rest and not ao.first.negate and isinstance(ao.first, (_Simple, _Pipeline))
+        last_ran = not ao.rest and not ao.first.negate and isinstance(ao.first, _ERREXIT_KINDS)
         for k, (op, cmd) in enumerate(ao.rest):
             self.status = status
             if (op == "&&" and status == 0) or (op == "||" and status != 0):
                 last = k == len(ao.rest) - 1
                 status = self.run_command(cmd, io, condition or not last)
-                last_ran = last and not cmd.negate and isinstance(cmd, (_Simple, _Pipeline))
+                last_ran = last and not cmd.negate and isinstance(cmd, _ERREXIT_KINDS)
             else:
                 last_ran = False
         return status, last_ran
 
     def run_command(self, cmd, io: _IO, condition: bool = False) -> int:
+        if not condition:
+            return self._run_command(cmd, io, False)
+        self.cond_depth += 1             # set -e is off inside, even in functions it calls
+        try:
+            return self._run_command(cmd, io, True)
+        finally:
+            self.cond_depth -= 1
+
+    def _run_command(self, cmd, io: _IO, condition: bool) -> int:
         self.io = io
         if isinstance(cmd, _Simple):
             return self.run_simple(cmd, io)
-        if isinstance(cmd, _Pipeline):
-            status = self.run_pipeline(cmd, io)
+        if isinstance(cmd, (_Pipeline, _Group, _Subshell, _Case, _FuncDef, _Redirected)):
+            if isinstance(cmd, _Pipeline):
+                status = self.run_pipeline(cmd, io)
+            elif isinstance(cmd, _Group):
+                status = self.run_list(cmd.body, io, condition=condition)
+            elif isinstance(cmd, _Subshell):
+                status = self.forked_list(cmd.body, io, condition)
+            elif isinstance(cmd, _Case):
+                status = self.run_case(cmd, io, condition)
+            elif isinstance(cmd, _FuncDef):
+                self.functions[cmd.name] = cmd.body
+                status = 0
+            else:
+                status = self.run_redirected(cmd, io, condition)
             if cmd.negate:
                 status = 0 if status else 1
             self.status = status
@@ -1148,6 +1381,61 @@ class _Shell:
         self.status = status
         return status
 
+    def run_redirected(self, cmd: _Redirected, io: _IO, condition: bool) -> int:
+        sub = _IO(io.stdin, dict(io.fds), io.out)
+        try:
+            for r in cmd.redirs:
+                self._redirect(r, sub)
+        except _CmdError as e:
+            sub.stderr(e.message + "\n")         # where fd 2 points after the earlier ones
+            return 1
+        return self.run_command(cmd.cmd, sub, condition)
+
+    def run_case(self, cmd: _Case, io: _IO, condition: bool) -> int:
+        self.subst_status = None
+        word = "".join(t for f in self._expand_parts(cmd.word.parts) for t, _ in f)
+        for pats, body in cmd.items:
+            for p in pats:
+                pattern = "".join(t if q else t for f in self._expand_parts(p.parts)
+                                  for t, q in [(_glob_escape(x) if qq else x, qq) for x, qq in f])
+                if fnmatch.fnmatchcase(word, pattern):
+                    return self.run_list(body, io, condition=condition) if body else 0
+        return 0
+
+    def forked_list(self, body: tuple, io: _IO, condition: bool = False) -> int:
+        """``( list )``: the list in a subshell environment."""
+        child = self.fork()
+        try:
+            return child.run_list(body, io, condition=condition)
+        except _Exit as e:
+            return e.code
+        except (_Break, _Continue):
+            return child.status
+
+    def call_function(self, name: str, argv: list[str], io: _IO) -> int:
+        """A shell function: positional parameters are its arguments; ``return`` ends it;
+        ``local`` names get their old values back when it ends."""
+        saved_args = self.args
+        self.args = list(argv[1:])
+        self.locals.append({})
+        self.depth += 1
+        if self.depth > 200:
+            raise _unsupported("functions nested more than 200 calls deep")
+        try:
+            status = self.run_command(self.functions[name], io)
+        except _Return as r:
+            status = r.code
+        finally:
+            self.depth -= 1
+            self.args = saved_args
+            for k, v in self.locals.pop().items():
+                if v is None:
+                    self.vars.pop(k, None)
+                else:
+                    self.vars[k] = v
+        self.status = status
+        return status
+
     def run_pipeline(self, cmd: _Pipeline, io: _IO) -> int:
         """Each element runs to its end in turn (the simulator has no concurrency): its stdout
         becomes the next one's stdin; stderr goes where the pipeline's stderr goes."""
@@ -1169,6 +1457,8 @@ class _Shell:
         child.__dict__.update(self.__dict__)
         child.vars = dict(self.vars)
         child.args = list(self.args)
+        child.functions = dict(self.functions)
+        child.locals = [dict(f) for f in self.locals]
         child.depth = self.depth + 1
         return child
 
@@ -1200,7 +1490,7 @@ class _Shell:
             for r in cmd.redirs:
                 self._redirect(r, sub)
         except _CmdError as e:
-            io.stderr(e.message + "\n")
+            sub.stderr(e.message + "\n")
             return 1
         if not argv:
             self.vars.update(values)
@@ -1222,6 +1512,12 @@ class _Shell:
         return status
 
     def _redirect(self, r: _Redir, io: _IO) -> None:
+        if r.op == "<<":
+            text = "".join(t for f in self._expand_parts(r.target.parts) for t, _ in f)
+            if r.fd != 0:
+                raise _unsupported(f"a here-document on file descriptor {r.fd}")
+            io.stdin = _Input(text.encode())
+            return
         target = self.expand_one(r.target)
         if r.op == ">&":
             if target == "-":
@@ -1256,6 +1552,8 @@ class _Shell:
 
     def execute(self, argv: list[str], io: _IO) -> int:
         name = argv[0]
+        if name in self.functions and name not in _SPECIAL_BUILTINS:
+            return self.call_function(name, argv, io)
         if name in _BUILTINS:
             return self._call(_BUILTINS[name], name, argv, io)
         if "/" in name:
@@ -2213,6 +2511,8 @@ def _cmd_unset(sh: _Shell, argv: list[str], io: _IO) -> int:
 
 
 def _cmd_set(sh: _Shell, argv: list[str], io: _IO) -> int:
+    if len(argv) == 1:
+        raise _unsupported("'set' without arguments (printing every variable)")
     for a in argv[1:]:
         if re.fullmatch(r"[-+][eu]+", a):      # -u is accepted and not enforced
             if "e" in a:
@@ -2248,6 +2548,31 @@ def _cmd_seq(sh: _Shell, argv: list[str], io: _IO) -> int:
     if len(out) > 1_000_000:
         raise _unsupported("seq with more than a million numbers")
     io.stdout("".join(f"{n}\n" for n in out))
+    return 0
+
+
+def _cmd_return(sh: _Shell, argv: list[str], io: _IO) -> int:
+    code = sh.status
+    if len(argv) > 1:
+        if not argv[1].isdigit():
+            raise _CmdError(f"{sh.argv0}: return: line {sh.line}: Illegal number: {argv[1]}", 2)
+        code = int(argv[1]) & 0xFF
+    raise _Return(code)
+
+
+def _cmd_local(sh: _Shell, argv: list[str], io: _IO) -> int:
+    if not sh.locals:                  # an error of a special builtin ends the shell
+        io.stderr(f"{sh.argv0}: local: line {sh.line}: not in a function\n")
+        raise _Exit(2)
+    frame = sh.locals[-1]
+    for a in argv[1:]:
+        name, eq, value = a.partition("=")
+        if not _NAME_RE.fullmatch(name):
+            raise _CmdError(f"{sh.argv0}: local: line {sh.line}: {name}: bad variable name", 2)
+        if name not in frame:
+            frame[name] = sh.vars.get(name)
+        if eq:
+            sh.vars[name] = value
     return 0
 
 
@@ -4270,8 +4595,12 @@ _BUILTINS: dict[str, Callable] = {
     "true": _cmd_true, "false": _cmd_false, ":": _cmd_true, "echo": _cmd_echo,
     "printf": _cmd_printf, "test": _cmd_test, "[": _cmd_test, "cd": _cmd_cd, "pwd": _cmd_pwd,
     "export": _cmd_export, "unset": _cmd_unset, "set": _cmd_set, "exit": _cmd_exit,
-    "break": _cmd_break, "continue": _cmd_break, "read": _cmd_read,
+    "break": _cmd_break, "continue": _cmd_break, "read": _cmd_read, "return": _cmd_return,
+    "local": _cmd_local,
 }
+
+# POSIX special builtins: found before shell functions
+_SPECIAL_BUILTINS = {":", "break", "continue", "exit", "export", "return", "set", "unset"}
 
 _APPLETS: dict[str, Callable] = {
     "mkdir": _cmd_mkdir, "rmdir": _cmd_rmdir, "touch": _cmd_touch, "cat": _cmd_cat,
