@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tarfile
 import tempfile
 import weakref
@@ -401,6 +402,12 @@ class LayerChecks:
         n = workers if workers is not None else max(1, _cpus() - 1)
         self._threads = [threading.Thread(target=self._work, name="labkit-layer-digest", daemon=True)
                          for _ in range(max(0, min(n, len(self._todo))))]
+        # A worker coming back from a system call or a hash waits for the GIL until the parsing
+        # thread yields it: at most the switch interval (5 ms by default), twice per chunk.
+        # A shorter interval while the checks run keeps the hashing going (restored on close).
+        self._switch = sys.getswitchinterval()
+        if self._threads and self._switch > _SWITCH:
+            sys.setswitchinterval(_SWITCH)
         for t in self._threads:
             t.start()
 
@@ -491,6 +498,8 @@ class LayerChecks:
             self._stop = True
         for t in self._threads:
             t.join()
+        if self._threads and sys.getswitchinterval() == _SWITCH != self._switch:
+            sys.setswitchinterval(self._switch)
         with self._cond:
             for i in self._covered - self._done.keys():
                 self._done[i] = ImageError(f"layer {i} was not checked: the checks were closed")
@@ -503,6 +512,7 @@ class LayerChecks:
         self.close()
 
 
+_SWITCH = 0.0005            # seconds: the GIL switch interval while layer checks run
 _HASH_CHUNK = 16 << 20      # bytes per read + hash: the GIL is taken back once per chunk, so few and big
 
 

@@ -466,3 +466,18 @@ def test_analysis_is_the_same_whichever_way_the_layers_are_stored(tmp_path: Path
         out.append(d)
     assert out[0] == out[1] == out[2]
     assert [la["diff_id"] for la in out[0]["layers"]] == [sha(layer) for layer in layers]
+
+
+def test_layer_checks_restore_the_switch_interval_even_after_a_mismatch(tmp_path: Path, layers: list[bytes]) -> None:
+    import sys
+    from labkit.analysis import analyze
+    dest = tmp_path / "img.tar"
+    write_image_tar(layers, CONFIG, dest)
+    before = sys.getswitchinterval()
+    with open_image(dest, verify=False) as img:
+        analyze(img)
+        assert sys.getswitchinterval() == before
+    _flip(dest, _layer_names(dest)[1], at=10)
+    with open_image(dest, verify=False) as img, pytest.raises(DigestMismatch, match="^layer 1 digest mismatch"):
+        analyze(img)
+    assert sys.getswitchinterval() == before
