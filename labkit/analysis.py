@@ -375,14 +375,6 @@ class _Dive:
                     k.add(tp)
             stack[tp] = nodes[tp]
 
-    def _add(self, p: str, info: tuple[bool, int]) -> None:
-        for a in _missing_ancestors(p, self.stack):   # the stack holds the parents of its keys
-            self.stack[a] = (False, 0)
-            self.kids.setdefault(_parent(a), set()).add(a)
-        if p not in self.stack:
-            self.kids.setdefault(_parent(p), set()).add(p)
-        self.stack[p] = info
-
     def _remove(self, p: str) -> None:
         if p not in self.stack:
             return
