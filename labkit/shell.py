@@ -15,7 +15,9 @@ Syntax
     pipelines ``a | b | c`` and ``! a | b`` (each element runs in a subshell environment, so
     assignments, ``cd`` and ``exit`` do not leak; the status is the last element's; the
     elements run one after the other, each to its end, the whole stdout of one being the
-    stdin of the next: a writer is never stopped early by ``SIGPIPE``); groups
+    stdin of the next: a writer is never stopped early by ``SIGPIPE``, and an element's
+    stderr comes before everything the later elements print, where the kernel's concurrent
+    processes may interleave them); groups
     ``{ list; }`` (current shell) and subshells ``( list )`` (nothing leaks out, ``exit``
     ends only the subshell); ``case WORD in [(]PAT|PAT) list ;; ... esac`` (glob patterns,
     quoted parts literal); functions ``name() COMMAND`` with ``$1``.., ``$#``, ``$@``,
@@ -957,10 +959,10 @@ class _IO:
     out: list
 
     def stdout(self, data: str | bytes) -> None:
-        self.fds[1].write(data.encode() if isinstance(data, str) else data, self.out)
+        self.fds[1].write(data.encode(errors="surrogateescape") if isinstance(data, str) else data, self.out)
 
     def stderr(self, data: str | bytes) -> None:
-        self.fds[2].write(data.encode() if isinstance(data, str) else data, self.out)
+        self.fds[2].write(data.encode(errors="surrogateescape") if isinstance(data, str) else data, self.out)
 
 
 class _Exit(Exception):
@@ -1170,7 +1172,7 @@ class _Shell:
         capture = _Sink("pipe")
         sub = _IO(io.stdin, {**io.fds, 1: capture}, io.out)
         self.subst_status = self.subshell(script, sub, self.argv0, self.args)
-        return bytes(capture.buf).decode(errors="replace").rstrip("\n")
+        return bytes(capture.buf).decode(errors="surrogateescape").rstrip("\n")
 
     def arith(self, expr: str) -> int:
         """``$((expr))``: + - * / % and comparisons on integers; names are variables."""
@@ -1516,7 +1518,7 @@ class _Shell:
             text = "".join(t for f in self._expand_parts(r.target.parts) for t, _ in f)
             if r.fd != 0:
                 raise _unsupported(f"a here-document on file descriptor {r.fd}")
-            io.stdin = _Input(text.encode())
+            io.stdin = _Input(text.encode(errors="surrogateescape"))
             return
         target = self.expand_one(r.target)
         if r.op == ">&":
@@ -1613,7 +1615,7 @@ class _Shell:
             if node is not None and not node.mode & 0o111:
                 io.stderr(f"{self.argv0}: {path}: Permission denied\n")
                 return 126
-            return self.subshell(data.decode(errors="replace"), io, path, argv[1:])
+            return self.subshell(data.decode(errors="surrogateescape"), io, path, argv[1:])
         raise _unsupported(f"running the program {argv[0]!r} (only BusyBox applets and "
                            "#!/bin/sh scripts run on the simulator)")
 
@@ -1869,7 +1871,7 @@ def _read_special(sh: _Shell, path: str, size: int | None) -> bytes:
 
 def _urandom(size: int, seed: str) -> bytes:
     """Deterministic stand-in for /dev/urandom (documented in the module docstring)."""
-    key = ("labkit-urandom:" + seed).encode()
+    key = ("labkit-urandom:" + seed).encode(errors="surrogateescape")
     out = bytearray()
     i = 0
     while len(out) < size:
@@ -2319,7 +2321,7 @@ def _cmd_chmod(sh: _Shell, argv: list[str], io: _IO) -> int:
 def _lookup(sh: _Shell, db: str, name: str) -> tuple[int, int] | None:
     """(id, primary gid) of a name in the mount's /etc/passwd or /etc/group."""
     try:
-        text = sh.mount.read("/etc/" + db).decode(errors="replace")
+        text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
     except OSError:
         return None
     for line in text.splitlines():
@@ -2592,12 +2594,12 @@ def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
         argv0 = args[2] if len(args) > 2 else argv[0]
         return sh.subshell(script, io, argv0, args[3:])
     if not args:
-        return sh.subshell(io.stdin.take().decode(errors="replace"), io, argv[0], [])
+        return sh.subshell(io.stdin.take().decode(errors="surrogateescape"), io, argv[0], [])
     try:
         data = sh.mount.read(sh.abs(args[0]))
     except OSError as e:
         raise _CmdError(f"{argv[0]}: can't open '{args[0]}': {_oserr(e)}", 2)
-    return sh.subshell(data.decode(errors="replace"), io, args[0], args[1:])
+    return sh.subshell(data.decode(errors="surrogateescape"), io, args[0], args[1:])
 
 
 def _ls_mode(n: Node) -> str:
@@ -2620,7 +2622,7 @@ def _ls_long(sh: _Shell, path: str, shown: str, n: Node, numeric: bool) -> str:
         if numeric:
             return str(i)
         try:
-            text = sh.mount.read("/etc/" + db).decode(errors="replace")
+            text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
         except OSError:
             return str(i)
         for line in text.splitlines():
@@ -2666,7 +2668,7 @@ def _cmd_ls(sh: _Shell, argv: list[str], io: _IO) -> int:
         else:
             files.append((name, node))
     out: list[str] = []
-    for name, node in sorted(files, key=lambda x: x[0].encode()):
+    for name, node in sorted(files, key=lambda x: x[0].encode(errors="surrogateescape")):
         out.append(_ls_long(sh, sh.abs(name), name, node, "n" in flags) if long_ else name)
     header = len(names) > 1 or "R" in flags
 
@@ -2682,7 +2684,7 @@ def _cmd_ls(sh: _Shell, argv: list[str], io: _IO) -> int:
             return
         if "a" not in flags:
             entries = [e for e in entries if not e.startswith(".") or "A" in flags]
-        entries = sorted(entries, key=lambda e: e.encode())
+        entries = sorted(entries, key=lambda e: e.encode(errors="surrogateescape"))
         if "a" in flags:
             entries = [".", ".."] + entries
         base = d.rstrip("/") if d.rstrip("/") else ""
@@ -2703,7 +2705,7 @@ def _cmd_ls(sh: _Shell, argv: list[str], io: _IO) -> int:
                 if e not in (".", "..") and n is not None and n.kind == "dir":
                     listing(f"{base}/{e}" if base or d.startswith("/") else e, False)
 
-    for k, d in enumerate(sorted(dirs, key=lambda x: x.encode())):
+    for k, d in enumerate(sorted(dirs, key=lambda x: x.encode(errors="surrogateescape"))):
         listing(d, not files and k == 0)
     io.stdout("".join(line + "\n" for line in out))
     return status
@@ -2797,7 +2799,7 @@ def _cmd_whoami(sh: _Shell, argv: list[str], io: _IO) -> int:
 
 def _name_of(sh: _Shell, db: str, ident: int) -> str | None:
     try:
-        text = sh.mount.read("/etc/" + db).decode(errors="replace")
+        text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
     except OSError:
         return None
     for line in text.splitlines():
@@ -2961,7 +2963,7 @@ def busybox_usage(binary: bytes) -> dict[str, str]:
         text = bz2.BZ2Decompressor().decompress(b"BZ" + binary[magic - 2:])
     except (OSError, ValueError):
         return {}
-    return {n: u.decode(errors="replace") for n, u in zip(names, text.split(b"\x00"))}
+    return {n: u.decode(errors="surrogateescape") for n, u in zip(names, text.split(b"\x00"))}
 
 
 def _usage_text(sh: "_Shell", name: str) -> str:
@@ -3259,6 +3261,15 @@ def _split_lines(data: bytes) -> list[bytes]:
     return lines
 
 
+def _text_lines(name: str, data: bytes) -> list[bytes]:
+    """Lines for applets that treat them as C strings: a NUL byte would cut a line short in
+    BusyBox in ways not modelled here, so such input is refused."""
+    if b"\0" in data:
+        raise _unsupported(f"NUL bytes in the input of {name} (BusyBox reads its lines as C "
+                           "strings)")
+    return _split_lines(data)
+
+
 def _input_data(sh: "_Shell", name: str, f: str, io: _IO, *, xfopen: bool = False) -> bytes | None:
     """One operand's bytes ('-' is stdin); prints BusyBox's ``NAME: FILE: error`` (or, for
     applets that open with xfopen, ``NAME: can't open 'FILE': error``) when it fails."""
@@ -3279,7 +3290,7 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
     patterns: list[bytes] = []
     for k, v in opts:
         if k == "e":
-            patterns.append(v.encode())
+            patterns.append(v.encode(errors="surrogateescape"))
         elif k == "f":
             data = _input_data(sh, "grep", v, io)
             if data is None:
@@ -3294,7 +3305,7 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
     if not patterns and not ("e" in o or "f" in o):
         if not rest:
             raise _Usage("", 2)
-        patterns.append(rest.pop(0).encode())
+        patterns.append(rest.pop(0).encode(errors="surrogateescape"))
     for pat in list(patterns):                      # a newline separates patterns
         if b"\n" in pat:
             patterns.remove(pat)
@@ -3372,13 +3383,13 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
                 out.clear()
                 raise _Matched()
             if "l" in o:
-                out.append(cur.encode() + b"\n")
+                out.append(cur.encode(errors="surrogateescape") + b"\n")
                 return count
             if "L" in o:
                 return count
             if "c" not in o:
-                prefix = (cur.encode() + b":" if show_name else b"") + \
-                    (str(num).encode() + b":" if "n" in o else b"")
+                prefix = (cur.encode(errors="surrogateescape") + b":" if show_name else b"") + \
+                    (str(num).encode(errors="surrogateescape") + b":" if "n" in o else b"")
                 if "o" in o:
                     if invert:
                         pass
@@ -3400,9 +3411,9 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
             if max_count is not None and count >= max_count:
                 break
         if "c" in o:
-            out.append((cur.encode() + b":" if show_name else b"") + str(count).encode() + b"\n")
+            out.append((cur.encode(errors="surrogateescape") + b":" if show_name else b"") + str(count).encode(errors="surrogateescape") + b"\n")
         if "L" in o and count == 0:
-            out.append(cur.encode() + b"\n")
+            out.append(cur.encode(errors="surrogateescape") + b"\n")
         return count
 
     matched = 0
@@ -3522,7 +3533,7 @@ def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
         elif k == "t":
             if len(v) != 1:
                 raise _CmdError("sort: bad -t parameter")
-            sep = v.encode()
+            sep = v.encode(errors="surrogateescape")
         elif k == "o":
             out_file = v
     if "b" in o:
@@ -3532,7 +3543,7 @@ def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
         data = _input_data(sh, "sort", f, io)
         if data is None:
             return 2
-        lines.extend(_split_lines(data))
+        lines.extend(_text_lines("sort", data))
     import functools  # noqa: PLC0415
 
     def cmp(a, b):
@@ -3588,7 +3599,7 @@ def _cmd_uniq(sh: "_Shell", argv: list[str], io: _IO) -> int:
     if data is None:
         return 1
     out = []
-    lines = _split_lines(data)
+    lines = _text_lines("uniq", data)
     k = 0
     while k < len(lines):
         j = k + 1
@@ -3615,7 +3626,7 @@ def _cmd_uniq(sh: "_Shell", argv: list[str], io: _IO) -> int:
 def _tr_set(spec: str) -> list[int]:
     """A tr SET as byte values: escapes, ranges ``a-z`` and classes ``[:upper:]``."""
     raw: list[int] = []
-    s = spec.encode()
+    s = spec.encode(errors="surrogateescape")
     i = 0
     chars: list = []                               # ints, or ("class", name)
     while i < len(s):
@@ -3633,7 +3644,7 @@ def _tr_set(spec: str) -> list[int]:
             continue
         if c == 0x5B and i + 1 < len(s) and s[i + 1] in b":=":   # [:class:] / [=c=]
             kind = chr(s[i + 1])
-            end = s.find((kind + "]").encode(), i + 2)
+            end = s.find((kind + "]").encode(errors="surrogateescape"), i + 2)
             if end > 0:
                 word = s[i + 2:end].decode()
                 if kind == "=" or word not in _CLASSES:
@@ -3732,7 +3743,7 @@ def _cmd_cut(sh: "_Shell", argv: list[str], io: _IO) -> int:
         raise _CmdError("cut: only one type of list may be specified")
     kind = kinds[0]
     ranges = _cut_list(o[kind])
-    delim = o.get("d", "\t").encode()
+    delim = o.get("d", "\t").encode(errors="surrogateescape")
     if "d" in o and kind != "f":
         raise _CmdError("cut: -d DELIM makes sense only with -f")
     if len(delim) != 1:
@@ -3748,7 +3759,7 @@ def _cmd_cut(sh: "_Shell", argv: list[str], io: _IO) -> int:
             status = 1
             continue
         out = []
-        for line in _split_lines(data):
+        for line in _text_lines("cut", data):
             if kind == "f":
                 if delim not in line:
                     if "s" not in o:
@@ -3814,7 +3825,7 @@ def _cmd_sum(sh: "_Shell", argv: list[str], io: _IO) -> int:
     total = failed = 0
     for line in _split_lines(listing):
         total += 1
-        text = line.decode(errors="replace")
+        text = line.decode(errors="surrogateescape")
         cut = text.find("  ")
         if cut < 0:
             cut = text.find(" *")
@@ -3906,7 +3917,7 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
         if not text:
             return None, True
         try:
-            rx, alt = _compile_re(text.encode(), ere, False, sed=True)
+            rx, alt = _compile_re(text.encode(errors="surrogateescape"), ere, False, sed=True)
         except _BadRegex:
             raise _CmdError(f"sed: bad regex '{text}'")
         return (text, ere, alt), False
@@ -3983,11 +3994,11 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
                     elif d == "\n":
                         buf += b"\n"
                     elif d == "&" or d == "\\" or d == delim:
-                        buf += d.encode()
+                        buf += d.encode(errors="surrogateescape")
                     elif d.isalnum():
                         raise _unsupported(f"the escape '\\{d}' in a sed replacement")
                     else:
-                        buf += d.encode()
+                        buf += d.encode(errors="surrogateescape")
                     continue
                 if c == delim:
                     i += 1
@@ -3998,7 +4009,7 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
                     repl.append(-1)
                     i += 1
                     continue
-                buf += c.encode()
+                buf += c.encode(errors="surrogateescape")
                 i += 1
             repl.append(bytes(buf))
             cmd.repl = repl
@@ -4057,7 +4068,7 @@ def _sed_regex(spec, last: list) -> "re.Pattern":
     last[:] = [spec]
     text, ere, alt = spec[0], spec[1], spec[2]
     icase = len(spec) > 3
-    rx, _ = _compile_re(text.encode(), ere, icase, sed=True)
+    rx, _ = _compile_re(text.encode(errors="surrogateescape"), ere, icase, sed=True)
     return rx, alt
 
 
@@ -4147,7 +4158,7 @@ def _cmd_sed(sh: "_Shell", argv: list[str], io: _IO) -> int:
         """Run the script over the lines of these inputs; returns the q exit code or None."""
         allines: list[tuple[bytes, bool]] = []
         for _, data in inputs:
-            lines = _split_lines(data)
+            lines = _text_lines("sed", data)
             for k, ln in enumerate(lines):
                 allines.append((ln, not (k == len(lines) - 1 and not data.endswith(b"\n"))))
         for c in cmds:
@@ -4266,16 +4277,17 @@ def _cmd_sed(sh: "_Shell", argv: list[str], io: _IO) -> int:
 
 # --------------------------------------------------------------------------- xargs, find, env, read
 
-def _xargs_words(data: bytes, zero: bool) -> list[str]:
+def _xargs_words(data: bytes, zero: bool) -> tuple[list[str], str]:
+    """The words of xargs' input and the error that stopped reading it ("" if none)."""
     if zero:
-        return [w.decode(errors="replace") for w in data.split(b"\0") if w]
+        return [w.decode(errors="surrogateescape") for w in data.split(b"\0") if w], ""
     words: list[str] = []
-    text = data.decode(errors="replace")
+    text = data.decode(errors="surrogateescape")
     i = 0
     cur: list[str] | None = None
     while i < len(text):
         c = text[i]
-        if c in " \t\n":
+        if c in " \t\n\v\f\r":
             if cur is not None:
                 words.append("".join(cur))
                 cur = None
@@ -4284,8 +4296,8 @@ def _xargs_words(data: bytes, zero: bool) -> list[str]:
         cur = cur if cur is not None else []
         if c in "'\"":
             end = text.find(c, i + 1)
-            if end < 0 or "\n" in text[i:end]:
-                raise _CmdError(f"xargs: unmatched {'single' if c == chr(39) else 'double'} quote")
+            if end < 0:
+                return words, f"xargs: unmatched {'single' if c == chr(39) else 'double'} quote"
             cur.append(text[i + 1:end])
             i = end + 1
         elif c == "\\" and i + 1 < len(text):
@@ -4296,7 +4308,7 @@ def _xargs_words(data: bytes, zero: bool) -> list[str]:
             i += 1
     if cur is not None:
         words.append("".join(cur))
-    return words
+    return words, ""
 
 
 def _cmd_xargs(sh: "_Shell", argv: list[str], io: _IO) -> int:
@@ -4309,20 +4321,24 @@ def _cmd_xargs(sh: "_Shell", argv: list[str], io: _IO) -> int:
     runs: list[list[str]] = []
     if "I" in o:
         rep = o["I"]
-        for line in _split_lines(data):
-            text = line.decode(errors="replace").lstrip(" \t")
+        for line in _text_lines("xargs", data):
+            text = line.decode(errors="surrogateescape").lstrip(" \t")
             if not text:
                 continue
             runs.append([a.replace(rep, text) for a in cmd])
     else:
-        words = _xargs_words(data, "0" in o)
+        if "0" not in o:
+            _text_lines("xargs", data)
+        words, error = _xargs_words(data, "0" in o)
         per = None
         if "n" in o:
             if not re.fullmatch(r"\d+", o["n"]) or int(o["n"]) == 0:
                 raise _CmdError(f"xargs: invalid number '{o['n']}'")
             per = int(o["n"])
+        if error:                      # the batches filled before the bad quote still ran
+            words = words[:len(words) // per * per] if per else []
         if not words:
-            if "r" not in o:
+            if "r" not in o and not error:
                 runs.append(list(cmd))
         elif per is None:
             runs.append(list(cmd) + words)
@@ -4340,6 +4356,9 @@ def _cmd_xargs(sh: "_Shell", argv: list[str], io: _IO) -> int:
             return code
         if code:
             status = 123
+    if "I" not in o and error:
+        io.stderr(error + "\n")
+        return 1
     return status
 
 
@@ -4540,10 +4559,12 @@ def _cmd_read(sh: "_Shell", argv: list[str], io: _IO) -> int:
     eof = False
     while True:
         line = io.stdin.readline()
+        if b"\0" in line:
+            raise _unsupported("NUL bytes in the input of read")
         if not line.endswith(b"\n"):
             eof = True
         text = line[:-1] if line.endswith(b"\n") else line
-        text = text.decode(errors="replace")
+        text = text.decode(errors="surrogateescape")
         if not raw and text.endswith("\\") and not text.endswith("\\\\") and not eof:
             chunks.append(text[:-1])
             continue
