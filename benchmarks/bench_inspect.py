@@ -11,10 +11,13 @@ a deleted directory and an opaque directory), then measures, each in a fresh pro
 * the parsing floor: ``tarlayer.iter_entries`` over every layer with no digests, one thread
   (what the thread that builds the report must at least do)
 
-and prints wall times, the ratio to tar, and each process's peak RSS.
+and prints wall and CPU times, the ratios to tar, each process's peak RSS, and the lower
+bound the two floors set together on this machine's cores. Nothing is cached between runs:
+every ``labkit inspect`` hashes every layer again.
 
     python benchmarks/bench_inspect.py                 # ~1 GB, 50k files
     python benchmarks/bench_inspect.py --mb 100 --files 5000
+    python benchmarks/bench_inspect.py --keep /tmp/bi --repeat 3   # reuse; fastest of 3 per row
 """
 from __future__ import annotations
 
