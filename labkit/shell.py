@@ -49,8 +49,10 @@ Commands (BusyBox behaviour and messages)
     ``-c N``, ``tail -n +N``), ``whoami``, ``id -u|-g [-n]``, ``basename``, ``dirname``,
     ``seq [FIRST [INC]] LAST``, ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
     -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
-    ``unset``, ``set [-e|+e]``, ``exit``, ``sleep`` (returns at once), ``sh -c SCRIPT``,
-    ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
+    ``unset``, ``set`` with ``-e -u -x`` / ``+e +u +x``,
+    ``-o errexit|nounset|xtrace|pipefail`` and ``--`` (new positional parameters; ``-x``
+    traces like ash: ``+ `` and words single-quoted when needed), ``exit``, ``sleep``
+    (returns at once), ``sh [-eux] [-o OPT] -c SCRIPT [ARG0 ARGS]``, ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
     --install [-s] DIR`` (applet names read from the BusyBox binary in the mount), and any
     applet by path (``/bin/mkdir``) when that path leads to BusyBox; the builtin
     ``read [-r] [NAME...]`` (IFS splitting, backslash continuation).
@@ -995,6 +997,26 @@ class _CmdError(Exception):
         self.message, self.code = message, code
 
 
+class _Fatal(_CmdError):
+    """An error that ends the (non-interactive) shell, like ``set -u``'s."""
+
+
+_KEYWORDS = {"!", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then",
+             "until", "while", "{", "}"}
+
+
+def _xtrace_quote(word: str) -> str:
+    """How ash's ``set -x`` shows a word: single-quoted when it holds a character outside
+    ``+ , - . / 0-9 : @ A-Z ] ^ _ a-z`` or is a reserved word."""
+    if word not in _KEYWORDS and all(
+            "+" <= c <= "z" and not (";" <= c <= "?") and c not in "`[\\" for c in word):
+        return word
+    out = []
+    for run in re.findall(r"'+|[^']+", word):
+        out.append(f'"{run}"' if run.startswith("'") else f"'{run}'")
+    return "".join(out)
+
+
 def _ash_err(e: OSError, missing: str) -> str:
     """ash's wording for a failed redirection: its own text for ENOENT/ENOTDIR."""
     return missing if e.errno in (_errno.ENOENT, _errno.ENOTDIR) else _oserr(e)
@@ -1020,6 +1042,10 @@ class _Shell:
         self.status = 0
         self.line = 0
         self.errexit = False
+        self.mode_flag = "c"               # $-: 'c' for sh -c, 's' for a script on stdin
+        self.xtrace = False
+        self.nounset = False
+        self.pipefail = False
         self.depth = 0
         self.busybox_exe: str | None = None
         self.io: _IO | None = None
@@ -1088,8 +1114,9 @@ class _Shell:
             return "1"
         if name == "!":
             return ""
-        if name == "-":
-            return "e" if self.errexit else ""
+        if name == "-":                  # ash's order of these letters
+            return ("u" if self.nounset else "") + ("x" if self.xtrace else "") + \
+                self.mode_flag + ("e" if self.errexit else "")
         if name.isdigit():
             k = int(name)
             if k == 0:
@@ -1125,6 +1152,9 @@ class _Shell:
                 started[-1] = True
                 continue
             value = self._var(p.name)
+            if value is None and self.nounset and p.op in ("", ":+", "+") and p.name not in "@*":
+                if not p.op:
+                    raise _Fatal(f"{self.argv0}: {p.name}: parameter not set", 2)
             if p.op:
                 unset_or_empty = value is None or (p.op.startswith(":") and value == "")
                 if p.op in (":-", "-"):
@@ -1171,7 +1201,11 @@ class _Shell:
         io = self.io
         capture = _Sink("pipe")
         sub = _IO(io.stdin, {**io.fds, 1: capture}, io.out)
-        self.subst_status = self.subshell(script, sub, self.argv0, self.args)
+        child = self.fork()                 # a subshell environment: options, functions too
+        try:
+            self.subst_status = child.run_script(script, sub)
+        except _Exit as e:
+            self.subst_status = e.code
         return bytes(capture.buf).decode(errors="surrogateescape").rstrip("\n")
 
     def arith(self, expr: str) -> int:
@@ -1442,14 +1476,15 @@ class _Shell:
         """Each element runs to its end in turn (the simulator has no concurrency): its stdout
         becomes the next one's stdin; stderr goes where the pipeline's stderr goes."""
         stdin = io.stdin
-        status = 0
+        status = failed = 0
         for k, element in enumerate(cmd.cmds):
             last = k == len(cmd.cmds) - 1
             sink = io.fds[1] if last else _Sink("pipe")
             status = self.forked(element, _IO(stdin, {**io.fds, 1: sink}, io.out))
+            failed = status or failed
             if not last:
                 stdin = _Input(bytes(sink.buf))
-        return status
+        return failed if self.pipefail else status
 
     def fork(self) -> "_Shell":
         """A subshell environment: a copy whose variables, cwd and options do not leak back."""
@@ -1486,7 +1521,13 @@ class _Shell:
         except _CmdError as e:
             io.stderr(e.message + "\n")
             self.status = e.code
+            if isinstance(e, _Fatal):          # an expansion error ends a non-interactive shell
+                raise _Exit(e.code)
             return e.code
+        if self.xtrace and (argv or values):   # set -x: before the command's own redirections
+            shown = [f"{n}={_xtrace_quote(v)}" for n, v in values.items()]
+            io.stderr(self.vars.get("PS4", "+ ") + " ".join(shown + [_xtrace_quote(a) for a in argv])
+                      + "\n")
         sub = _IO(io.stdin, dict(io.fds), io.out)
         try:
             for r in cmd.redirs:
@@ -1663,11 +1704,16 @@ class _Shell:
         except _Exit as e:
             return e.code
 
-    def subshell(self, script: str, io: _IO, argv0: str, args: Sequence[str]) -> int:
+    def subshell(self, script: str, io: _IO, argv0: str, args: Sequence[str],
+                 options: Mapping[str, bool] | None = None) -> int:
+        """A new shell process (``sh -c``, a script): variables are inherited, options are
+        its own (``options``: errexit, nounset, xtrace, pipefail)."""
         if self.depth > 20:
             raise _unsupported("nesting 'sh -c' more than 20 levels deep")
         child = _Shell(self.mount, self.vars, self.cwd, self.now, argv0, args)
         child.depth = self.depth + 1
+        for name, value in (options or {}).items():
+            setattr(child, name, value)
         try:
             return child.run_script(script, io)
         except _Exit as e:
@@ -2512,15 +2558,58 @@ def _cmd_unset(sh: _Shell, argv: list[str], io: _IO) -> int:
     return 0
 
 
+_SET_LETTERS = {"e": "errexit", "u": "nounset", "x": "xtrace"}
+_SET_NAMES = {"errexit", "nounset", "xtrace", "pipefail"}
+_ASH_OPTIONS = {"noglob", "ignoreeof", "monitor", "noexec", "verbose", "noclobber", "allexport",
+                "notify", "errtrace", "vi"}
+
+
+def _set_options(sh: _Shell, args: list[str], who: str) -> list[str]:
+    """Apply ``-e +x -o pipefail``-style options; returns the arguments after them. An
+    illegal option is ash's error (it ends the shell); a real one not modelled raises."""
+    k = 0
+    while k < len(args):
+        a = args[k]
+        if a == "--":
+            return args[k + 1:]
+        if len(a) < 2 or a[0] not in "-+":
+            return args[k:]
+        on = a[0] == "-"
+        k += 1
+        for ch in a[1:]:
+            if ch == "o":
+                if k >= len(args):
+                    raise _unsupported(f"'{who} {a}' without an option name (printing the options)")
+                name = args[k]
+                k += 1
+                if name in _SET_NAMES:
+                    setattr(sh, name, on)
+                elif name in _ASH_OPTIONS:
+                    raise _unsupported(f"the shell option {name!r}")
+                else:                         # not fatal, unlike a bad letter
+                    raise _CmdError(f"{sh.argv0}: set: line {sh.line}: illegal option -o {name}")
+            elif ch in _SET_LETTERS:
+                setattr(sh, _SET_LETTERS[ch], on)
+            elif ch in "fCavnbm":
+                raise _unsupported(f"the shell option -{ch}")
+            else:
+                raise _Fatal(f"{sh.argv0}: set: line {sh.line}: illegal option {a[0]}{ch}", 2)
+    return []
+
+
 def _cmd_set(sh: _Shell, argv: list[str], io: _IO) -> int:
     if len(argv) == 1:
         raise _unsupported("'set' without arguments (printing every variable)")
-    for a in argv[1:]:
-        if re.fullmatch(r"[-+][eu]+", a):      # -u is accepted and not enforced
-            if "e" in a:
-                sh.errexit = a.startswith("-")
-        elif a != "--":
-            raise _unsupported(f"'set {a}'")
+    try:
+        rest = _set_options(sh, argv[1:], "set")
+    except _Fatal as e:
+        io.stderr(e.message + "\n")
+        raise _Exit(e.code)
+    except _CmdError as e:
+        io.stderr(e.message + "\n")
+        return e.code
+    if rest or "--" in argv[1:]:
+        sh.args = list(rest)               # set -- a b: new positional parameters
     return 0
 
 
@@ -2585,21 +2674,43 @@ def _cmd_break(sh: _Shell, argv: list[str], io: _IO) -> int:
 
 def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
     args = argv[1:]
-    while args and args[0] in ("-e", "-x", "-ex", "-xe"):
-        args = args[1:]
-    if args and args[0] == "-c":
-        if len(args) < 2:
+    flags = _Shell.__new__(_Shell)              # only holds the options being parsed
+    flags.argv0, flags.line = argv[0], 0
+    flags.errexit = flags.nounset = flags.xtrace = flags.pipefail = False
+    command = False
+    opts: list[str] = []
+    while args and len(args[0]) > 1 and args[0][0] in "-+" and args[0] != "--":
+        a = args.pop(0)
+        if "c" in a[1:] and a[0] == "-":
+            command = True
+            a = a.replace("c", "")
+        if "s" in a[1:] or "i" in a[1:] or "l" in a[1:]:
+            raise _unsupported(f"'sh {a}'")
+        if len(a) > 1:
+            opts.append(a)
+            if "o" in a[1:] and args:
+                opts.append(args.pop(0))
+    if args and args[0] == "--":
+        args.pop(0)
+    try:
+        _set_options(flags, opts, "sh")
+    except _CmdError as e:
+        raise _unsupported(f"the bad shell option in {' '.join(argv)!r}") from e
+    options: dict = {n: getattr(flags, n) for n in _SET_NAMES}
+    options["mode_flag"] = "c" if command else "s" if not args else ""
+    if command:
+        if not args:
             raise _CmdError(f"{argv[0]}: -c requires an argument", 2)
-        script = args[1]
-        argv0 = args[2] if len(args) > 2 else argv[0]
-        return sh.subshell(script, io, argv0, args[3:])
+        script = args[1 - 1]
+        argv0 = args[1] if len(args) > 1 else argv[0]
+        return sh.subshell(script, io, argv0, args[2:], options)
     if not args:
-        return sh.subshell(io.stdin.take().decode(errors="surrogateescape"), io, argv[0], [])
+        return sh.subshell(io.stdin.take().decode(errors="surrogateescape"), io, argv[0], [], options)
     try:
         data = sh.mount.read(sh.abs(args[0]))
     except OSError as e:
         raise _CmdError(f"{argv[0]}: can't open '{args[0]}': {_oserr(e)}", 2)
-    return sh.subshell(data.decode(errors="surrogateescape"), io, args[0], args[1:])
+    return sh.subshell(data.decode(errors="surrogateescape"), io, args[0], args[1:], options)
 
 
 def _ls_mode(n: Node) -> str:

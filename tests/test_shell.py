@@ -245,6 +245,13 @@ SCRIPTS = {
     "heredoc-unterminated": "cat <<EOF\nno end",
     "heredoc-delimiter-spacing": "cat << EOF\nspaced delimiter\n EOF\nEOF\ncat <<E1 && echo after\nbody\nE1",
     "heredoc-command-substitution": "cat <<EOF\n$(echo sub\n)\nEOF",
+    # shell options: -x traces, -u, -o pipefail, sh's own flags
+    "set-x-trace": "set -x; echo a 2>/dev/null; echo in for do x=y \"a=b\" \"\" \"~\" \"%\" \"{\" \"it's\"; x=$(echo s) y=2; cd /; { echo g; } > /dev/null; case a in a) echo c;; esac; while false; do :; done; if true; then :; fi; export Z=1; A=1 B=\"x y\"; f() { :; }; f a; [ 1 = 1 ]; echo $(f) $(exit 3) $?; set +x; echo quiet",
+    "sh-x-and-flags": "sh -xc \"echo a; echo b; ls /nope; echo c\"; sh -eu -c \"echo \\$1 \\$0\" zero one; sh -c; echo rc=$?; f() { echo F; }; sh -c f; echo rc=$?",
+    "set-u": "set -u; echo ${X:-d}; echo $X; echo after",
+    "set-u-positional": "set -u; echo $@ $# $?; unset Z; echo ${Z+x} ${Z:+y} done; echo \"$1\"; echo after",
+    "set-pipefail-and-e": "set -o pipefail; false | true; echo $?; true | false | true; echo $?; set +o pipefail; false | true; echo $?; sh -ec \"false; echo no\"; echo rc=$?; set -o pipefail -e; true | true; false | true; echo no",
+    "set-options-and-flags-variable": "set -o nosuch; echo after $?; set -- a b; echo $# $1; set -e -- c; echo $# $1; set -eux; echo ok $-; sh -c \"echo \\$-\"; sh -e -c \"echo \\$-\"; set -Q; echo no",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
