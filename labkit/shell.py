@@ -33,7 +33,9 @@ Syntax
     quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (run in a
     subshell, trailing newlines dropped); ``$((arithmetic))`` (integers: ``+ - * / %``,
     comparisons, ``&& ||``, variables by name); ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
-    ``${VAR-word}``, ``${VAR:+word}``, ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
+    ``${VAR-word}``, ``${VAR:+word}``, ``${VAR:=word}``, ``${VAR:?message}`` (and the forms
+    without ``:``), ``${#VAR}``, ``${VAR#pat}``, ``${VAR##pat}``, ``${VAR%pat}``,
+    ``${VAR%%pat}`` (quoted parts of ``pat`` literal), ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
     field splitting of unquoted expansions; globs ``*``, ``?``, ``[...]`` matched against the
     mount (a pattern that matches nothing stays as written, like sh); assignments ``A=1`` and
     ``A=1 cmd``; redirections ``>``, ``>>``, ``<``, ``2>``, ``2>>``, ``2>&1``, ``>&2``
@@ -54,8 +56,9 @@ Commands (BusyBox behaviour and messages)
     traces like ash: ``+ `` and words single-quoted when needed), ``exit``, ``sleep``
     (returns at once), ``sh [-eux] [-o OPT] -c SCRIPT [ARG0 ARGS]``, ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
     --install [-s] DIR`` (applet names read from the BusyBox binary in the mount), and any
-    applet by path (``/bin/mkdir``) when that path leads to BusyBox; the builtin
-    ``read [-r] [NAME...]`` (IFS splitting, backslash continuation).
+    applet by path (``/bin/mkdir``) when that path leads to BusyBox; the builtins
+    ``read [-r] [NAME...]`` (IFS splitting, backslash continuation), ``command -v NAME`` and
+    ``command CMD ...`` (skips functions); ``which NAME...``.
 Text applets (files or stdin; BusyBox 1.35 behaviour and messages)
     ``grep``/``egrep``/``fgrep`` (``-v -i -c -q -n -l -L -h -H -s -m N -e -f -E -F -x -w -o``,
     ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -s -o FILE -t C -k N[,M][nr]``),
@@ -452,16 +455,21 @@ class _Lexer:
             end = self._brace_end(j)
             body = s[j + 1:end]
             self.i = end + 1
+            if body.startswith("#") and len(body) > 1:          # ${#NAME}: its length
+                if not (_NAME_RE.fullmatch(body[1:]) or re.fullmatch(r"[0-9?#@*$!-]", body[1:])):
+                    raise _SyntaxError(f"syntax error: bad substitution '${{{body}}}'")
+                return _Var(body[1:], quoted, "len")
             m = _NAME_RE.match(body) or re.match(r"[0-9?#@*$!-]", body)
             if not m:
                 raise _SyntaxError(f"syntax error: bad substitution '${{{body}}}'")
             name, rest = m.group(0), body[m.end():]
             if not rest:
                 return _Var(name, quoted)
-            for op in (":-", ":+", "-", "+"):
+            for op in (":-", ":+", ":=", ":?", "##", "%%", "-", "+", "=", "?", "#", "%"):
                 if rest.startswith(op):
                     arg = _Lexer(rest[len(op):])
-                    return _Var(name, quoted, op, tuple(arg._inner_word(quoted)))
+                    pattern = op[0] in "#%"        # a pattern: quoting inside it counts
+                    return _Var(name, quoted, op, tuple(arg._inner_word(quoted and not pattern)))
             raise _unsupported(f"the parameter expansion '${{{body}}}'")
         m = _NAME_RE.match(s, j)
         if m:
@@ -546,6 +554,17 @@ class _Lexer:
                 self.i = end + 1
             elif c == '"':
                 self.i += 1
+                if not quoted:                 # "..." inside ${V%...}: literal, expansions work
+                    if buf:
+                        parts.append(_Lit("".join(buf), quoted))
+                        buf = []
+                    parts.extend(self._double())
+            elif c == "\\" and not quoted and self.i + 1 < len(s):
+                if buf:
+                    parts.append(_Lit("".join(buf), quoted))
+                    buf = []
+                parts.append(_Lit(s[self.i + 1], True))
+                self.i += 2
             else:
                 buf.append(c)
                 self.i += 1
@@ -1155,9 +1174,25 @@ class _Shell:
             if value is None and self.nounset and p.op in ("", ":+", "+") and p.name not in "@*":
                 if not p.op:
                     raise _Fatal(f"{self.argv0}: {p.name}: parameter not set", 2)
-            if p.op:
+            if p.op == "len":
+                value = str(len(value or ""))
+            elif p.op and p.op[0] in "#%":
+                value = _trim(value or "", p.op, "".join(
+                    _glob_escape(x) if q else x for f in self._expand_parts(p.arg) for x, q in f))
+            elif p.op:
                 unset_or_empty = value is None or (p.op.startswith(":") and value == "")
-                if p.op in (":-", "-"):
+                if p.op in (":=", "=") and unset_or_empty:
+                    if not _NAME_RE.fullmatch(p.name):
+                        raise _Fatal(f"{self.argv0}: {p.name}: bad variable name", 2)
+                    value = "".join(t for f in self._expand_parts(p.arg) for t, _ in f)
+                    self.vars[p.name] = value
+                elif p.op in (":?", "?") and unset_or_empty:
+                    msg = "".join(t for f in self._expand_parts(p.arg) for t, _ in f)
+                    raise _Fatal(f"{self.argv0}: {p.name}: " + (msg or (
+                        "parameter not set or null" if p.op == ":?" else "parameter not set")), 2)
+                elif p.op in (":=", "=", ":?", "?"):
+                    pass
+                elif p.op in (":-", "-"):
                     if unset_or_empty:
                         sub = self._expand_parts(p.arg)
                         for k, f in enumerate(sub):
@@ -1718,6 +1753,22 @@ class _Shell:
             return child.run_script(script, io)
         except _Exit as e:
             return e.code
+
+
+def _trim(value: str, op: str, pattern: str) -> str:
+    """``${V#p}`` ``${V##p}`` (shortest/longest prefix) and ``${V%p}`` ``${V%%p}`` (suffix)."""
+    n = len(value)
+    if op == "#":
+        cuts = [k for k in range(n + 1) if fnmatch.fnmatchcase(value[:k], pattern)]
+        return value[cuts[0]:] if cuts else value
+    if op == "##":
+        cuts = [k for k in range(n, -1, -1) if fnmatch.fnmatchcase(value[:k], pattern)]
+        return value[cuts[0]:] if cuts else value
+    if op == "%":
+        cuts = [k for k in range(n, -1, -1) if fnmatch.fnmatchcase(value[k:], pattern)]
+        return value[:cuts[0]] if cuts else value
+    cuts = [k for k in range(n + 1) if fnmatch.fnmatchcase(value[k:], pattern)]
+    return value[:cuts[0]] if cuts else value
 
 
 def _glob_escape(text: str) -> str:
@@ -2640,6 +2691,71 @@ def _cmd_seq(sh: _Shell, argv: list[str], io: _IO) -> int:
         raise _unsupported("seq with more than a million numbers")
     io.stdout("".join(f"{n}\n" for n in out))
     return 0
+
+
+def _path_lookup(sh: _Shell, name: str) -> str | None:
+    """The first executable file called ``name`` on PATH (``which``'s answer)."""
+    for d in sh.vars.get("PATH", "").split(":"):
+        cand = posixpath.join(d or ".", name)
+        node = sh.fstat(cand)
+        if node is not None and node.kind == "file" and node.mode & 0o111:
+            return cand
+    return None
+
+
+def _cmd_command(sh: _Shell, argv: list[str], io: _IO) -> int:
+    """``command -v NAME``: how ash would run NAME (its own name for keywords, functions,
+    builtins and applets, else the path); ``command CMD ARGS``: run it, skipping functions."""
+    args = argv[1:]
+    if args and args[0] == "-v":
+        if len(args) < 2:
+            return 0
+        name = args[1]
+        if (name in _KEYWORDS or name in sh.functions or name in _BUILTINS or name in _APPLETS
+                or name in sh.applet_names()):    # ash runs every applet itself (standalone)
+            io.stdout(name + "\n")
+            return 0
+        if "/" in name:
+            node = sh.fstat(name)
+            if node is not None and node.kind == "file" and node.mode & 0o111:
+                io.stdout(name + "\n")
+                return 0
+            return 127
+        found = _path_lookup(sh, name)
+        if found is None:
+            return 127
+        io.stdout(found + "\n")
+        return 0
+    if args and args[0].startswith("-") and args[0] != "--":
+        raise _unsupported(f"'command {args[0]}'")
+    if args and args[0] == "--":
+        args = args[1:]
+    if not args:
+        return 0
+    saved = sh.functions
+    sh.functions = {}
+    try:
+        return sh.execute(args, io)
+    finally:
+        sh.functions = saved
+
+
+def _cmd_which(sh: _Shell, argv: list[str], io: _IO) -> int:
+    opts, names = _getopt("which", argv, "a", "", "")
+    if not names:
+        raise _Usage()
+    status = 0
+    for name in names:
+        if "/" in name:
+            node = sh.fstat(name)
+            found = name if node is not None and node.kind == "file" and node.mode & 0o111 else None
+        else:
+            found = _path_lookup(sh, name)
+        if found is None:
+            status = 1
+        else:
+            io.stdout(found + "\n")
+    return status
 
 
 def _cmd_return(sh: _Shell, argv: list[str], io: _IO) -> int:
@@ -4728,7 +4844,7 @@ _BUILTINS: dict[str, Callable] = {
     "printf": _cmd_printf, "test": _cmd_test, "[": _cmd_test, "cd": _cmd_cd, "pwd": _cmd_pwd,
     "export": _cmd_export, "unset": _cmd_unset, "set": _cmd_set, "exit": _cmd_exit,
     "break": _cmd_break, "continue": _cmd_break, "read": _cmd_read, "return": _cmd_return,
-    "local": _cmd_local,
+    "local": _cmd_local, "command": _cmd_command,
 }
 
 # POSIX special builtins: found before shell functions
@@ -4745,7 +4861,7 @@ _APPLETS: dict[str, Callable] = {
     "grep": _cmd_grep, "egrep": _cmd_grep, "fgrep": _cmd_grep, "sort": _cmd_sort, "uniq": _cmd_uniq, "tr": _cmd_tr, "cut": _cmd_cut,
     "tee": _cmd_tee, "sed": _cmd_sed, "md5sum": _cmd_sum, "sha1sum": _cmd_sum,
     "sha256sum": _cmd_sum, "sha512sum": _cmd_sum, "xargs": _cmd_xargs, "find": _cmd_find,
-    "env": _cmd_env,
+    "env": _cmd_env, "which": _cmd_which,
 }
 
 SUPPORTED_COMMANDS: tuple[str, ...] = tuple(sorted(set(_BUILTINS) | set(_APPLETS)))

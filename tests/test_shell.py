@@ -252,6 +252,13 @@ SCRIPTS = {
     "set-u-positional": "set -u; echo $@ $# $?; unset Z; echo ${Z+x} ${Z:+y} done; echo \"$1\"; echo after",
     "set-pipefail-and-e": "set -o pipefail; false | true; echo $?; true | false | true; echo $?; set +o pipefail; false | true; echo $?; sh -ec \"false; echo no\"; echo rc=$?; set -o pipefail -e; true | true; false | true; echo no",
     "set-options-and-flags-variable": "set -o nosuch; echo after $?; set -- a b; echo $# $1; set -e -- c; echo $# $1; set -eux; echo ok $-; sh -c \"echo \\$-\"; sh -e -c \"echo \\$-\"; set -Q; echo no",
+    # parameter expansion beyond :- and :+, command -v, which
+    "parameter-trimming-and-length": "x=abc.tar.gz; echo ${#x} ${x%.*} ${x%%.*} ${x#*.} ${x##*.} ${x%\"gz\"} ${x#a?c} ${x%[.]gz} \"${x%.*}\" \"${x#\"abc\"}\" ${x%nomatch} ${#} ${#nope}; unset y; echo ${y:=def} $y; z=; echo ${z=no}[$z] ${z:=yes} $z; p=/usr/local/bin; echo ${p##*/} ${p%/*}; echo ${x:?boom}; echo ${nope:?}; echo after",
+    "parameter-errors": "echo ${nope:?custom msg}; echo after",
+    "parameter-not-set": "echo ${nope?}",
+    "parameter-quoted-patterns": "x=\"a b\"; for w in ${x%b}; do echo \"[$w]\"; done; v=\"*.txt\"; f=a.txt; echo ${f%$v}. ${f%\"$v\"} \"${f%\\*.txt}\" ${f%\\*.txt} ${f#\"a\"}; echo ${#x} \"${#x}\"; set -u; echo ${#x}; echo ${X:-\"a b\"} \"${X:-c d}\" ${X:-\\$y} ${X:-a\\ b}; for w in ${X:-\"p q\"}; do echo \"[$w]\"; done",
+    "command-v-and-which": "command -v ls; command -v cd; command -v nosuch; echo rc=$?; f() { :; }; command -v f; command -v /bin/ls; command -v ./x; echo rc=$?; command -v ls cd; echo rc=$?; which ls; which nosuch; echo rc=$?; which cd; echo rc=$?; command echo hi; command -v echo; command -v if; command -v od; echo rc=$?; which od sh /srv/run.sh /srv/a.txt; echo rc=$?",
+    "command-skips-functions": "echo() { printf \"F\\n\"; }; echo a; command echo b; command -v; echo rc=$?; which; echo rc=$?; cd /srv; command -v run.sh; command -v ./run.sh; PATH=/srv:$PATH; command -v run.sh; which run.sh",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
@@ -356,7 +363,7 @@ def test_supported_applets_exist_in_busybox_and_usage_texts_match_its_help():
     from labkit.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
     applets = set(_applets_from_the_binary_itself())
     shell_only = {"cd", "export", "unset", "set", "exit", "break", "continue", "read", ":",
-                  "return", "local"}
+                  "return", "local", "command"}
     assert set(SUPPORTED_COMMANDS) - applets == shell_only
     assert shell_only <= set(_BUILTINS)
     usage = busybox_usage(BUSYBOX.read_bytes())
