@@ -482,10 +482,24 @@ class _Lexer:
         return _Lit("$", quoted)
 
     def _paren_end(self, j: int) -> int:
-        """Index of the ``)`` matching the ``(`` at ``j`` (quotes and escapes skipped)."""
+        """Index of the ``)`` matching the ``(`` at ``j`` (quotes and escapes skipped; the
+        ``)`` after a ``case`` pattern does not count)."""
         s, depth, k = self.s, 0, j
+        cases: list[int] = []
         while k < len(s):
             c = s[k]
+            if c in "ce" and s[:k].rstrip(" \t")[-1:] in ("", ";", "\n", "&", "|", "("):
+                m = re.match(r"(case|esac)(?=[ \t\n;&|()]|$)", s[k:])
+                if m and m.group(1) == "case":
+                    cases.append(depth)
+                elif m and cases:
+                    cases.pop()
+                if m:
+                    k += 4
+                    continue
+            if c == ")" and cases and depth == cases[-1]:
+                k += 1
+                continue
             if c == "\\":
                 k += 2
                 continue
@@ -1074,6 +1088,7 @@ class _Shell:
         self._banner = ""
         self.functions: dict[str, object] = {}
         self.cond_depth = 0
+        self.nosplit = False
         self.locals: list[dict[str, str | None]] = []
 
     # ---- paths
@@ -1159,7 +1174,7 @@ class _Shell:
                     fields[-1].append((value, True))
                     started[-1] = True
                     continue
-                for k, piece in enumerate(re.split(r"[ \t\n]+", value)):
+                for k, piece in enumerate([value] if self.nosplit else re.split(r"[ \t\n]+", value)):
                     if k:
                         fields.append([])
                         started.append(False)
@@ -1222,7 +1237,7 @@ class _Shell:
                 fields[-1].append((value, True))
                 started[-1] = True
                 continue
-            pieces = re.split(r"[ \t\n]+", value)
+            pieces = [value] if self.nosplit else re.split(r"[ \t\n]+", value)
             for k, piece in enumerate(pieces):
                 if k:
                     fields.append([])
@@ -1301,7 +1316,13 @@ class _Shell:
         return out
 
     def expand_one(self, word: _Word) -> str:
-        return " ".join(self.expand(word, glob=False))
+        """A word expanded without field splitting or globbing (assignments, redirection
+        targets, the word of ``case``)."""
+        saved, self.nosplit = self.nosplit, True
+        try:
+            return "".join(t for f in self._expand_parts(word.parts) for t, _ in f)
+        finally:
+            self.nosplit = saved
 
     def glob(self, pattern: str) -> list[str]:
         absolute = pattern.startswith("/")
@@ -1464,7 +1485,7 @@ class _Shell:
 
     def run_case(self, cmd: _Case, io: _IO, condition: bool) -> int:
         self.subst_status = None
-        word = "".join(t for f in self._expand_parts(cmd.word.parts) for t, _ in f)
+        word = self.expand_one(cmd.word)
         for pats, body in cmd.items:
             for p in pats:
                 pattern = "".join(t if q else t for f in self._expand_parts(p.parts)
