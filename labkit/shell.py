@@ -2714,14 +2714,18 @@ def _cmd_seq(sh: _Shell, argv: list[str], io: _IO) -> int:
     return 0
 
 
-def _path_lookup(sh: _Shell, name: str) -> str | None:
-    """The first executable file called ``name`` on PATH (``which``'s answer)."""
+def _path_lookup(sh: _Shell, name: str, *, every: bool = False) -> str | None:
+    """The first executable file called ``name`` on PATH (``which``'s answer); with
+    ``every``, all of them, one per line."""
+    found = []
     for d in sh.vars.get("PATH", "").split(":"):
         cand = posixpath.join(d or ".", name)
         node = sh.fstat(cand)
         if node is not None and node.kind == "file" and node.mode & 0o111:
-            return cand
-    return None
+            if not every:
+                return cand
+            found.append(cand)
+    return "\n".join(found) or None
 
 
 def _cmd_command(sh: _Shell, argv: list[str], io: _IO) -> int:
@@ -2771,7 +2775,7 @@ def _cmd_which(sh: _Shell, argv: list[str], io: _IO) -> int:
             node = sh.fstat(name)
             found = name if node is not None and node.kind == "file" and node.mode & 0o111 else None
         else:
-            found = _path_lookup(sh, name)
+            found = _path_lookup(sh, name, every=bool(opts))
         if found is None:
             status = 1
         else:
@@ -4054,7 +4058,6 @@ def _cmd_sum(sh: "_Shell", argv: list[str], io: _IO) -> int:
     opts, files = _getopt(name, argv, "csw", "", "b")
     o = {k for k, _ in opts}
     status = 0
-    out: list[str] = []
     if "c" not in o:
         if o & {"s", "w"}:
             raise _Usage()
@@ -4165,7 +4168,7 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
         if not text:
             return None, True
         try:
-            rx, alt = _compile_re(text.encode(errors="surrogateescape"), ere, False, sed=True)
+            _, alt = _compile_re(text.encode(errors="surrogateescape"), ere, False, sed=True)
         except _BadRegex:
             raise _CmdError(f"sed: bad regex '{text}'")
         return (text, ere, alt), False
