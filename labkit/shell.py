@@ -3363,6 +3363,8 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 can_repeat, at_start = True, False
                 continue
             if not ere and d == "|":
+                if at_start or i >= n or p[i:i + 2] in ("\\)", "\\|"):
+                    raise _unsupported("an empty alternative in a regular expression")
                 out.append("|")
                 alt = True
                 can_repeat, at_start = False, True
@@ -3383,11 +3385,9 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 i = end + 2
                 continue
             if not ere and d in "+?":
-                if can_repeat:
-                    quant(d)
-                else:
-                    out.append("\\" + d)
-                    can_repeat, at_start = True, False
+                if not can_repeat:
+                    raise _unsupported(f"a '\\{d}' with nothing to repeat in a regular expression")
+                quant(d)
                 continue
             if d.isdigit() and d != "0":
                 if int(d) > groups:
@@ -3421,7 +3421,9 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
             continue
         if c == "*":
             i += 1
-            if at_start or not can_repeat:
+            if not can_repeat and (ere or not at_start):   # glibc's readings differ here
+                raise _unsupported("a '*' with nothing to repeat in a regular expression")
+            if at_start or not can_repeat:                  # BRE: a leading '*' is literal
                 out.append(r"\*")
                 can_repeat, at_start = True, False
             else:
@@ -3456,20 +3458,22 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 groups += 1
                 can_repeat, at_start = False, True
             elif c == ")":
-                if depth == 0:
-                    raise _BadRegex("unmatched )")
+                if depth == 0:                  # glibc's ERE reads it as a literal or fails
+                    raise _unsupported("an unmatched ')' in an extended regular expression")
                 depth -= 1
                 out.append(")")
                 can_repeat, at_start = True, False
             elif c == "|":
+                if at_start or i >= n or p[i] in "|)":
+                    raise _unsupported("an empty alternative in a regular expression")
                 out.append("|")
                 alt = True
                 can_repeat, at_start = False, True
             elif c == "{":
                 m = re.match(r"(\d+)(,(\d*))?\}", p[i:])
                 if not m or not can_repeat:
-                    if m:
-                        raise _unsupported("an interval at the start of a regular expression")
+                    if not can_repeat:
+                        raise _unsupported("a '{' with nothing to repeat in a regular expression")
                     out.append(r"\{")
                     can_repeat, at_start = True, False
                     continue
@@ -3479,12 +3483,8 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 i += m.end()
             else:
                 if not can_repeat:
-                    if at_start and out and out[-1] in ("(", "|"):
-                        raise _unsupported(f"'{c}' right after '(' or '|' in a regular expression")
-                    out.append("\\" + c)
-                    can_repeat, at_start = True, False
-                else:
-                    quant(c)
+                    raise _unsupported(f"a '{c}' with nothing to repeat in a regular expression")
+                quant(c)
             continue
         out.append(re.escape(c))
         i += 1
@@ -3578,6 +3578,8 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
             if alt and o & {"o"}:
                 raise _unsupported("grep -o with alternation ('|'): POSIX takes the longest "
                                    "alternative, Python's re the first")
+            if "w" in o and rx.fullmatch(b"") is not None:
+                raise _unsupported("grep -w with a pattern that matches the empty string")
             compiled.append((pat, rx))
     else:
         compiled = [(pat, None) for pat in patterns]
@@ -3616,7 +3618,7 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
                 return (0, len(line)) if (line.lower() == pat.lower() if icase else line == pat) else None
             if "w" not in o or word_ok(line, s, e):
                 return s, e
-            pos = s + 1
+            pos = e if e > s else s + 1         # BusyBox goes on after the failed match
         return None
 
     def grep_data(data: bytes, cur: str) -> int:
@@ -4323,51 +4325,73 @@ def _sed_regex(spec, last: list) -> "re.Pattern":
     return rx, alt
 
 
+def _not_bol(rx: "re.Pattern") -> "re.Pattern":
+    """The same regex with its ``^`` anchors never matching (regexec's REG_NOTBOL)."""
+    text = re.sub(rb"(?<![\\\[])\^", b"(?!)", rx.pattern)
+    return re.compile(text, rx.flags)
+
+
 def _sed_sub(cmd: _SedCmd, rx, alt: bool, line: bytes) -> tuple[bytes, bool]:
-    out = bytearray()
-    pos = 0
-    nth = 0
-    changed = False
-    prev_end = -1
+    """BusyBox's substitution loop: after the first match each search runs on the rest of
+    the line as a new string with REG_NOTBOL (so ``\\<`` and ``\\b`` see no character
+    before it); an empty match right after a non-empty one is not replaced; ``N`` picks the
+    N-th match unless ``g`` is given."""
     if alt:
         raise _unsupported("sed s with alternation ('|'): POSIX takes the longest "
                            "alternative, Python's re the first")
-    while pos <= len(line):
-        m = rx.search(line, pos)
+    which = 0 if cmd.glob else cmd.count
+    if rx.pattern.startswith(b"^"):         # BusyBox: an anchored s/^x/y/N replaces the first
+        which = 1
+    m = rx.search(line)
+    if m is None:
+        return line, False
+    later = None
+    out = bytearray()
+    rest = line
+    count = 0
+    changed = False
+    prev_empty = True
+    tried_eol = False
+    while True:
+        s, e = m.span()
+        count += 1
+        if which and which != count:
+            out += rest[:e]
+            if s == e and e < len(rest):
+                out += rest[e:e + 1]
+                e += 1
+            rest = rest[e:]
+        else:
+            out += rest[:s]
+            if prev_empty or s != 0 or s != e:
+                for piece in cmd.repl:
+                    if isinstance(piece, bytes):
+                        out += piece
+                    elif piece == -1:
+                        out += m.group(0)
+                    elif piece <= (rx.groups or 0):
+                        out += m.group(piece) or b""
+                changed = True
+            prev_empty = s == e
+            if prev_empty:
+                if e >= len(rest):
+                    tried_eol = True
+                else:
+                    out += rest[e:e + 1]
+                    e += 1
+            rest = rest[e:]
+            if which:
+                break
+        if not rest:
+            if tried_eol:
+                break
+            tried_eol = True
+        if later is None:
+            later = _not_bol(rx)
+        m = later.search(rest)
         if m is None:
             break
-        s, e = m.span()
-        if s == e and s == prev_end:          # no empty match right after a match
-            if s >= len(line):
-                break
-            out += line[pos:s + 1]
-            pos = s + 1
-            continue
-        nth += 1
-        if nth >= cmd.count or cmd.glob:          # BusyBox ignores N when g is given
-            out += line[pos:s]
-            for piece in cmd.repl:
-                if isinstance(piece, bytes):
-                    out += piece
-                elif piece == -1:
-                    out += m.group(0)
-                else:
-                    if piece > (rx.groups or 0):
-                        raise _CmdError(f"sed: invalid reference \\{piece} on s command's RHS")
-                    out += m.group(piece) or b""
-            changed = True
-        else:
-            out += line[pos:e]
-        prev_end = e
-        if s == e:
-            if s < len(line):
-                out += line[s:s + 1]
-            pos = e + 1
-        else:
-            pos = e
-        if changed and not cmd.glob:
-            break
-    out += line[pos:]
+    out += rest
     return bytes(out), changed
 
 

@@ -265,6 +265,7 @@ SCRIPTS = {
     "dockerfile-idioms-find-grep": "for f in $(find /srv/sub -type f | sort); do echo \"file: $f\"; done; find /srv -name \"*.sh\" -exec sh {} x \\;; echo rc=$?; grep -q \"^app:\" /etc/passwd && echo exists || echo missing; grep -q \"^nobody:\" /etc/passwd || echo \"nobody:x:65534:65534::/:/bin/false\" >> /etc/passwd; tail -1 /etc/passwd",
     "dockerfile-idioms-text": "cat /etc/passwd | cut -d: -f1 | sort | tr \"\\n\" \" \"; echo; ls /srv | grep -v sub | wc -l; echo $(ls /srv | head -n 2); VERSION=1.2.3; MAJOR=$(echo $VERSION | cut -d. -f1); echo \"$MAJOR ${VERSION%.*}\"; echo \"$VERSION\" | sed \"s/\\./-/g\"; echo $VERSION | tr . _",
     "dockerfile-idioms-loops": "set -eu; for d in a b; do mkdir -p /data/$d; echo \"$d\" > /data/$d/name; done; find /data -type f | sort | xargs cat; ls -la /data | wc -l; which -a sh ls nosuch; echo rc=$?",
+    "regex-edges-found-by-fuzzing": "printf 'a+b?\\n(a){b}\\nalphax alpha\\n' > /t; grep -E -w -n '[^a][^a]' /t; grep -w -c 'alpha' /t; sed 's/\\<[[:alpha:]]\\?\\(b*\\)/[\\1]/g' /t; sed 's/[ab]/\\1/' /t; echo aab | sed 's/^a/-/3'; echo xyz | sed 's/^x/-/2'; echo aab | sed 's/x*/-/2'; echo aab | sed 's/b*/-/3'; echo cccd | sed 's/c*/R/g'",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
@@ -339,6 +340,9 @@ def test_shell_matches_busybox_on_kernel_overlayfs(name, oracle):
     ("echo a | grep -A1 a", "-A of grep"),
     ("echo a | sed y/a/b/", "sed command 'y'"),
     ("echo ab | sed -E 's/a|ab/x/'", "alternation"),
+    ("echo ab | grep -E '*a'", "nothing to repeat"),
+    ("echo ab | grep -E 'a|'", "empty alternative"),
+    ("echo ab | grep -w 'x*'", "empty string"),
     ("env", "printing the environment"),
     ("find / -newer /etc", "'-newer'"),
     ("sleep 1 &", "background"),
