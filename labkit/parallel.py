@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .errors import LabkitError
 
-__all__ = ["ordered_map", "cpu_count", "start_method"]
+__all__ = ["ordered_map", "cpu_count", "start_method", "can_start_quietly"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -43,6 +43,15 @@ def start_method() -> str:
     if "fork" in methods and threading.active_count() == 1:
         return "fork"
     return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def can_start_quietly() -> bool:
+    """Whether workers can start here without surprising the caller: by ``fork`` (one
+    thread), or from a fork server in IPython/Jupyter, whose ``__main__`` is safe to import
+    again. (A plain script with threads would have its main module run again in each worker
+    unless it has the ``if __name__ == "__main__":`` guard; defaults stay in-process there.)"""
+    import sys  # noqa: PLC0415
+    return start_method() == "fork" or "ipykernel" in sys.modules or "IPython" in sys.modules
 
 
 class _Failure:
@@ -92,24 +101,33 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, jobs: int,
 
     ``initializer(*initargs)`` runs once in each worker first (e.g. to open a file). A
     ``LabkitError`` from ``fn`` is raised here unchanged; any other exception from a worker
-    is raised too (as multiprocessing re-creates it). Closing the iterator early, or an
-    error, stops the workers.
+    is raised too (as multiprocessing re-creates it); a worker that dies (or cannot start)
+    raises ``LabkitError``. Closing the iterator early, or an error, cancels what has not
+    started; running jobs finish in the background.
     """
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
     items = list(items)
     if not items:
         return
-    ctx = multiprocessing.get_context(start_method())
-    pool = ctx.Pool(min(jobs, len(items)), initializer=_init, initargs=(fn, initializer, initargs))
+    method = start_method()
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":   # the server imports fn's module once; its forks start warm
+        ctx.set_forkserver_preload([m for m in ("labkit", getattr(fn, "__module__", None)) if m])
+    pool = ProcessPoolExecutor(min(jobs, len(items)), mp_context=ctx, initializer=_init,
+                               initargs=(fn, initializer, initargs))
     ok = False
     try:
-        for good, value in pool.imap(_call, items, chunksize=1):
-            if not good:
-                raise value.rebuild()
-            yield value
+        try:
+            for good, value in pool.map(_call, items):
+                if not good:
+                    raise value.rebuild()
+                yield value
+        except BrokenProcessPool as exc:
+            raise LabkitError(f"a worker process stopped before finishing its job ({exc})",
+                              fix="run with one job (jobs=1 / --jobs 1); a script that starts "
+                                  "workers while other threads run needs the "
+                                  "`if __name__ == '__main__':` guard") from None
         ok = True
     finally:
-        if ok:
-            pool.close()
-        else:
-            pool.terminate()
-        pool.join()
+        pool.shutdown(wait=ok, cancel_futures=True)

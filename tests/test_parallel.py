@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from labkit.errors import DigestMismatch, LayerError, UnsafeEntry
-from labkit.parallel import cpu_count, ordered_map, start_method
+from labkit.errors import DigestMismatch, LabkitError, LayerError, UnsafeEntry
+from labkit.parallel import can_start_quietly, cpu_count, ordered_map, start_method
 
 
 def _square_with_pid(x: int) -> tuple[int, int]:
@@ -19,6 +19,12 @@ def _fail_at(x: int) -> int:
         raise UnsafeEntry("etc/x", "a reason (in layer 3)", fix="the fix")
     if x == 5:
         raise DigestMismatch("layer 5", "sha256:aa", "sha256:bb")
+    return x
+
+
+def _die(x: int) -> int:
+    if x == 2:
+        os._exit(3)
     return x
 
 
@@ -71,6 +77,26 @@ def test_fork_only_while_no_other_thread_runs():
         assert start_method() in ("forkserver", "spawn")
         out = list(ordered_map(_square_with_pid, range(4), jobs=2))
         assert [v for v, _ in out] == [0, 1, 4, 9]
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    with pytest.raises(LabkitError, match="worker process stopped") as info:
+        list(ordered_map(_die, range(4), jobs=2))
+    assert "jobs=1" in info.value.fix
+
+
+def test_defaults_start_workers_only_where_that_is_quiet():
+    import sys
+    assert can_start_quietly() == (threading.active_count() == 1 or "ipykernel" in sys.modules
+                                   or "IPython" in sys.modules)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert can_start_quietly() == ("ipykernel" in sys.modules or "IPython" in sys.modules)
     finally:
         stop.set()
         t.join()

@@ -126,10 +126,10 @@ def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> 
 
 
 def _auto_jobs(img: Any) -> int:
-    from ..parallel import cpu_count
+    from ..parallel import can_start_quietly, cpu_count
     if len(img.layers) < 2 or sum(layer.blob_size for layer in img.layers) < PARALLEL_MIN_BYTES:
         return 1
-    return cpu_count()
+    return cpu_count() if can_start_quietly() else 1
 
 
 def flatten(source: str, *, tag: str | None = None, digest: bool = True,
@@ -139,7 +139,9 @@ def flatten(source: str, *, tag: str | None = None, digest: bool = True,
 
     ``jobs``: processes reading layers in parallel, this one included (it also merges them,
     in order, as they come). ``None`` uses every CPU for images of at least
-    ``PARALLEL_MIN_BYTES`` and reads smaller ones in this process; ``1`` never starts a process. The result is the same either way, and so is
+    ``PARALLEL_MIN_BYTES`` when workers can start quietly (single-threaded: ``fork``;
+    IPython/Jupyter: a fork server) and reads in this process otherwise; ``1`` never starts
+    a process. The result is the same either way, and so is
     any error (``UnsafeEntry`` naming the entry and the layer, ``DigestMismatch`` ...)."""
     from ..image import open_image
     from ..layers import check_layer_count, merge
