@@ -61,7 +61,8 @@ Commands (BusyBox behaviour and messages)
     ``command CMD ...`` (skips functions); ``which NAME...``.
 Text applets (files or stdin; BusyBox 1.35 behaviour and messages)
     ``grep``/``egrep``/``fgrep`` (``-v -i -c -q -n -l -L -h -H -s -m N -e -f -E -F -x -w -o``,
-    ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -s -o FILE -t C -k N[,M][nr]``),
+    ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -o FILE -t C -k N[,M][nfr]``; a key's own flags replace the
+    global ones; ``-n`` reads numbers as strtod does, hexadecimal included),
     ``uniq [-c -d -u -i] [IN [OUT]]``, ``tr [-c -d -s] SET1 [SET2]`` (ranges, ``\\n``-style
     escapes, ``[:upper:]``-style classes), ``cut -b|-c|-f LIST [-d C] [-s]``, ``tee [-a]``,
     ``sed`` (``-n -e -E/-r -i[SUFFIX]``; commands ``s/re/rep/`` with flags ``g p N I``, ``d``,
@@ -3746,13 +3747,21 @@ def _walk_files(sh: "_Shell", top: str, *, follow: bool) -> list[str]:
 
 # --------------------------------------------------------------------------- sort, uniq
 
-_NUM_RE = re.compile(rb"[ \t]*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_NUM_RE = re.compile(rb"[ \t\n\v\f\r]*([-+]?)(?:(0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)"
+                     rb"(?:[pP][-+]?\d+)?)|((?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|"
+                     rb"(inf(?:inity)?|nan))", re.IGNORECASE)
 
 
 def _sort_number(key: bytes) -> float:
-    """strtod() of the key's start (0 when it has no number)."""
+    """strtod() of the key's start: decimal, hexadecimal (``0x1b``), inf and nan; 0 when
+    it has no number."""
     m = _NUM_RE.match(key)
-    return float(m.group(1)) if m else 0.0
+    if not m:
+        return 0.0
+    sign = -1.0 if m.group(1) == b"-" else 1.0
+    if m.group(2):
+        return sign * float.fromhex(m.group(2).decode())
+    return sign * float(m.group(3) or m.group(4))
 
 
 def _sort_key(line: bytes, start: int, end: int | None, sep: bytes | None) -> bytes:
@@ -3764,25 +3773,34 @@ def _sort_key(line: bytes, start: int, end: int | None, sep: bytes | None) -> by
             return b""
         stop = len(parts) if end is None else min(end, len(parts))
         return sep.join(parts[start - 1:stop])
-    spans = [m.span() for m in re.finditer(rb"[ \t]*[^ \t]+", line)]
-    if start > len(spans):
-        return b""
-    s = spans[start - 1][0]
-    e = len(line) if end is None or end > len(spans) else spans[end - 1][1]
-    return line[s:e]
+    def field_end(pos: int) -> int:             # skip the blanks, then the non-blanks
+        while pos < len(line) and line[pos] in b" \t":
+            pos += 1
+        while pos < len(line) and line[pos] not in b" \t":
+            pos += 1
+        return pos
+    s = 0
+    for _ in range(start - 1):
+        s = field_end(s)
+    if end is None:
+        return line[s:]
+    e = 0
+    for _ in range(end):
+        e = field_end(e)
+    return line[s:max(s, e)]
 
 
 def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
-    opts, files = _getopt("sort", argv, "nrufbs", "kto", "cdghiMVzmST", code=2)
+    opts, files = _getopt("sort", argv, "nruf", "kto", "bscdghiMVzmST", code=2)
     o = {k for k, _ in opts}
     keys = []
     sep = None
     out_file = None
     for k, v in opts:
         if k == "k":
-            m = re.fullmatch(r"(\d+)(?:,(\d+))?([nr]*)", v)
+            m = re.fullmatch(r"(\d+)(?:,(\d+))?([nfr]*)", v)
             if not m or m.group(1) == "0":
-                raise _unsupported(f"the sort key -k {v!r} (supported: -k N[,M] with n or r)")
+                raise _unsupported(f"the sort key -k {v!r} (supported: -k N[,M] with n, f, r)")
             keys.append((int(m.group(1)), int(m.group(2)) if m.group(2) else None, m.group(3)))
         elif k == "t":
             if len(v) != 1:
@@ -3790,8 +3808,6 @@ def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
             sep = v.encode(errors="surrogateescape")
         elif k == "o":
             out_file = v
-    if "b" in o:
-        raise _unsupported("sort -b")
     lines: list[bytes] = []
     for f in files or ["-"]:
         data = _input_data(sh, "sort", f, io)
@@ -3807,13 +3823,14 @@ def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
         for start, end, kflags in keys or [(1, None, "")]:
             kx = _sort_key(x, start, end, sep) if keys else x
             ky = _sort_key(y, start, end, sep) if keys else y
-            if "n" in o or "n" in kflags:
+            flags = set(kflags) if kflags else o     # a key's own flags replace the global ones
+            if "n" in flags:
                 r = cmp(_sort_number(kx), _sort_number(ky))
-            elif "f" in o:
+            elif "f" in flags:
                 r = cmp(kx.upper(), ky.upper())
             else:
                 r = cmp(kx, ky)
-            if "r" in kflags:
+            if "r" in flags:
                 r = -r
             if r:
                 return r
@@ -3821,9 +3838,10 @@ def _cmd_sort(sh: "_Shell", argv: list[str], io: _IO) -> int:
 
     def compare(x: bytes, y: bytes) -> int:
         r = compare_keys(x, y)
-        if not r and "s" not in o:
+        if not r:                                  # the last resort: whole lines, global -r
             r = cmp(x, y)
-        return -r if "r" in o else r
+            r = -r if "r" in o else r
+        return r
 
     lines.sort(key=functools.cmp_to_key(compare))
     if "u" in o:
@@ -3987,6 +4005,29 @@ def _cut_list(spec: str) -> list[tuple[int, int]]:
     return ranges
 
 
+def _cut_fields(parts: list[bytes], ranges: list[tuple[int, int]], delim: bytes) -> bytes:
+    """BusyBox cut -f: each range in order prints its fields that exist; once something was
+    printed, every later range adds a delimiter, even when its fields do not exist."""
+    out: list[bytes] = []
+    printed = False
+    done = 0
+    for lo, hi in sorted(ranges):
+        lo = max(lo, done + 1)
+        if lo > hi:
+            continue
+        done = hi
+        if lo > len(parts):
+            if printed:
+                out.append(delim)
+            continue
+        for k in range(lo, min(hi, len(parts)) + 1):
+            if printed:
+                out.append(delim)
+            out.append(parts[k - 1])
+            printed = True
+    return b"".join(out)
+
+
 def _cmd_cut(sh: "_Shell", argv: list[str], io: _IO) -> int:
     opts, files = _getopt("cut", argv, "sn", "bcfd", "FO")
     o = dict(opts)
@@ -4016,11 +4057,10 @@ def _cmd_cut(sh: "_Shell", argv: list[str], io: _IO) -> int:
         for line in _text_lines("cut", data):
             if kind == "f":
                 if delim not in line:
-                    if "s" not in o:
+                    if "s" not in o or not line:     # -s still prints an empty line
                         out.append(line + b"\n")
                     continue
-                parts = line.split(delim)
-                out.append(delim.join(p for k, p in enumerate(parts, 1) if wanted(k)) + b"\n")
+                out.append(_cut_fields(line.split(delim), ranges, delim) + b"\n")
             else:
                 out.append(bytes(b for k, b in enumerate(line, 1) if wanted(k)) + b"\n")
         io.stdout(b"".join(out))
