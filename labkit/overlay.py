@@ -80,6 +80,25 @@ class OpEvent:
         return f"hard link broken: {p} no longer shares data with {d}"
 
 
+@dataclass(frozen=True)
+class Cred:
+    """Who makes the calls. Root (the default) passes every permission check; anyone else
+    gets the kernel's checks: search on every directory of a path, read/write bits by
+    owner, group (``gid`` and ``groups``) or other, owner-only chmod/chown/utime, the
+    sticky bit, and ``fs.protected_hardlinks=1`` (the usual host setting)."""
+
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+
+    def in_group(self, gid: int) -> bool:
+        return gid == self.gid or gid in self.groups
+
+
+ROOT = Cred()
+_R, _W, _X = 4, 2, 1
+
+
 class _Lower:
     """The visible lower entry of one path: its node, its layer, and for a
     directory the layers whose directories merge into it (top first)."""
@@ -89,6 +108,15 @@ class _Lower:
     def __init__(self, node: Node, layer: int) -> None:
         self.node, self.layer = node, layer
         self.stack: list[int] = [layer] if node.kind == "dir" else []
+
+
+def _kill_privs(mode: int) -> int:
+    """What a write by someone other than root does to a file's mode: set-user-ID goes, and
+    set-group-ID too when group-execute is set (``file_remove_privs``)."""
+    mode &= ~0o4000
+    if mode & 0o2010 == 0o2010:
+        mode &= ~0o2000
+    return mode
 
 
 def _err(code: int, path: str) -> OSError:
@@ -143,8 +171,9 @@ class Mount:
     """
 
     def __init__(self, lowers: Sequence[LayerDir], upper: LayerDir | None = None, *,
-                 clock: Callable[[], int] | None = None) -> None:
+                 clock: Callable[[], int] | None = None, cred: Cred | None = None) -> None:
         self.lowers: tuple[LayerDir, ...] = tuple(lowers)
+        self.cred: Cred = cred or ROOT     # who calls: settable (a shell switching USER)
         self.read_only = upper is None
         self.events: list[OpEvent] = []
         self.root: Node = Node.dir(0o755)   # the mount root: in no layer directory
@@ -296,12 +325,69 @@ class Mount:
             return sorted(up)
         return sorted(n for n in up if self._upper[_join(path, n)].kind != "whiteout")
 
+    # ----------------------------------------------------------- permissions
+    def _may(self, node: Node, want: int) -> bool:
+        """The kernel's generic_permission for ``self.cred`` (root: always, except that
+        executing needs some x bit, which the model does not use)."""
+        c = self.cred
+        if c.uid == 0:
+            return True
+        if node.uid == c.uid:
+            bits = node.mode >> 6
+        elif c.in_group(node.gid):
+            bits = node.mode >> 3
+        else:
+            bits = node.mode
+        return bits & want == want
+
+    def _need(self, key: str, want: int, path: str) -> None:
+        """EACCES unless the caller may ``want`` on the entry at ``key`` (it exists)."""
+        if self.cred.uid == 0:
+            return
+        got = self._get(key)
+        if got is not None and not self._may(got[0], want):
+            raise _err(_errno.EACCES, path)
+
+    def _owner_or_root(self, node: Node, path: str) -> None:
+        if self.cred.uid != 0 and node.uid != self.cred.uid:
+            raise _err(_errno.EPERM, path)
+
+    def _may_delete(self, pdir: str, real: str, path: str) -> None:
+        """``may_delete``: write+search on the parent, and the sticky bit's owner rule."""
+        c = self.cred
+        if c.uid == 0:
+            return
+        self._need(pdir, _W | _X, path)
+        parent = self._get(pdir)
+        victim = self._get(real)
+        if parent is not None and victim is not None and parent[0].mode & 0o1000 \
+                and victim[0].uid != c.uid and parent[0].uid != c.uid:
+            raise _err(_errno.EPERM, path)
+
+    def _may_link(self, node: Node, path: str) -> None:
+        """``fs.protected_hardlinks=1``: only the owner, or someone who may read and write a
+        plain regular file (not set-user-ID, not set-group-ID and group-executable)."""
+        c = self.cred
+        if c.uid == 0 or node.uid == c.uid:
+            return
+        safe = (node.kind == "file" and not node.mode & 0o4000 and node.mode & 0o2010 != 0o2010
+                and self._may(node, _R | _W))
+        if not safe:
+            raise _err(_errno.EPERM, path)
+
     # -------------------------------------------------------- path resolution
     def _walk(self, cur: str, comps: list[str], follow: bool, hops: list[int], shown: str) -> str:
         n = len(comps)
+        check = self.cred.uid != 0
         for idx, comp in enumerate(comps):
             last = idx == n - 1
-            if comp in ("", "."):
+            if comp == "":
+                continue
+            if check:     # may_lookup: search permission on every directory walked through
+                here = self._get(cur)
+                if here is not None and not self._may(here[0], _X):
+                    raise _err(_errno.EACCES, shown)
+            if comp == ".":
                 continue
             if comp == "..":
                 cur = _parent(cur)
@@ -375,6 +461,8 @@ class Mount:
             raise _err(_errno.ENOENT, path)
         if got[0].kind != "dir":
             raise _err(_errno.ENOTDIR, path)
+        if name not in ("", ".", "..") and self.cred.uid != 0 and not self._may(got[0], _X):
+            raise _err(_errno.EACCES, path)      # looking the last name up needs search
         return pdir, name
 
     def _writable(self, path: str) -> None:
@@ -411,14 +499,15 @@ class Mount:
             self.root = replace(self.root, mtime=self._clock())
 
     def _owner_for_new(self, pdir: str, mode: int, is_dir: bool) -> tuple[int, int, int]:
-        """(mode, uid, gid) for a new entry made by root in ``pdir`` (setgid inherits)."""
+        """(mode, uid, gid) for a new entry made by the caller in ``pdir`` (a set-group-ID
+        parent passes its group on, and its set-group-ID bit to directories)."""
         parent_node = self._get(pdir)
-        gid = 0
+        gid = self.cred.gid
         if parent_node is not None and parent_node[0].mode & 0o2000:
             gid = parent_node[0].gid
             if is_dir:
                 mode |= 0o2000
-        return mode, 0, gid
+        return mode, self.cred.uid, gid
 
     def _create(self, path: str, node: Node) -> None:
         pdir = _parent(path)
@@ -466,11 +555,13 @@ class Mount:
         real, node = self._existing(path)
         if node.kind != "dir":
             raise _err(_errno.ENOTDIR, path)
+        self._need(real, _R, path)
         return self._children(real, readdir=True)
 
     def read(self, path: str) -> bytes:
         """File content; never copies up."""
         real, node = self._existing(path)
+        self._need(real, _R, path)
         if node.kind == "dir":
             raise _err(_errno.EISDIR, path)
         if node.kind != "file":
@@ -564,10 +655,12 @@ class Mount:
         self._writable(path)
         now = self._clock()
         if got is None:
+            self._need(_parent(real), _W | _X, path)
             m, uid, gid = self._owner_for_new(_parent(real), mode & 0o7777, False)
             self._create(real, Node.file(bytes(data), mode=m, uid=uid, gid=gid, mtime=now))
             return
         node = got[0]
+        self._need(real, _W, path)
         if node.kind != "file":
             return
         if append and node.data is None and data:
@@ -579,6 +672,8 @@ class Mount:
             data=content, size=len(content), sha256=Node.file(content).sha256)
         if data or not append:
             changes["mtime"] = now
+        if self.cred.uid != 0:
+            changes["mode"] = _kill_privs(node.mode)
         self._umodify(real, **changes)
         self._emit("write", real, len(data))
 
@@ -589,6 +684,7 @@ class Mount:
         if node.kind != "file" or size < 0:
             raise _err(_errno.EINVAL, path)
         self._writable(path)
+        self._need(real, _W, path)
         if node.data is None and size != 0:
             raise LabkitError(f"cannot truncate {path!r}: its content is not held in memory",
                               fix="load the layer with with_data=True")
@@ -597,7 +693,8 @@ class Mount:
         content = old[:size] + b"\0" * max(0, size - len(old))
         # truncate(2) marks the file modified even when the size stays (POSIX, ext4)
         self._umodify(real, data=content, size=size, sha256=Node.file(content).sha256,
-                      mtime=self._clock())
+                      mtime=self._clock(),
+                      mode=node.mode if self.cred.uid == 0 else _kill_privs(node.mode))
         self._emit("write", real, 0, "truncate")
 
     def _set_attr(self, path: str, follow: bool, what: str, **changes: object) -> None:
@@ -612,12 +709,24 @@ class Mount:
         self._emit("attr", real, detail=what)
 
     def chmod(self, path: str, mode: int) -> None:
-        self._set_attr(path, True, "mode", mode=mode & 0o7777)
+        real, node = self._existing(path, True)
+        self._writable(path)
+        self._owner_or_root(node, path)
+        mode &= 0o7777
+        if self.cred.uid != 0 and not self.cred.in_group(node.gid):
+            mode &= ~0o2000    # the kernel drops set-group-ID for a group the caller is not in
+        self._set_attr(path, True, "mode", mode=mode)
 
     def chown(self, path: str, uid: int, gid: int, *, follow: bool = True) -> None:
         """Change owner (-1 keeps one); like the kernel, this clears set-user-ID on
         non-directories (and set-group-ID when group-execute is set)."""
         real, node = self._existing(path, follow)
+        self._writable(path)
+        c = self.cred
+        if c.uid != 0 and ((uid != -1 and (uid != node.uid or c.uid != node.uid))
+                           or (gid != -1 and (c.uid != node.uid
+                                              or not (gid == node.gid or c.in_group(gid))))):
+            raise _err(_errno.EPERM, path)
         mode = node.mode
         if node.kind != "dir" and node.kind != "symlink":
             mode &= ~0o4000
@@ -627,6 +736,10 @@ class Mount:
                        gid=node.gid if gid == -1 else gid, mode=mode)
 
     def utime(self, path: str, mtime: int, *, follow: bool = True) -> None:
+        """Set the modification time to ``mtime`` (an explicit time: owner or root only)."""
+        real, node = self._existing(path, follow)
+        self._writable(path)
+        self._owner_or_root(node, path)
         self._set_attr(path, follow, "mtime", mtime=int(mtime))
 
     def mkdir(self, path: str, mode: int = 0o755) -> None:
@@ -637,6 +750,7 @@ class Mount:
         if self._get(real) is not None:
             raise _err(_errno.EEXIST, path)
         self._writable(path)
+        self._need(pdir, _W | _X, path)
         m, uid, gid = self._owner_for_new(pdir, mode & 0o1777, True)
         self._create(real, Node.dir(m, uid=uid, gid=gid, mtime=self._clock()))
 
@@ -652,6 +766,7 @@ class Mount:
         if path.endswith("/"):
             raise _err(_errno.ENOENT, path)   # "x/" asks for a directory
         self._writable(path)
+        self._need(pdir, _W | _X, path)
         _, uid, gid = self._owner_for_new(pdir, 0o777, False)
         self._create(real, Node.symlink(target, uid=uid, gid=gid, mtime=self._clock()))
 
@@ -667,6 +782,8 @@ class Mount:
         if dst.endswith("/"):
             raise _err(_errno.ENOENT, dst)    # "x/" asks for a directory
         self._writable(dst)
+        self._may_link(snode, src)
+        self._need(pdir, _W | _X, dst)
         if snode.kind == "dir":
             raise _err(_errno.EPERM, src)
         self._copy_up(sreal)
@@ -689,10 +806,11 @@ class Mount:
         got = self._get(real)
         if got is None:
             raise _err(_errno.ENOENT, path)
+        if path.endswith("/"):
+            raise _err(_errno.EISDIR if got[0].kind == "dir" else _errno.ENOTDIR, path)
+        self._may_delete(pdir, real, path)
         if got[0].kind == "dir":
             raise _err(_errno.EISDIR, path)
-        if path.endswith("/"):
-            raise _err(_errno.ENOTDIR, path)
         self._remove(real)
 
     def rmdir(self, path: str) -> None:
@@ -708,9 +826,13 @@ class Mount:
         got = self._get(real)
         if got is None:
             raise _err(_errno.ENOENT, path)
+        self._may_delete(pdir, real, path)
         if got[0].kind != "dir":
             raise _err(_errno.ENOTDIR, path)
-        if self._children(real):
+        if real in self._upper and not self._is_merge(real):
+            if self._uchildren.get(real):   # the upper fs's own rmdir: whiteouts count too
+                raise _err(_errno.ENOTEMPTY, path)
+        elif self._children(real):          # overlayfs checks the merged dir (whiteouts don't)
             raise _err(_errno.ENOTEMPTY, path)
         self._remove(real)
 
@@ -738,14 +860,22 @@ class Mount:
             raise _err(_errno.ENOTEMPTY, dst)
         dgot = self._get(dreal)
         dnode = dgot[0] if dgot else None
+        if dnode is not None and (snode.kind != "dir" and snode.inode is not None
+                                  and sgot[1] == UPPER and dgot[1] == UPPER
+                                  and dnode.inode == snode.inode):
+            return    # two names of one upper file: rename does nothing
+        self._may_delete(spdir, sreal, src)
+        if dnode is None:
+            self._need(dpdir, _W | _X, dst)
+        else:
+            self._may_delete(dpdir, dreal, dst)
         if dnode is not None:
-            if (snode.kind != "dir" and snode.inode is not None and sgot[1] == UPPER
-                    and dgot[1] == UPPER and dnode.inode == snode.inode):
-                return    # two names of one upper file: rename does nothing
             if is_dir and dnode.kind != "dir":
                 raise _err(_errno.ENOTDIR, dst)
             if not is_dir and dnode.kind == "dir":
                 raise _err(_errno.EISDIR, dst)
+        if is_dir and spdir != dpdir:
+            self._need(sreal, _W, src)      # its ".." changes
         if is_dir and (sreal not in self._upper or self._is_merge(sreal)):
             raise _err(_errno.EXDEV, src)
         if dnode is not None and dnode.kind == "dir":

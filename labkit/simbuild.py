@@ -39,8 +39,10 @@ What each instruction does (each checked against a real daemon in
   image, computed here the way the daemon does. The store is a ``SimBuildCache`` that the
   engine keeps between builds.
 
-Not modelled (raises ``UnsupportedOperation``): ``RUN`` under a non-root ``USER``,
-``FROM`` an image with ``ONBUILD`` triggers (Docker runs them), ``ADD`` of an archive
+``RUN`` under ``USER`` runs with that user's permissions (``overlay.Cred``; the kernel's
+checks, pinned by the kernel oracle) and creates files owned by it.
+
+Not modelled (raises ``UnsupportedOperation``): ``FROM`` an image with ``ONBUILD`` triggers (Docker runs them), ``ADD`` of an archive
 holding whiteout names, devices or fifos, or compressed with zstd, programs other than
 BusyBox applets (see ``labkit.shell``). A ``RUN`` that removes or renames a volume's
 mountpoint succeeds here; Docker fails it (resource busy).
@@ -453,15 +455,19 @@ class _Build:
         from .volumes import make_mountpoints, without_volume_writes  # noqa: PLC0415
         ins = p.instruction
         user = (state.image.config.get("config") or {}).get("User") or ""
-        if user not in ("", "root", "0", "0:0", "root:root"):
-            raise UnsupportedOperation(
-                f"RUN as USER {user} (Dockerfile line {ins.line}): the simulator runs RUN as "
-                "root and does not model file permissions for other users", fix=_FIX_DOCKER)
         argv = list(ins.words) if ins.json else list(state.shell) + [ins.args]
         env = dict(p.args_used)
         env.update(state.image.env)
         cwd = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
         mount = self._mount(state)
+        if user:
+            from .users import user_cred  # noqa: PLC0415
+            try:
+                mount.cred, home = user_cred(user, mount)
+            except LabkitError as exc:
+                raise BuildError(str(exc).split("\n  fix:")[0], step=p.step, line=ins.line,
+                                 instruction=ins.original, fix=exc.fix) from None
+            env.setdefault("HOME", home)
         try:
             volumes = make_mountpoints(mount, state.image.config)
         except LabkitError as exc:
@@ -933,4 +939,5 @@ def _untar(mount, entries: list, dest: str, name: str) -> None:
             mount.utime(target, node.mtime, follow=False)
     for path, mtime in reversed(dir_times):
         mount.utime(path, mtime)
+
 

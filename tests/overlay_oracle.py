@@ -142,8 +142,9 @@ def _outcome(fn, op) -> tuple:
         return ("err", errno.errorcode.get(exc.errno or 0, str(exc.errno)))
 
 
-def run_kernel(mnt: Path, ops: Sequence[tuple]) -> list[tuple]:
-    """Run ``ops`` chrooted into ``mnt`` in a forked child; one outcome per op."""
+def run_kernel(mnt: Path, ops: Sequence[tuple], cred=None) -> list[tuple]:
+    """Run ``ops`` chrooted into ``mnt`` in a forked child; one outcome per op. With a
+    ``labkit.overlay.Cred`` the child drops to that user (and its groups) first."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never return into pytest
@@ -153,6 +154,10 @@ def run_kernel(mnt: Path, ops: Sequence[tuple]) -> list[tuple]:
             os.chroot(mnt)
             os.chdir("/")
             os.umask(0)
+            if cred is not None and cred.uid != 0:
+                os.setgroups(list(cred.groups))
+                os.setresgid(cred.gid, cred.gid, cred.gid)
+                os.setresuid(cred.uid, cred.uid, cred.uid)
             payload = pickle.dumps([_outcome(_run_real, op) for op in ops])
         except BaseException as exc:  # report anything to the parent
             payload = pickle.dumps(("crash", repr(exc)))

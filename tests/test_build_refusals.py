@@ -39,6 +39,8 @@ CASES = {
     "expose ok, ranges": "EXPOSE 8000-8002/udp 80 443/TCP 1.2.3.4:81:82\nRUN true\n",
     "copy --from an index out of bounds": "RUN true\nCOPY --from=5 /x /x\n",
     "copy --from the current stage": "FROM {base} AS two\nCOPY --from=1 /x /x\n",
+    "unknown user": "USER nosuch\nRUN true\n",
+    "unknown group": "USER root:nogroup\nRUN true\n",
     "copy --from an image": "COPY --from={base} /bin/busybox /bb\nRUN test -x /bb\n",
 }
 

@@ -137,7 +137,7 @@ def test_copy_from_an_unknown_stage_or_image_fails_at_its_step(base, tmp_path):
 
 @pytest.mark.parametrize("dockerfile, named", [
     ("FROM base\nRUN wget -q -O /x http://127.0.0.1:9/\n", "'wget'"),
-    ("FROM base\nUSER 1000\nRUN echo hi > /tmp/x\n", "USER 1000"),
+
     ("FROM base AS parent\nONBUILD RUN echo hi\nFROM parent\nRUN echo child\n", "ONBUILD"),
     ("FROM base\nRUN sleep 1 & wait\n", "background"),
 ])

@@ -225,7 +225,15 @@ class SimEngine(Engine):
         except LabkitError as exc:
             raise EngineError(str(exc).split("\n  fix:")[0], fix=exc.fix) from None
         mount.take_events()          # the daemon's own mkdirs are not the container's doing
-        c = _Container(secrets.token_hex(32), img.id, mount, _env(img.config),
+        env = _env(img.config)
+        if cfg.get("User"):
+            from ..users import user_cred
+            try:
+                mount.cred, home = user_cred(cfg["User"], mount)
+            except LabkitError as exc:
+                raise EngineError(str(exc).split("\n  fix:")[0], fix=exc.fix) from None
+            env.setdefault("HOME", home)
+        c = _Container(secrets.token_hex(32), img.id, mount, env,
                        cfg.get("WorkingDir") or "/", running, tuple(volumes), dict(mount.upper))
         self._containers[c.id] = c
         return c
@@ -284,11 +292,18 @@ class SimEngine(Engine):
         config["config"] = {**(base.config.get("config") or {}),
                             "Labels": {**((base.config.get("config") or {}).get("Labels") or {}),
                                        LABEL: "true", SESSION_LABEL: session.session_id()}}
-        diff_id = "sha256:" + hashlib.sha256(layer_bytes(upper)).hexdigest()
-        config["rootfs"] = {"type": "layers", "diff_ids": [*base.config["rootfs"]["diff_ids"], diff_id]}
-        config["history"] = [*base.config.get("history", []), {"created": _now(), "created_by": "labkit commit"}]
+        entry: dict = {"created": _now(), "created_by": "labkit commit"}
+        layers = tuple(base.layers)
+        diff_ids = list(base.config["rootfs"]["diff_ids"])
+        if upper:
+            diff_ids.append("sha256:" + hashlib.sha256(layer_bytes(upper)).hexdigest())
+            layers += (upper,)
+        else:            # nothing changed: Docker's commit adds no layer, only a history entry
+            entry["empty_layer"] = True
+        config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        config["history"] = [*base.config.get("history", []), entry]
         config["created"] = _now()
-        img = SimImage((*base.layers, upper), config)
+        img = SimImage(layers, config)
         return self._store(img, session.qualify(tag) if tag else None)
 
     # -- naming and cleaning ----------------------------------------------------
