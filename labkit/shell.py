@@ -700,21 +700,31 @@ def _parse(script: str) -> list:
             raise unexpected(t)
         i += 1
 
-    def skip_separators() -> None:
+    def skip_newlines() -> None:
         nonlocal i
-        while peek() in (";", "\n"):
+        while peek() == "\n":
             i += 1
 
+    def skip_separators() -> None:
+        """One optional ';', then newlines (a ';' must end a command: '\n;' is an error)."""
+        nonlocal i
+        if peek() == ";":
+            i += 1
+        skip_newlines()
+
     def compound_list(stop: set[str], expecting: str, *, empty_ok: bool = False) -> tuple:
+        nonlocal i
         items = []
         while True:
-            skip_separators()
+            skip_newlines()
             t = peek()
             if t is None:
                 raise eof(expecting)
             if isinstance(t, _Word) and not t.is_quoted() and t.raw in stop or t in stop:
                 break
             items.append(and_or())
+            if peek() == ";":
+                i += 1
         if not items and not empty_ok:
             raise unexpected(peek())
         return tuple(items)
@@ -760,6 +770,8 @@ def _parse(script: str) -> list:
             i += 1
             while peek() == "\n":
                 i += 1
+            if _is_word(peek(), "!"):
+                raise unexpected(peek())
             cmds.append(command(False))
         if len(cmds) == 1:
             return cmds[0]
@@ -777,7 +789,7 @@ def _parse(script: str) -> list:
         expect("in")
         items = []
         while True:
-            skip_separators()
+            skip_newlines()
             t = peek()
             if t is None:
                 raise eof(")")
@@ -871,7 +883,7 @@ def _parse(script: str) -> list:
                 raise _SyntaxError("syntax error: bad for loop variable")
             i += 1
             words = None
-            skip_separators()
+            skip_newlines()
             if _is_word(peek(), "in"):
                 i += 1
                 words = []
@@ -930,13 +942,15 @@ def _parse(script: str) -> list:
         while True:
             if peek() == "\n":
                 committed = len(items)
-            skip_separators()
+            skip_newlines()
             if peek() is None:
                 break
             t = peek()
             if isinstance(t, _Word) and not t.is_quoted() and t.raw in _COMPOUND_END:
                 raise unexpected(t)
             items.append(and_or())
+            if peek() == ";":
+                i += 1
     except _SyntaxError as e:
         e.ready = items[:committed]   # type: ignore[attr-defined]
         raise
@@ -1089,6 +1103,7 @@ class _Shell:
         self._banner = ""
         self.functions: dict[str, object] = {}
         self.cond_depth = 0
+        self.loop_depth = 0                 # loops running now (break outside one: no-op)
         self.nosplit = False
         self.locals: list[dict[str, str | None]] = []
 
@@ -1445,6 +1460,7 @@ class _Shell:
             for value in items:
                 self.vars[cmd.name] = value
                 try:
+                    self.loop_depth += 1
                     status = self.run_list(cmd.body, io, condition=condition)
                 except _Break as b:
                     if b.levels > 1:
@@ -1453,6 +1469,8 @@ class _Shell:
                 except _Continue as c:
                     if c.levels > 1:
                         raise _Continue(c.levels - 1)
+                finally:
+                    self.loop_depth -= 1
         else:
             status = 0
             rounds = 0
@@ -1461,6 +1479,7 @@ class _Shell:
                 if rounds > _MAX_LOOP:
                     raise _unsupported(f"a loop that runs more than {_MAX_LOOP} times")
                 try:
+                    self.loop_depth += 1
                     status = self.run_list(cmd.body, io, condition=condition)
                 except _Break as b:
                     if b.levels > 1:
@@ -1469,6 +1488,8 @@ class _Shell:
                 except _Continue as c:
                     if c.levels > 1:
                         raise _Continue(c.levels - 1)
+                finally:
+                    self.loop_depth -= 1
         if cmd.negate:
             status = 0 if status else 1
         self.status = status
@@ -2810,8 +2831,15 @@ def _cmd_local(sh: _Shell, argv: list[str], io: _IO) -> int:
 
 
 def _cmd_break(sh: _Shell, argv: list[str], io: _IO) -> int:
-    levels = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() and int(argv[1]) > 0 else 1
-    raise (_Break if argv[0] == "break" else _Continue)(levels)
+    levels = 1
+    if len(argv) > 1:
+        if not argv[1].isdigit() or int(argv[1]) == 0:
+            io.stderr(f"{sh.argv0}: {argv[0]}: line {sh.line}: Illegal number: {argv[1]}\n")
+            raise _Exit(2)
+        levels = int(argv[1])
+    if not sh.loop_depth:                   # outside a loop: nothing to do
+        return 0
+    raise (_Break if argv[0] == "break" else _Continue)(min(levels, sh.loop_depth))
 
 
 def _cmd_sh(sh: _Shell, argv: list[str], io: _IO) -> int:
