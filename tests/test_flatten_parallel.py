@@ -112,12 +112,14 @@ def test_a_bad_layer_in_a_worker_fails_like_in_process(tmp_path, case):
 
 
 def test_this_process_reads_a_share_of_the_layers_when_it_has_a_core_to_spare(tmp_path):
+    import multiprocessing
     layers = [layer_tar([E(f"s{i}/f", data=b"x" * 1000)]) for i in range(12)]
     path = image_tar(layers, tmp_path / "share.tar", "labkit-oracle:share")
     with open_image(path) as img:
         two, many = _own_layers(img, 2), _own_layers(img, 8)
     assert 2 <= len(two) < 6 and many == set()
     assert flatten(str(path), jobs=2) == flatten(str(path), jobs=8) == flatten(str(path), jobs=1)
+    assert multiprocessing.active_children() == []      # every worker was joined
 
 
 def test_the_lowest_bad_layer_is_reported_and_names_the_entry(tmp_path):

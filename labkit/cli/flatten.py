@@ -121,6 +121,7 @@ def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> 
     try:
         for i in range(n):
             yield _read(img, i, digest) if i in mine else rows_layer(next(remote))
+        next(remote, None)  # lets ordered_map end normally: its workers are joined, not left
     finally:
         remote.close()      # stops the workers when a layer failed or the caller stopped
 
