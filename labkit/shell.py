@@ -110,6 +110,7 @@ from __future__ import annotations
 import dataclasses
 import errno as _errno
 import fnmatch
+import functools
 import hashlib
 import os
 import posixpath
@@ -672,6 +673,22 @@ def _is_word(t: object, text: str) -> bool:
     return isinstance(t, _Word) and t.raw == text and not t.is_quoted()
 
 
+def _check_substitutions(word) -> None:
+    """ash parses ``$(...)`` and backquotes with the command around them: a syntax error
+    inside one is found before anything on that line runs."""
+    for p in getattr(word, "parts", ()):
+        if isinstance(p, _Cmd):
+            _parse_cached(p.script)
+        elif isinstance(p, _Var):
+            for q in p.arg:
+                _check_substitutions(_Word((q,), ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(script: str) -> tuple:
+    return tuple(_parse(script))
+
+
 def _parse(script: str) -> list:
     """Tokens -> lists of and-or items; a command is a _Simple or a compound (_If/_For/_While)."""
     lexer = _Lexer(script)
@@ -737,6 +754,7 @@ def _parse(script: str) -> list:
         redirs: list = []
         while i < len(toks) and toks[i] not in (";", "\n", "&&", "||", "|", ";;", ")", "("):
             t = toks[i]
+            _check_substitutions(t[3] if isinstance(t, tuple) else t)
             if isinstance(t, tuple):
                 i += 1
                 redirs.append(_Redir(t[1], t[2], t[3]))
@@ -765,6 +783,8 @@ def _parse(script: str) -> list:
         if _is_word(peek(), "!"):
             negate = True
             i += 1
+            if _is_word(peek(), "!"):              # ash takes one '!' only
+                raise unexpected(peek())
         cmds = [command(negate)]
         while peek() == "|":
             i += 1
@@ -1104,6 +1124,7 @@ class _Shell:
         self.functions: dict[str, object] = {}
         self.cond_depth = 0
         self.loop_depth = 0                 # loops running now (break outside one: no-op)
+        self.line_base = 0
         self.nosplit = False
         self.locals: list[dict[str, str | None]] = []
 
@@ -1268,9 +1289,10 @@ class _Shell:
         capture = _Sink("pipe")
         sub = _IO(io.stdin, {**io.fds, 1: capture}, io.out)
         child = self.fork()                 # a subshell environment: options, functions too
+        child.line_base = self.line         # its "line N" counts from the command's line
         try:
             self.subst_status = child.run_script(script, sub)
-        except _Exit as e:
+        except (_Exit, _Return) as e:
             self.subst_status = e.code
         return bytes(capture.buf).decode(errors="surrogateescape").rstrip("\n")
 
@@ -1415,6 +1437,14 @@ class _Shell:
         return status, last_ran
 
     def run_command(self, cmd, io: _IO, condition: bool = False) -> int:
+        if getattr(cmd, "negate", False):
+            try:
+                return self._run_negatable(cmd, io, condition)
+            except _Return as r:            # '! { return 3; }': ash negates it on the way out
+                raise _Return(0 if r.code else 1)
+        return self._run_negatable(cmd, io, condition)
+
+    def _run_negatable(self, cmd, io: _IO, condition: bool) -> int:
         if not condition:
             return self._run_command(cmd, io, False)
         self.cond_depth += 1             # set -e is off inside, even in functions it calls
@@ -1521,7 +1551,7 @@ class _Shell:
         child = self.fork()
         try:
             return child.run_list(body, io, condition=condition)
-        except _Exit as e:
+        except (_Exit, _Return) as e:        # 'return' outside a function ends the subshell
             return e.code
         except (_Break, _Continue):
             return child.status
@@ -1582,13 +1612,13 @@ class _Shell:
         child = self.fork()
         try:
             return child.run_command(cmd, io)
-        except _Exit as e:
+        except (_Exit, _Return) as e:
             return e.code
         except (_Break, _Continue):
             return 0
 
     def run_simple(self, cmd: _Simple, io: _IO) -> int:
-        self.line = cmd.line
+        self.line = self.line_base + cmd.line
         self.io = io
         self.subst_status = None
         argv: list[str] = []

@@ -267,6 +267,16 @@ SCRIPTS = {
     "dockerfile-idioms-loops": "set -eu; for d in a b; do mkdir -p /data/$d; echo \"$d\" > /data/$d/name; done; find /data -type f | sort | xargs cat; ls -la /data | wc -l; which -a sh ls nosuch; echo rc=$?",
     "regex-edges-found-by-fuzzing": "printf 'a+b?\\n(a){b}\\nalphax alpha\\n' > /t; grep -E -w -n '[^a][^a]' /t; grep -w -c 'alpha' /t; sed 's/\\<[[:alpha:]]\\?\\(b*\\)/[\\1]/g' /t; sed 's/[ab]/\\1/' /t; echo aab | sed 's/^a/-/3'; echo xyz | sed 's/^x/-/2'; echo aab | sed 's/x*/-/2'; echo aab | sed 's/b*/-/3'; echo cccd | sed 's/c*/R/g'",
     "sort-cut-edges-found-by-fuzzing": "printf '2:0x1b\\naBB-32\\n0x1e5\\nB10a\\n' | sort -n -t: -k2; printf '_bBe5x\\n1.5\\tb 0x1\\n0x1\\ne5_-3\\n' | sort -f -r -k1,1n; printf '\\n2:\\n-3 \\n_1.5\\n_bx B\\n' | sort -k 2,2; printf 'be5\\nb\\nB\\n1\\nax\\n::e5\\t\\n' | sort -u -r -f -k 2,2; for f in 1,3 2,3 3 1-3 1,3,5 3,1 1-2,4; do printf 'a\\na:b\\na:b:c\\n:\\n\\n' | cut -d: -f$f | tr '\\n' '|'; echo; done; printf 'a\\n\\nb:c\\n' | cut -s -d: -f1",
+    # control flow details found by fuzzing compound scripts against BusyBox
+    "break-continue-outside-and-across": "break; echo after $?; continue 2; echo after; f() { break; }; for i in 1 2; do f; echo $i; done; for i in 1 2; do ( break; echo in ); echo $i; done; for i in 1 2; do echo x | break; echo $i; done; for i in 1 2; do for j in a b; do break 5; done; echo $i; done; for i in 1 2; do y=$(break; echo in); echo \"$i[$y]\"; done; for i in 1 2 3; do while true; do continue 2; done; done; echo ok; break 0; echo $?",
+    "break-bad-number": "break x; echo $?",
+    "semicolon-after-newline": "echo a\n; echo b",
+    "for-semicolon-newline-do": "for x in a b;\ndo echo $x; done",
+    "bang-after-pipe": "true | ! false; echo $?",
+    "double-bang": "! ! true",
+    "return-negated-and-in-subshells": "( ! return 3 ); echo $?; ls /nope | if true; then return 3; fi; echo $?; f() { ( return 4 ); echo in $?; }; f; echo $(return 5; echo no) $?; g() { ! { return 3; }; }; g; echo $?; { ! return 3; }; echo no",
+    "syntax-error-inside-substitution": "echo first\necho $(echo a; ;) second\necho third",
+    "line-numbers-inside-substitution": "echo one\ny=$(local x=9); echo \"[$y]\"",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
