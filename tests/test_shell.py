@@ -277,6 +277,10 @@ SCRIPTS = {
     "return-negated-and-in-subshells": "( ! return 3 ); echo $?; ls /nope | if true; then return 3; fi; echo $?; f() { ( return 4 ); echo in $?; }; f; echo $(return 5; echo no) $?; g() { ! { return 3; }; }; g; echo $?; { ! return 3; }; echo no",
     "syntax-error-inside-substitution": "echo first\necho $(echo a; ;) second\necho third",
     "line-numbers-inside-substitution": "echo one\ny=$(local x=9); echo \"[$y]\"",
+    "arithmetic-operators": "x=3; echo $((x=5)) $x $((x+=2)) $x $((1?2:3)) $((0?2:3)) $((010)) $((0x10)) $((1<<4)) $((~0)) $((3 > 2 && 0 || 5)) $((-7/2)) $((-7%3)) $((2**10)) $((! 0)) $((!5)) $((5&3)) $((5|3)) $((5^3)) $(( (1+2)*3 )) $((9223372036854775807+1)) $((y)) $((x++)) $x $((--x)); z=abc; echo $((z+1)); z=\"2+3\"; echo $((z*2)); y=$(( ! set -e )); echo \"[$y]\" $((2**3**2)) $((-2**2)) $(( 1 - - 1 ))",
+    "arithmetic-divide-by-zero": "echo $((1/0)); echo after",
+    "arithmetic-syntax-error": "echo $((1+)); echo after",
+    "arithmetic-bad-octal": "echo $((08)); echo after",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
