@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .errors import LabkitError
 
-__all__ = ["ordered_map", "cpu_count", "start_method", "can_start_quietly"]
+__all__ = ["ordered_map", "OrderedResults", "cpu_count", "start_method", "can_start_quietly"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -95,39 +95,70 @@ def _call(item: Any) -> tuple[bool, Any]:
         return False, _Failure(exc)
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, jobs: int,
-                initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[R]:
-    """``fn(item)`` for each item, in ``jobs`` worker processes, yielded in order.
+class OrderedResults:
+    """The iterator ``ordered_map`` returns: the workers run from the start; results come in
+    order. ``close()`` cancels what has not started (and is done for you on an error, at
+    the end, and on leaving a ``with`` block)."""
 
-    ``initializer(*initargs)`` runs once in each worker first (e.g. to open a file). A
-    ``LabkitError`` from ``fn`` is raised here unchanged; any other exception from a worker
-    is raised too (as multiprocessing re-creates it); a worker that dies (or cannot start)
-    raises ``LabkitError``. Closing the iterator early, or an error, cancels what has not
-    started; running jobs finish in the background.
-    """
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
-    items = list(items)
-    if not items:
-        return
-    method = start_method()
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":   # the server imports fn's module once; its forks start warm
-        ctx.set_forkserver_preload([m for m in ("labkit", getattr(fn, "__module__", None)) if m])
-    pool = ProcessPoolExecutor(min(jobs, len(items)), mp_context=ctx, initializer=_init,
-                               initargs=(fn, initializer, initargs))
-    ok = False
-    try:
+    def __init__(self, pool: Any, results: Iterator[tuple[bool, Any]]) -> None:
+        self._pool, self._results = pool, results
+
+    def __iter__(self) -> "OrderedResults":
+        return self
+
+    def __next__(self) -> Any:
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
         try:
-            for good, value in pool.map(_call, items):
-                if not good:
-                    raise value.rebuild()
-                yield value
+            good, value = next(self._results)
+        except StopIteration:
+            self.close(wait=True)        # all done: the workers are joined
+            raise
         except BrokenProcessPool as exc:
+            self.close()
             raise LabkitError(f"a worker process stopped before finishing its job ({exc})",
                               fix="run with one job (jobs=1 / --jobs 1); a script that starts "
                                   "workers while other threads run needs the "
                                   "`if __name__ == '__main__':` guard") from None
-        ok = True
-    finally:
-        pool.shutdown(wait=ok, cancel_futures=True)
+        except BaseException:
+            self.close()
+            raise
+        if not good:
+            self.close()
+            raise value.rebuild()
+        return value
+
+    def close(self, wait: bool = False) -> None:
+        """Cancel the jobs not started; running ones finish in the background (``wait``
+        waits for them and joins the workers)."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    def __enter__(self) -> "OrderedResults":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, jobs: int,
+                initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> OrderedResults:
+    """``fn(item)`` for each item, in ``jobs`` worker processes (started now), yielded in order.
+
+    ``initializer(*initargs)`` runs once in each worker first (e.g. to open a file). A
+    ``LabkitError`` from ``fn`` is raised here unchanged; any other exception from a worker
+    is raised too (as multiprocessing re-creates it); a worker that dies (or cannot start)
+    raises ``LabkitError``. After an error nothing more is yielded.
+    """
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    items = list(items)
+    method = start_method()
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":   # the server imports fn's module once; its forks start warm
+        ctx.set_forkserver_preload([m for m in ("labkit", getattr(fn, "__module__", None)) if m])
+    pool = ProcessPoolExecutor(max(1, min(jobs, len(items))), mp_context=ctx, initializer=_init,
+                               initargs=(fn, initializer, initargs))
+    try:
+        results = pool.map(_call, items)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return OrderedResults(pool, results)

@@ -118,12 +118,10 @@ def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> 
     tasks = [(x.index, x.diff_id, digest) for x in img.layers if x.index not in mine]
     remote = ordered_map(_worker_read, tasks, jobs=jobs - 1, initializer=_worker_open,
                          initargs=(str(source), tag))
-    try:
+    with remote:            # stops the workers when a layer failed or the caller stopped
         for i in range(n):
             yield _read(img, i, digest) if i in mine else rows_layer(next(remote))
-        next(remote, None)  # lets ordered_map end normally: its workers are joined, not left
-    finally:
-        remote.close()      # stops the workers when a layer failed or the caller stopped
+        next(remote, None)  # the end: the workers are joined, not left behind
 
 
 def _auto_jobs(img: Any) -> int:
