@@ -357,3 +357,32 @@ def test_skipping_by_seek_still_notices_truncation():
     assert listed == [("big", 3 << 20), ("next", 1)]
     with pytest.raises(UnsafeEntry, match="declares 3145728 bytes"):
         list(iter_entries(io.BytesIO(data[:2 << 20]), digest=False))
+
+
+def test_header_checksum_is_the_exact_byte_sum_for_every_header_shape():
+    # the reader sums a header as two half-block Adler-32 sums; compare with a plain sum
+    import os as _os
+    import random as _random
+    from labkit.tarlayer import _header_sum
+    rng = _random.Random(5)
+    blocks = [bytes(512), b"\xff" * 512, _os.urandom(512)]
+    blocks += [bytes(rng.choice((0, 255, rng.randrange(256))) for _ in range(512)) for _ in range(300)]
+    for blk in blocks:
+        assert _header_sum(blk) == sum(blk)
+
+
+@pytest.mark.parametrize("delta", [1, -1, 255, 65521])
+def test_a_checksum_off_by_any_amount_is_refused(delta):
+    import tarfile as _tarfile
+    buf = io.BytesIO()
+    with _tarfile.open(fileobj=buf, mode="w", format=_tarfile.USTAR_FORMAT) as tar:
+        ti = _tarfile.TarInfo("f")
+        ti.size = 1
+        tar.addfile(ti, io.BytesIO(b"x"))
+    data = bytearray(buf.getvalue())
+    stored = int(bytes(data[148:155]).strip(b" \x00"), 8)
+    assert stored + delta > 0
+    data[148:156] = b"%06o\x00 " % (stored + delta) if stored + delta < 8 ** 6 else b"%07o\x00" % (stored + delta)
+    with pytest.raises(LayerError, match="bad checksum"):
+        list(iter_entries(io.BytesIO(bytes(data))))
+    assert [e.path for e in iter_entries(io.BytesIO(buf.getvalue()))] == ["f"]
