@@ -269,9 +269,11 @@ class _Lexer:
         out: list = []
         self.lines: list[int] = []
         s = self.s
+        begin = 0
         while self.i < len(s):
-            while len(self.lines) < len(out):
-                self.lines.append(s.count("\n", 0, self.i))
+            while len(self.lines) < len(out):    # each token's line is where it began
+                self.lines.append(s.count("\n", 0, begin))
+            begin = self.i
             c = s[self.i]
             if c in " \t\r" or s.startswith("\\\n", self.i):     # blank, line continuation
                 self.i += 2 if c == "\\" else 1
@@ -303,6 +305,8 @@ class _Lexer:
                 out.append(self._redir())
             else:
                 out.append(self._word())
+        while len(self.lines) < len(out):
+            self.lines.append(s.count("\n", 0, begin))
         self._read_heredocs()              # a here-document may run to the end of the script
         return out
 
@@ -491,7 +495,7 @@ class _Lexer:
         cases: list[int] = []
         while k < len(s):
             c = s[k]
-            if c in "ce" and s[:k].rstrip(" \t")[-1:] in ("", ";", "\n", "&", "|", "("):
+            if c in "ce" and _command_position(s[j + 1:k]):
                 m = re.match(r"(case|esac)(?=[ \t\n;&|()]|$)", s[k:])
                 if m and m.group(1) == "case":
                     cases.append(depth)
@@ -832,6 +836,15 @@ class _Arith_eval:
         raise self.fail()
 
 
+def _command_position(before: str) -> bool:
+    """Does a word after ``before`` start a command (so ``case``/``esac`` are keywords)?"""
+    rest = before.rstrip(" \t")
+    if rest[-1:] in ("", ";", "\n", "&", "|", "(", ")"):
+        return True
+    m = re.search(r"(?:^|[\s;&|()])(then|do|else|elif|if|while|until|\{|!)$", rest)
+    return m is not None
+
+
 def _check_substitutions(word) -> None:
     """ash parses ``$(...)`` and backquotes with the command around them: a syntax error
     inside one is found before anything on that line runs."""
@@ -1007,7 +1020,8 @@ def _parse(script: str) -> list:
         nonlocal i
         t = peek()
         if (isinstance(t, _Word) and not t.is_quoted() and _NAME_RE.fullmatch(t.raw)
-                and t.raw not in _COMPOUND_END and i + 1 < len(toks) and toks[i + 1] == "("):
+                and t.raw not in _COMPOUND_END | _KEYWORDS and i + 1 < len(toks)
+                and toks[i + 1] == "("):
             if i + 2 >= len(toks) or toks[i + 2] != ")":
                 raise unexpected(toks[i + 2] if i + 2 < len(toks) else None)
             i += 3
@@ -1141,10 +1155,13 @@ def _parse(script: str) -> list:
 class _Sink:
     """Where one file descriptor writes: the build output (``term``), nowhere (``null``), a
     pipe or ``$(...)`` capture (``pipe``: kept in ``buf``), or a file in the mount (``file``:
-    written through at once, as the kernel would, so later commands read what is there)."""
+    written through at once, as the kernel would, so later commands read what is there; like
+    an open file it has an offset, and ``>>`` writes at the end every time)."""
 
-    def __init__(self, kind: str, path: str = "", mount: "Mount | None" = None) -> None:
+    def __init__(self, kind: str, path: str = "", mount: "Mount | None" = None,
+                 append: bool = False) -> None:
         self.kind, self.path, self.buf, self.mount = kind, path, bytearray(), mount
+        self.append, self.pos = append, 0
 
     def write(self, data: bytes, out: list) -> None:
         if not data:
@@ -1155,7 +1172,16 @@ class _Sink:
             self.buf += data
         elif self.kind == "file":
             try:
-                self.mount.write(self.path, data, append=True)
+                if self.append:
+                    self.mount.write(self.path, data, append=True)
+                    return
+                old = self.mount.read(self.path)
+                if len(old) == self.pos:
+                    self.mount.write(self.path, data, append=True)
+                else:                  # someone else wrote or truncated: write at our offset
+                    head = old[:self.pos].ljust(self.pos, b"\0")
+                    self.mount.write(self.path, head + data + old[self.pos + len(data):])
+                self.pos += len(data)
             except OSError:            # the file was removed meanwhile: the data goes nowhere
                 pass
 
@@ -1820,7 +1846,7 @@ class _Shell:
         except OSError as e:
             raise _CmdError(f"{self.argv0}: can't create {target}: "
                             f"{_ash_err(e, 'nonexistent directory')}")
-        io.fds[r.fd] = _Sink("file", path, self.mount)
+        io.fds[r.fd] = _Sink("file", path, self.mount, append=r.op == ">>")
 
     def execute(self, argv: list[str], io: _IO) -> int:
         name = argv[0]
