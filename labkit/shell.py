@@ -1555,6 +1555,7 @@ class _Shell:
             pass
         except _Return as r:              # 'return' outside a function ends the script
             self.status = r.code
+            return self.status            # before ash would have read the bad line
         if error is not None:
             io.stderr(f"{self.argv0}: {error}\n")
             self.status = 2
@@ -1584,9 +1585,9 @@ class _Shell:
         return status, last_ran
 
     def run_command(self, cmd, io: _IO, condition: bool = False) -> int:
-        if getattr(cmd, "negate", False):
+        if getattr(cmd, "negate", False):        # set -e is off inside a '!' pipeline
             try:
-                return self._run_negatable(cmd, io, condition)
+                return self._run_negatable(cmd, io, True)
             except _Return as r:            # '! { return 3; }': ash negates it on the way out
                 raise _Return(0 if r.code else 1)
         return self._run_negatable(cmd, io, condition)

@@ -283,6 +283,8 @@ SCRIPTS = {
     "arithmetic-bad-octal": "echo $((08)); echo after",
     "redirected-block-file-offsets": "{ echo aaaa; echo b > /f; echo c; } > /f; cat /f; { echo x; echo y >> /g; echo z; } >> /g; cat /g; { echo 12345; : > /h; echo 6; } > /h; wc -c /h; tr \"\\000\" 0 < /h; if false; then :; else echo 1 0 > /o; cat /o\nif pwd; then echo \"$@\"; fi; fi > /o; cat /o",
     "keywords-before-parentheses-and-nested-case": "if ( true ); then echo a; fi; while ( false ); do :; done; until ( true ); do :; done; echo ok; y=$(case a in a|b) case b in b) echo in;; esac;; *) echo no;; esac\necho more); echo \"[$y]\"; z=$(for i in 1\ndo pwd\nlocal q\ndone); echo \"[$z]\"",
+    "set-e-off-under-bang": "x=a; for i in 1 2; do ! if false; then exit 4; else set -e; ls /nope; fi; done; ! { false; echo in; }; echo b; false; echo no",
+    "return-before-a-bad-line": "while read l; do return 3; done <<EOF\nl1\nEOF\n | cd /srv",
     # text applets (BusyBox behaviour and messages, stdin and files)
     "grep-basics": "grep root /etc/passwd; grep -c x /etc/passwd /etc/group; grep -n -i APP /etc/passwd; echo rc=$?; grep -l alpha /srv/a.txt /etc/passwd /nope; echo rc=$?; grep -L alpha /srv/a.txt /etc/passwd; echo rc=$?",
     "grep-quiet-and-dirs": "grep -q zz /etc/passwd; echo rc=$?; grep -q root /nope /etc/passwd; echo rc=$?; grep -r c /srv/sub/deep; grep -r alpha /srv | sort; grep alpha /srv; echo rc=$?; grep -c alpha /srv; grep -L x /srv; grep -rh c /srv/sub/deep /srv/sub/deep/c",
