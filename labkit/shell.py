@@ -11,36 +11,46 @@ against a ``labkit.overlay.Mount``, so every file operation goes through the ove
 What is supported
 -----------------
 Syntax
-    lists ``a && b``, ``a || b``, ``a ; b`` and newlines; ``! cmd``; comments ``# ...``;
-    pipelines ``a | b | c`` and ``! a | b`` (each element runs in a subshell environment, so
-    assignments, ``cd`` and ``exit`` do not leak; the status is the last element's; the
-    elements run one after the other, each to its end, the whole stdout of one being the
-    stdin of the next: a writer is never stopped early by ``SIGPIPE``, and an element's
-    stderr comes before everything the later elements print, where the kernel's concurrent
-    processes may interleave them); groups
-    ``{ list; }`` (current shell) and subshells ``( list )`` (nothing leaks out, ``exit``
-    ends only the subshell); ``case WORD in [(]PAT|PAT) list ;; ... esac`` (glob patterns,
+    lists ``a && b``, ``a || b``, ``a ; b`` and newlines; comments ``# ...``; ``\\``-newline
+    continuations; pipelines ``a | b | c`` and ``! a | b`` (each element runs in a subshell
+    environment: assignments, ``cd``, ``exit`` and ``return`` do not leak; the status is the
+    last element's, or with ``set -o pipefail`` the last failing one's; the elements run one
+    after the other, each to its end, the whole stdout of one being the stdin of the next, so
+    a writer is never stopped early by ``SIGPIPE`` and an element's stderr comes before what
+    later elements print, where the kernel's concurrent processes may interleave them);
+    ``{ list; }`` groups and ``( list )`` subshells; ``if/elif/else/fi``, ``for NAME [in
+    WORDS]; do ...; done``, ``while``/``until`` loops (at most 100000 rounds), ``break [n]``
+    and ``continue [n]`` (no-ops outside a loop, dynamic across function calls, ending only
+    the subshell they run in); ``case WORD in [(]PAT|PAT) list ;; ... esac`` (glob patterns,
     quoted parts literal); functions ``name() COMMAND`` with ``$1``.., ``$#``, ``$@``,
     ``return [n]`` and ``local NAME[=VALUE]``, found after the special builtins and before
-    the other commands; redirections on any compound command (``while read l; do ...; done
-    < file``, ``{ ...; } > file``, applied in order); here-documents ``<<WORD``, ``<<-WORD``
-    (leading tabs stripped) and ``<<'WORD'``/``<<"WORD"`` (body kept literal; otherwise
-    ``$``, ``$(...)``, backquotes and ``\\`` before ``$ ` \\`` or a newline work as in double
-    quotes); ``\\``-newline line continuations; ``set -e`` is off in conditions and in the
-    functions they call;
-    ``if/elif/else/fi``, ``for NAME [in WORDS]; do ...; done``, ``while``/``until`` loops
-    (at most 100000 rounds), ``break [n]``, ``continue [n]``;
-    quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (run in a
-    subshell, trailing newlines dropped); ``$((arithmetic))`` (ash's: 64-bit integers, C operators
-    and precedence, ``**``, ``?:``, assignments ``= += ...``, ``++``/``--``, decimal, octal
-    and hex numbers; a variable's value is evaluated in turn; errors end the shell); ``$VAR``, ``${VAR}``, ``${VAR:-word}``,
-    ``${VAR-word}``, ``${VAR:+word}``, ``${VAR:=word}``, ``${VAR:?message}`` (and the forms
-    without ``:``), ``${#VAR}``, ``${VAR#pat}``, ``${VAR##pat}``, ``${VAR%pat}``,
-    ``${VAR%%pat}`` (quoted parts of ``pat`` literal), ``$?``, ``$#``, ``$@``, ``$*``, ``$0``..``$9``, ``$$``;
-    field splitting of unquoted expansions; globs ``*``, ``?``, ``[...]`` matched against the
-    mount (a pattern that matches nothing stays as written, like sh); assignments ``A=1`` and
-    ``A=1 cmd``; redirections ``>``, ``>>``, ``<``, ``2>``, ``2>>``, ``2>&1``, ``>&2``
-    (``/dev/null``, ``/dev/stdout`` and ``/dev/stderr`` are understood).
+    the other commands; redirections on any command, compound ones included (``while read l;
+    do ...; done < file``, ``{ ...; } > file``), applied in order: ``>``, ``>>``, ``<``,
+    ``2>``, ``2>>``, ``2>&1``, ``>&2`` (``/dev/null``, ``/dev/stdout``, ``/dev/stderr``
+    understood; a redirected file keeps an offset like an open descriptor, ``>>`` writes at
+    its end); here-documents ``<<WORD``, ``<<-WORD`` (leading tabs stripped) and
+    ``<<'WORD'``/``<<"WORD"`` (body literal; otherwise ``$``, ``$(...)``, backquotes and
+    ``\\`` before ``$ ` \\`` or a newline work as in double quotes).
+Expansion
+    quoting ``'...'``, ``"..."`` and backslash; ``$(command)`` and backquotes (a subshell
+    environment, trailing newlines dropped; a syntax error inside is found when its line is
+    parsed); ``$((arithmetic))`` (ash's: 64-bit integers, C operators and precedence,
+    ``**``, ``?:``, assignments ``= += ...``, ``++``/``--``, decimal, octal and hex numbers;
+    a variable's value is evaluated in turn; errors end the shell); ``$VAR``, ``${VAR}``,
+    ``${VAR:-word}``, ``${VAR:+word}``, ``${VAR:=word}``, ``${VAR:?message}`` (and the
+    forms without ``:``), ``${#VAR}``, ``${VAR#pat}``, ``${VAR##pat}``, ``${VAR%pat}``,
+    ``${VAR%%pat}`` (quoted parts of ``pat`` literal), ``$?``, ``$#``, ``$@``, ``$*``,
+    ``$0``..``$9``, ``$$``, ``$-``; field splitting of unquoted expansions (not in
+    assignments, redirection targets or the ``case`` word); globs ``*``, ``?``, ``[...]``
+    matched against the mount (a pattern that matches nothing stays as written, like sh);
+    assignments ``A=1`` and ``A=1 cmd``.
+Shell options
+    ``set`` with ``-e -u -x`` / ``+e +u +x``, ``-o errexit|nounset|xtrace|pipefail`` and
+    ``--`` (new positional parameters); ``sh [-eux] [-o OPT] -c SCRIPT [ARG0 ARGS]`` (``-ec``
+    too), ``sh FILE``, ``sh`` reading its script from stdin. ``-e`` is off in conditions, in
+    the functions they call and under ``!``; ``-u`` ends the shell with ash's ``parameter not
+    set``; ``-x`` traces like ash (``$PS4``, words single-quoted when needed, before the
+    command's own redirections).
 Commands (BusyBox behaviour and messages)
     ``mkdir [-p] [-m MODE]``, ``rmdir``, ``touch [-c]``, ``echo [-n] [-e]``, ``printf``
     (``%s %d %b %%`` with widths, ``\\n \\t \\\\``; the format is reused for extra arguments),
@@ -52,31 +62,31 @@ Commands (BusyBox behaviour and messages)
     ``-c N``, ``tail -n +N``), ``whoami``, ``id -u|-g [-n]``, ``basename``, ``dirname``,
     ``seq [FIRST [INC]] LAST``, ``true``, ``false``, ``:``, ``test`` / ``[`` (``-e -f -d -h -L
     -s -x -r -w -z -n``, ``= != -eq -ne -lt -le -gt -ge``, ``!``), ``cd``, ``pwd``, ``export``,
-    ``unset``, ``set`` with ``-e -u -x`` / ``+e +u +x``,
-    ``-o errexit|nounset|xtrace|pipefail`` and ``--`` (new positional parameters; ``-x``
-    traces like ash: ``+ `` and words single-quoted when needed), ``exit``, ``sleep``
-    (returns at once), ``sh [-eux] [-o OPT] -c SCRIPT [ARG0 ARGS]``, ``sh FILE``, running a ``#!/bin/sh`` script by path, ``busybox APPLET ...``, ``busybox
-    --install [-s] DIR`` (applet names read from the BusyBox binary in the mount), and any
-    applet by path (``/bin/mkdir``) when that path leads to BusyBox; the builtins
-    ``read [-r] [NAME...]`` (IFS splitting, backslash continuation), ``command -v NAME`` and
-    ``command CMD ...`` (skips functions); ``which NAME...``.
+    ``unset``, ``exit``, ``sleep`` (returns at once), running a ``#!/bin/sh`` script by path,
+    ``busybox APPLET ...``, ``busybox --install [-s] DIR`` (applet names read from the
+    BusyBox binary in the mount), any applet by path (``/bin/mkdir``) when that path leads
+    to BusyBox; the builtins ``read [-r] [NAME...]`` (IFS splitting, backslash
+    continuation), ``command -v NAME`` and ``command CMD ...`` (skips functions);
+    ``which [-a] NAME...``. The commands that read input (``cat``, ``wc``, ``head``,
+    ``tail`` and the text applets) read stdin with no file or ``-``.
 Text applets (files or stdin; BusyBox 1.35 behaviour and messages)
-    ``grep``/``egrep``/``fgrep`` (``-v -i -c -q -n -l -L -h -H -s -m N -e -f -E -F -x -w -o``,
-    ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -o FILE -t C -k N[,M][nfr]``; a key's own flags replace the
-    global ones; ``-n`` reads numbers as strtod does, hexadecimal included),
-    ``uniq [-c -d -u -i] [IN [OUT]]``, ``tr [-c -d -s] SET1 [SET2]`` (ranges, ``\\n``-style
-    escapes, ``[:upper:]``-style classes), ``cut -b|-c|-f LIST [-d C] [-s]``, ``tee [-a]``,
-    ``sed`` (``-n -e -E/-r -i[SUFFIX]``; commands ``s/re/rep/`` with flags ``g p N I``, ``d``,
-    ``p``, ``q [CODE]``; addresses ``N``, ``$``, ``/re/``, ``A,B`` ranges and ``!``; ``//``
-    reuses the last regex), ``md5sum``/``sha1sum``/``sha256sum``/``sha512sum`` (and ``-c``
-    with ``-s -w``), ``xargs [-n N] [-I STR] [-r] [-t] [-0]``, ``find [PATH...]`` with ``!``,
-    ``-name -iname -path -type f|d|l -maxdepth -mindepth -print -exec CMD {} ;`` and ``{} +``
-    (and ``-delete`` when the BusyBox binary in the image has it: it is a build option),
-    ``env [-i] [-u NAME] [NAME=VALUE...] COMMAND``.
-    Regular expressions are POSIX BRE/ERE (glibc's, C locale, GNU escapes ``\\w \\s \\b \\<
-    \\>`` and BRE ``\\+ \\? \\|``) translated to Python's ``re``; a pattern glibc refuses is
-    BusyBox's ``bad regex`` error. Usage errors print BusyBox's own usage text, read from the
-    binary in the image (``busybox_usage``).
+    ``grep``/``egrep``/``fgrep`` (``-v -i -c -q -n -l -L -h -H -s -m N -e -f -E -F -x -w
+    -o``, ``-r``/``-R`` on directories), ``sort`` (``-r -n -u -f -o FILE -t C -k
+    N[,M][nfr]``; a key's own flags replace the global ones; ``-n`` reads numbers as strtod
+    does, hexadecimal included), ``uniq [-c -d -u -i] [IN [OUT]]``, ``tr [-c -d -s] SET1
+    [SET2]`` (ranges, ``\\n``-style and octal escapes, ``[:upper:]``-style classes), ``cut
+    -b|-c|-f LIST [-d C] [-s]``, ``tee [-a]``, ``sed`` (``-n -e -E/-r -i[SUFFIX]``;
+    commands ``s/re/rep/`` with flags ``g p N I``, ``d``, ``p``, ``q [CODE]``; addresses
+    ``N``, ``$``, ``/re/``, ``A,B`` ranges and ``!``; ``//`` reuses the last regex; ``-i``
+    writes a new file and renames it over the old one, as BusyBox does),
+    ``md5sum``/``sha1sum``/``sha256sum``/``sha512sum`` (and ``-c`` with ``-s -w``),
+    ``xargs [-n N] [-I STR] [-r] [-t] [-0]``, ``find [PATH...]`` with ``!``, ``-name -iname
+    -path -type f|d|l -maxdepth -mindepth -print -exec CMD {} ;`` and ``{} +`` (and
+    ``-delete`` when the BusyBox binary in the image has it: it is a build option), ``env
+    [-i] [-u NAME] [NAME=VALUE...] COMMAND``. Regular expressions are POSIX BRE/ERE
+    (glibc's, C locale, GNU escapes ``\\w \\s \\b \\< \\>`` and BRE ``\\+ \\? \\|``) translated to
+    Python's ``re``; a pattern glibc refuses is BusyBox's ``bad regex`` error. Usage errors
+    print BusyBox's own usage text, read from the binary in the image (``busybox_usage``).
 
 Faithful details
     ``mv`` of a directory that lives in a lower layer fails with ``EXDEV`` on overlayfs (Docker
@@ -85,7 +95,7 @@ Faithful details
     New files get mode ``0666 & ~022``, directories ``0777 & ~022`` (Docker's umask ``022``);
     ``cp`` without ``-p`` keeps the source mode minus the umask; ``touch`` of an existing
     lower file changes its mtime, which copies it up. Output is stdout and stderr
-    interleaved, as ``docker build`` shows it.
+    interleaved, as ``docker build`` shows it (BusyBox flushes stdout before each message).
 
 Determinism
     ``dd if=/dev/urandom`` cannot produce the kernel's random bytes. It writes a
@@ -98,13 +108,18 @@ Determinism
 Not supported (raises ``labkit.errors.UnsupportedOperation`` naming it, never a silent
 no-op): background ``&``, the ``function`` and ``select`` keywords, here-document
 delimiters containing ``$`` or backquotes, here-documents on a descriptor other than 0,
-``set`` without arguments, ``&>``, ``<&``, and every program not listed
-above that exists in the image (``od``, ``apk``, ...). Within the listed applets, options and
-forms not listed raise too (``grep -A``, ``sed y``/``a``/``i``/``N``..., ``find -o``/``-newer``...,
-``env`` printing the environment: ash's export order is not modelled). Alternation (``|``) in
-``sed s`` and ``grep -o`` raises: POSIX takes the longest alternative, Python's ``re`` the
-first that matches. A name found nowhere in the image
-prints ``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
+``&>``, ``<&``, ``set`` without arguments and ash options other than the four above,
+``sh -s/-i/-l``, and every program not listed above that exists in the image (``od``,
+``apk``, ...). Within the listed commands, options and forms not listed raise too
+(``grep -A``, ``sort -s``, ``sed y``/``a``/``i``/``N``..., ``find -o``/``-newer``...,
+``env`` printing the environment: ash's export order is not modelled). Where glibc's regex
+reading is not reproduced faithfully, the pattern raises rather than guess: alternation
+(``|``) in ``sed s`` and ``grep -o`` (POSIX takes the longest alternative, Python's ``re``
+the first), quantifiers with nothing to repeat, empty alternatives, an unmatched ``)`` in
+an ERE, ``grep -w`` with a pattern that matches the empty string. Input holding NUL bytes
+raises for ``sort``, ``uniq``, ``cut``, ``sed``, ``xargs`` (without ``-0``) and ``read``
+(BusyBox reads their lines as C strings). A name found nowhere in the image prints
+``/bin/sh: NAME: not found`` and exits 127, as BusyBox does.
 """
 from __future__ import annotations
 
@@ -672,6 +687,7 @@ class _Redirected:
 _ERREXIT_KINDS = (_Simple, _Pipeline, _Subshell)
 _COMPOUND_END = {"then", "elif", "else", "fi", "do", "done", "}", "esac"}
 _NOT_MODELLED = {"function", "select"}
+_OPENERS = {"if", "for", "while", "until", "case", "{"}
 
 
 def _is_word(t: object, text: str) -> bool:
@@ -931,7 +947,7 @@ def _parse(script: str) -> list:
                 i += 1
                 redirs.append(_Redir(t[1], t[2], t[3]))
                 continue
-            if not words and not t.is_quoted() and t.raw in _COMPOUND_END | {"if", "for", "while", "until", "case", "{"}:
+            if not words and not t.is_quoted() and t.raw in _COMPOUND_END | _OPENERS:
                 if assigns or redirs:
                     raise unexpected(t)
                 break
@@ -1207,6 +1223,11 @@ class _Input:
         return line
 
 
+def _bytes(data: str | bytes) -> bytes:
+    """Text as the bytes it came from (``surrogateescape`` keeps non-UTF-8 bytes intact)."""
+    return data.encode(errors="surrogateescape") if isinstance(data, str) else data
+
+
 @dataclass
 class _IO:
     stdin: _Input
@@ -1214,10 +1235,10 @@ class _IO:
     out: list
 
     def stdout(self, data: str | bytes) -> None:
-        self.fds[1].write(data.encode(errors="surrogateescape") if isinstance(data, str) else data, self.out)
+        self.fds[1].write(_bytes(data), self.out)
 
     def stderr(self, data: str | bytes) -> None:
-        self.fds[2].write(data.encode(errors="surrogateescape") if isinstance(data, str) else data, self.out)
+        self.fds[2].write(_bytes(data), self.out)
 
 
 class _Exit(Exception):
@@ -1484,7 +1505,8 @@ class _Shell:
     def arith(self, expr: str) -> int:
         """``$((expr))``: ash's integer arithmetic (64-bit, C operators and precedence, ``**``,
         ``?:``, assignments, ``++``/``--``; a variable's value is itself evaluated)."""
-        text = "".join("".join(t for t, _ in f) for f in self._expand_parts(_Lexer(expr)._inner_word(True)))
+        parts = _Lexer(expr)._inner_word(True)
+        text = "".join("".join(t for t, _ in f) for f in self._expand_parts(parts))
         return _Arith_eval(self).run(text)
 
     def expand(self, word: _Word, *, glob: bool = True) -> list[str]:
@@ -3737,7 +3759,8 @@ def _input_data(sh: "_Shell", name: str, f: str, io: _IO, *, xfopen: bool = Fals
     try:
         return _read_special(sh, f, None)
     except OSError as e:
-        io.stderr(f"{name}: can't open '{f}': {_oserr(e)}\n" if xfopen else f"{name}: {f}: {_oserr(e)}\n")
+        io.stderr(f"{name}: can't open '{f}': {_oserr(e)}\n" if xfopen
+                  else f"{name}: {f}: {_oserr(e)}\n")
         return None
 
 
@@ -3818,11 +3841,9 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
                     return None
                 s, e = m.span()
             if "x" in o:
-                if rx is not None:
-                    m = rx.fullmatch(line)
-                    return (0, len(line)) if m and s == 0 else (
-                        (0, len(line)) if m else None)
-                return (0, len(line)) if (line.lower() == pat.lower() if icase else line == pat) else None
+                whole = rx.fullmatch(line) is not None if rx is not None else (
+                    line.lower() == pat.lower() if icase else line == pat)
+                return (0, len(line)) if whole else None
             if "w" not in o or word_ok(line, s, e):
                 return s, e
             pos = e if e > s else s + 1         # BusyBox goes on after the failed match
@@ -3872,7 +3893,7 @@ def _cmd_grep(sh: "_Shell", argv: list[str], io: _IO) -> int:
             if max_count is not None and count >= max_count:
                 break
         if "c" in o:
-            out.append((cur.encode(errors="surrogateescape") + b":" if show_name else b"") + str(count).encode(errors="surrogateescape") + b"\n")
+            out.append((_bytes(cur) + b":" if show_name else b"") + b"%d\n" % count)
         if "L" in o and count == 0:
             out.append(cur.encode(errors="surrogateescape") + b"\n")
         return count
@@ -5152,7 +5173,8 @@ _APPLETS: dict[str, Callable] = {
     "test": _cmd_test, "[": _cmd_test, "pwd": _cmd_pwd, "busybox": _cmd_busybox,
     "ls": _cmd_ls, "wc": _cmd_wc, "head": _cmd_head, "tail": _cmd_tail, "whoami": _cmd_whoami,
     "id": _cmd_id, "basename": _cmd_basename, "dirname": _cmd_dirname, "seq": _cmd_seq,
-    "grep": _cmd_grep, "egrep": _cmd_grep, "fgrep": _cmd_grep, "sort": _cmd_sort, "uniq": _cmd_uniq, "tr": _cmd_tr, "cut": _cmd_cut,
+    "grep": _cmd_grep, "egrep": _cmd_grep, "fgrep": _cmd_grep, "sort": _cmd_sort,
+    "uniq": _cmd_uniq, "tr": _cmd_tr, "cut": _cmd_cut,
     "tee": _cmd_tee, "sed": _cmd_sed, "md5sum": _cmd_sum, "sha1sum": _cmd_sum,
     "sha256sum": _cmd_sum, "sha512sum": _cmd_sum, "xargs": _cmd_xargs, "find": _cmd_find,
     "env": _cmd_env, "which": _cmd_which,
