@@ -461,8 +461,8 @@ class Mount:
             raise _err(_errno.ENOENT, path)
         if got[0].kind != "dir":
             raise _err(_errno.ENOTDIR, path)
-        if name not in ("", ".", "..") and self.cred.uid != 0 and not self._may(got[0], _X):
-            raise _err(_errno.EACCES, path)      # looking the last name up needs search
+        if name and self.cred.uid != 0 and not self._may(got[0], _X):
+            raise _err(_errno.EACCES, path)      # any last name (".", ".." too) needs search
         return pdir, name
 
     def _writable(self, path: str) -> None:
