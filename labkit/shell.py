@@ -3499,7 +3499,7 @@ def _bracket(p: str, i: int) -> tuple[str, int]:
     first = True
     while True:
         if i >= len(p):
-            raise _BadRegex("unmatched [")
+            raise _BadRegex("Unmatched [, [^, [:, [., or [=")
         c = p[i]
         if c == "]" and not first:
             return _class_body(items, negate), i + 1
@@ -3508,12 +3508,12 @@ def _bracket(p: str, i: int) -> tuple[str, int]:
             kind = p[i + 1]
             end = p.find(kind + "]", i + 2)
             if end < 0:
-                raise _BadRegex("unmatched [")
+                raise _BadRegex("Unmatched [, [^, [:, [., or [=")
             word = p[i + 2:end]
             if kind != ":":
                 raise _unsupported(f"the bracket item '[{kind}{word}{kind}]' in a regular expression")
             if word not in _CLASSES:
-                raise _BadRegex("bad class")
+                raise _BadRegex("Invalid character class name")
             body = _CLASSES[word]
             k = 0
             while k < len(body):
@@ -3530,7 +3530,7 @@ def _bracket(p: str, i: int) -> tuple[str, int]:
             if hi == "[":
                 raise _unsupported("a range ending in a bracket item in a regular expression")
             if ord(hi) < ord(lo):
-                raise _BadRegex("invalid range end")
+                raise _BadRegex("Invalid range end")
             items.append((lo, hi))
             i += 3
             continue
@@ -3568,7 +3568,7 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
         c = p[i]
         if c == "\\":
             if i + 1 >= n:
-                raise _BadRegex("trailing backslash")
+                raise _BadRegex("Trailing backslash")
             d = p[i + 1]
             i += 2
             if not ere and d == "(":
@@ -3586,7 +3586,7 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 continue
             if not ere and d == ")":
                 if depth == 0:
-                    raise _BadRegex("unmatched )")
+                    raise _BadRegex("Unmatched ( or \\(")
                 depth -= 1
                 out.append(")")
                 can_repeat, at_start = True, False
@@ -3607,9 +3607,9 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 if not m or not can_repeat:
                     if not can_repeat and m:
                         raise _unsupported("an interval at the start of a regular expression")
-                    raise _BadRegex("bad interval")
+                    raise _BadRegex("Unmatched \\{" if end < 0 else "Invalid content of \\{\\}")
                 if m.group(3) and int(m.group(3)) < int(m.group(1)):
-                    raise _BadRegex("bad interval")
+                    raise _BadRegex("Invalid content of \\{\\}")
                 quant("{" + p[i:end] + "}")
                 i = end + 2
                 continue
@@ -3620,7 +3620,7 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                 continue
             if d.isdigit() and d != "0":
                 if int(d) > groups:
-                    raise _BadRegex("invalid back reference")
+                    raise _BadRegex("Invalid back reference")
                 out.append(f"(?:\\{d})")
                 can_repeat, at_start = True, False
                 continue
@@ -3707,7 +3707,7 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
                     can_repeat, at_start = True, False
                     continue
                 if m.group(3) and int(m.group(3)) < int(m.group(1)):
-                    raise _BadRegex("bad interval")
+                    raise _BadRegex("Invalid content of \\{\\}")
                 quant("{" + m.group(0))
                 i += m.end()
             else:
@@ -3719,7 +3719,7 @@ def _translate_re(p: str, ere: bool, *, sed: bool = False) -> tuple[str, bool]:
         i += 1
         can_repeat, at_start = True, False
     if depth:
-        raise _BadRegex("unmatched (")
+        raise _BadRegex("Unmatched ( or \\(")
     return "".join(out), alt
 
 
@@ -4424,10 +4424,11 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
                 if j < len(s) and s[j] == "]":
                     j += 1
                 end = s.find("]", j)
-                if end > 0 and "\n" not in s[i:end]:
-                    buf.append(s[i:end + 1])
-                    i = end + 1
-                    continue
+                if end < 0 or "\n" in s[i:end]:      # BusyBox looks for ']' first
+                    raise _CmdError(f"sed: unmatched '{delim}'")
+                buf.append(s[i:end + 1])
+                i = end + 1
+                continue
             if c == delim:
                 i += 1
                 break
@@ -4438,8 +4439,8 @@ def _sed_parse(script: str, ere: bool) -> list[_SedCmd]:
             return None, True
         try:
             _, alt = _compile_re(text.encode(errors="surrogateescape"), ere, False, sed=True)
-        except _BadRegex:
-            raise _CmdError(f"sed: bad regex '{text}'")
+        except _BadRegex as e:                      # glibc's regerror() text follows
+            raise _CmdError(f"sed: bad regex '{text}': {e.args[0]}")
         return (text, ere, alt), False
 
     def address() -> _SedAddr | None:

@@ -2,10 +2,12 @@
 
 Every script in ``SCRIPTS`` runs twice on the same two lower layers (BusyBox + a data
 layer): once for real (``chroot MERGED /bin/sh -c SCRIPT`` on a kernel overlay mount with
-Docker's options, umask 022, ``/dev`` bind-mounted like a container's), once in
-``labkit.shell.run`` on ``labkit.overlay.Mount``. The exit status, the output and the upper
-directory (paths, kinds, modes, owners, sizes, content digests, symlink targets,
-whiteouts, opaque marks, hard-link groups) must be the same.
+Docker's options, umask 022, ``/dev`` bind-mounted like a container's, stdin /dev/null),
+once in ``labkit.shell.run`` on ``labkit.overlay.Mount`` (``Oracle.check``). The exit
+status, the output and the upper directory (paths, kinds, modes, owners, sizes, content
+digests, symlink targets, whiteouts, opaque marks, hard-link groups) must be the same.
+Hypothesis adds random file-command scripts and random pipelines of text applets checked
+the same way, and random regular expressions given to the host's BusyBox grep and sed.
 """
 from __future__ import annotations
 
@@ -518,3 +520,40 @@ if given is not None:
     @given(script=_pipelines())
     def test_random_pipelines_match_busybox_on_the_kernel(script, oracle):
         oracle.check(script)
+
+
+_BRE_PIECES = ["a", "b", ".", "*", "\\+", "\\?", "[ab]", "[^a]", "^", "$", "\\(", "\\)",
+               "\\{1,2\\}", "\\|", "\\<", "\\>", "\\w", "x", " ", "\\1", "+", "?", "{",
+               "[[:alpha:]]", "\\.", "[]a]"]
+_ERE_PIECES = ["a", "b", ".", "*", "+", "?", "[ab]", "[^a]", "^", "$", "(", ")", "{1,2}", "|",
+               "\\<", "\\>", "\\w", "x", " ", "\\(", "{", "[[:space:]]"]
+_REGEX_TEXT = b"aab\nabab\nbba b\n\nab_ba\nxaax\na+b?\n(a){b}\n[x]|y\n^a$\nbbbb\nab ab"
+
+
+def _quote(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+if given is not None:
+    @settings(max_examples=100, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ere=st.booleans(), pieces=st.data())
+    def test_random_regexes_match_busybox_grep_and_sed(ere, pieces, lowers, tmp_path):
+        """Patterns glibc reads differently from Python's re must raise, never differ."""
+        pattern = "".join(pieces.draw(st.lists(st.sampled_from(_ERE_PIECES if ere else _BRE_PIECES),
+                                               min_size=1, max_size=5)))
+        (tmp_path / "t").write_bytes(_REGEX_TEXT)
+        data = dict(lowers[0], t=Node.file(_REGEX_TEXT))
+        commands = [["grep"] + (["-E"] if ere else []) + flags + ["-e", pattern]
+                    for flags in (["-n"], ["-o"], ["-w", "-c"], ["-x", "-c"], ["-i", "-c"])]
+        if not ere:
+            commands += [["sed", f"s/{pattern}/[&]/g"], ["sed", "-n", f"s/{pattern}/<\\1>/2p"]]
+        for argv in commands:
+            real = subprocess.run([str(BUSYBOX), *argv, str(tmp_path / "t")], capture_output=True)
+            script = " ".join(_quote(a) for a in argv) + " /t"
+            try:
+                sim = run(script, overlay.Mount([data, lowers[1]], {}), env=ENV)
+            except UnsupportedOperation:
+                continue
+            expected = (real.stdout + real.stderr).decode(errors="replace")
+            assert (sim.exit_code, sim.output) == (real.returncode, expected), script
