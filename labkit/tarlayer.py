@@ -624,15 +624,20 @@ def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: i
                     if head and typeflag != b"1":
                         first = data_b[:head]
                 elif is_file and (digest or (head and typeflag != b"1")):
+                    h = sha256() if digest else None
+                    got = 0
                     if head and typeflag != b"1":
-                        src.fill(min(head, datasize))
-                        first = bytes(src.buf[src.pos:src.pos + min(head, datasize)])
-                    if digest:
-                        h = sha256()
-                        got = src.feed(datasize, h.update)
+                        # the head is consumed piece by piece (no join of the window with
+                        # the next read); the rest is hashed or skipped (seeking) as usual
+                        want = min(head, datasize)
+                        parts: list[bytes] = []
+                        got = src.feed(want, parts.append if h is None else
+                                       lambda mv, parts=parts, h=h: (parts.append(bytes(mv)), h.update(mv)))
+                        first = b"".join(bytes(x) for x in parts)
+                    if got == min(head, datasize) if head and typeflag != b"1" else True:
+                        got += src.feed(datasize - got, None if h is None else h.update)
+                    if h is not None:
                         sha = h.hexdigest()
-                    else:
-                        got = src.feed(datasize, None)
                 else:
                     got = src.feed(datasize, None)
                 if got < datasize:
