@@ -3270,10 +3270,17 @@ def _cmd_tail(sh: _Shell, argv: list[str], io: _IO) -> int:
     return _head_tail(sh, argv, io, tail=True)
 
 
+def _cred(sh: _Shell) -> tuple[int, int]:
+    """(uid, gid) the commands run as: the mount's ``Cred`` (``USER``), root by default."""
+    cred = getattr(sh.mount, "cred", None)
+    return (cred.uid, cred.gid) if cred is not None else (0, 0)
+
+
 def _cmd_whoami(sh: _Shell, argv: list[str], io: _IO) -> int:
-    found = _name_of(sh, "passwd", 0)
+    uid = _cred(sh)[0]
+    found = _name_of(sh, "passwd", uid)
     if found is None:
-        raise _CmdError("whoami: unknown uid 0")
+        raise _CmdError(f"whoami: unknown uid {uid}")
     io.stdout(found + "\n")
     return 0
 
@@ -3295,7 +3302,8 @@ def _cmd_id(sh: _Shell, argv: list[str], io: _IO) -> int:
     if names or not flags & {"u", "g"}:
         raise _unsupported("'id' without -u or -g (supplementary groups are not modelled)")
     kind = "passwd" if "u" in flags else "group"
-    io.stdout((_name_of(sh, kind, 0) or "0") + "\n" if "n" in flags else "0\n")
+    ident = _cred(sh)[0 if "u" in flags else 1]
+    io.stdout((_name_of(sh, kind, ident) or str(ident)) + "\n" if "n" in flags else f"{ident}\n")
     return 0
 
 
