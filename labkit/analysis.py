@@ -25,18 +25,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import secrets as _secrets
+from .formatting import human_size
 
 _MARK = "\U0010ffff\U0010ffff"     # sorts after every real name: gives child-first order
-
-
-def human_size(n: float) -> str:
-    """Decimal units like ``docker images``: 1.98MB, 512B, 3.2GB."""
-    n = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n}B"  # pragma: no cover
 
 
 def short_instruction(text: str, n: int = 60) -> str:
