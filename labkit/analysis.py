@@ -17,8 +17,6 @@ Layers are streamed one at a time; only per-path metadata is kept.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import heapq
 import math
 from dataclasses import dataclass, field, replace
@@ -26,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 
 from . import secrets as _secrets
 from .formatting import human_size
+from .tarlayer import gc_paused
 
 _MARK = "\U0010ffff\U0010ffff"     # sorts after every real name: gives child-first order
 
@@ -554,21 +553,6 @@ class _Overlay:
 
 # --------------------------------------------------------------------------- entry points
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (restored after): parsing and analysing a layer
-    make a few objects per tar entry, none in a reference cycle, and the collector's passes
-    over the growing heap cost time without freeing anything (reference counting does)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-
 def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
                    top: int = 10, content_hits: Callable[[int], Mapping[str, list[tuple[str, str]]]] | None = None,
                    ) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
@@ -577,7 +561,7 @@ def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[st
     instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
     dive, ov = _Dive(), _Overlay(instr, top)
     summaries = []
-    with _gc_paused():
+    with gc_paused():
         for i, entries in enumerate(layers):
             hits = content_hits(i) if content_hits else None
             compact = _compact_layer(entries)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import json
 import os
 import stat
@@ -11,6 +9,7 @@ import sys
 from typing import IO, Any, Iterator
 
 from ..errors import LabkitError
+from ..tarlayer import gc_paused
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -61,21 +60,8 @@ def _worker_read(task: tuple[int, str, bool]) -> list[tuple]:
     if img.layers[i].diff_id != diff_id:
         raise ImageError(f"{img.source} changed while it was being read (layer {i})",
                          fix="run the command again once the file is no longer being written")
-    with _no_gc():
+    with gc_paused():
         return layer_rows(_read(img, i, digest))
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: flattening makes ~10 small objects per entry and
-    no reference cycles, and each collection would walk all the objects made so far."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # Costs relative to reading a layer in this process (measured with bench_flatten.py): merging
@@ -150,7 +136,7 @@ def flatten(source: str, *, tag: str | None = None, digest: bool = True,
         if not isinstance(source, (str, os.PathLike)):
             n = 1          # workers open the image by its path
 
-        with _no_gc():
+        with gc_paused():
             return merge(_layers(img, digest, n, source, tag))
 
 
@@ -221,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         reason = " ".join(str(exc).split())
         print(f"labkit flatten: {args.image}: {reason}", file=sys.stderr)
         return 1
-    with _no_gc():
+    with gc_paused():
         if args.json:
             sys.stdout.write(json_text(tree))
             sys.stdout.write("\n")
