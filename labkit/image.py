@@ -379,6 +379,7 @@ class LayerChecks:
 
     def __init__(self, image: "Image", workers: int | None = None) -> None:
         import threading  # noqa: PLC0415
+        from .parallel import cpu_count  # noqa: PLC0415
         self._image = image
         self._done: dict[int, tuple[str, int] | BaseException] = {}
         self._cond = threading.Condition()
@@ -399,7 +400,7 @@ class LayerChecks:
         self._covered = frozenset(i for _, i in plain)
         self._todo = [i for _, i in plain]
         # one core is left to the caller, who parses meanwhile and joins the hashing when it waits
-        n = workers if workers is not None else max(1, _cpus() - 1)
+        n = workers if workers is not None else max(1, cpu_count() - 1)
         self._threads = [threading.Thread(target=self._work, name="labkit-layer-digest", daemon=True)
                          for _ in range(max(0, min(n, len(self._todo))))]
         # A worker coming back from a system call or a hash waits for the GIL until the parsing
@@ -515,12 +516,6 @@ class LayerChecks:
 _SWITCH = 0.0005            # seconds: the GIL switch interval while layer checks run
 _HASH_CHUNK = 16 << 20      # bytes per read + hash: the GIL is taken back once per chunk, so few and big
 
-
-def _cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 # --------------------------------------------------------------------------- the image
