@@ -10,9 +10,11 @@ pytestmark = pytest.mark.docker
 
 DOCKERFILE = """\
 FROM {base}
-RUN mkdir -p /srv/data && echo image > /srv/data/a && ln -s /srv/data /linked
+RUN mkdir -p /srv/data /srv/other && echo image > /srv/data/a && ln -s /srv/other /linked
 VOLUME /srv/data /fresh/deep /linked/sub
 """
+# (A volume reached through a symlink INTO another volume is left out: whether the daemon
+# makes its mountpoint in the layer or in the other volume depends on Go's map order.)
 SCRIPT = ("echo vol > /srv/data/b && echo x > /fresh/deep/x && echo outside > /outside "
           "&& mkdir -p /linked/sub/more && rm /srv/data/a && cat /srv/data/b")
 
@@ -37,7 +39,7 @@ def test_container_writes_under_volumes_stay_out_of_diff_and_commit(tmp_path, do
             run = eng.exec(cid, ["sh", "-c", SCRIPT])
             changes = sorted((c.kind, c.path) for c in eng.diff(cid))
             committed = eng.commit(cid)
-            listing = eng.run(committed, ["sh", "-c", "ls -A /srv/data /fresh/deep /linked/ /outside; "
+            listing = eng.run(committed, ["sh", "-c", "ls -A /srv/data /fresh/deep /srv/other /outside; "
                                                        "cat /srv/data/a"], keep=False)
         finally:
             eng.remove(cid)
