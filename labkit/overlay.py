@@ -735,11 +735,16 @@ class Mount:
         self._set_attr(path, follow, "owner", uid=node.uid if uid == -1 else uid,
                        gid=node.gid if gid == -1 else gid, mode=mode)
 
-    def utime(self, path: str, mtime: int, *, follow: bool = True) -> None:
-        """Set the modification time to ``mtime`` (an explicit time: owner or root only)."""
+    def utime(self, path: str, mtime: int, *, follow: bool = True, current: bool = False) -> None:
+        """Set the modification time. An explicit time needs the owner (or root: EPERM);
+        ``current=True`` is ``touch``'s "now" (``utimensat(NULL)``), which write permission
+        allows too (else EACCES)."""
         real, node = self._existing(path, follow)
         self._writable(path)
-        self._owner_or_root(node, path)
+        if not current:
+            self._owner_or_root(node, path)
+        elif self.cred.uid != 0 and node.uid != self.cred.uid and not self._may(node, _W):
+            raise _err(_errno.EACCES, path)
         self._set_attr(path, follow, "mtime", mtime=int(mtime))
 
     def mkdir(self, path: str, mode: int = 0o755) -> None:

@@ -2268,7 +2268,7 @@ def _cmd_touch(sh: _Shell, argv: list[str], io: _IO) -> int:
         path = sh.abs(name)
         try:
             if sh.fstat(name) is not None:
-                sh.mount.utime(path, sh.now)        # metadata change: copies a lower file up
+                sh.mount.utime(path, sh.now, current=True)   # copies a lower file up
             elif "c" not in flags:
                 sh.mount.write(path, b"")
         except OSError as e:

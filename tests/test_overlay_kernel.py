@@ -79,6 +79,7 @@ _op = st.one_of(
     st.tuples(st.just("chmod"), _path, st.sampled_from(MODES)),
     st.tuples(st.just("chown"), _path, st.sampled_from((0, 7, 1000, -1)), st.sampled_from((0, 9, 50, -1))),
     st.tuples(st.just("utime"), _path, st.sampled_from((5000, 7000))),
+    st.tuples(st.just("touch"), _path),
     st.tuples(st.just("mkdir"), _path, st.sampled_from((0o755, 0o700, 0o2777))),
     st.tuples(st.just("rmdir"), _path),
     st.tuples(st.just("unlink"), _path),
