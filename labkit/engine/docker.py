@@ -449,6 +449,8 @@ class DockerEngine(Engine):
                 if not dry_run:
                     with contextlib.suppress(Exception):
                         self._api.remove_image(r["Id"], force=True)
+            if session_only:
+                removed += self._clean_orphans(label, dry_run)
             for v in (self._api.volumes(filters={"label": labels}) or {}).get("Volumes") or []:
                 removed.append(f"volume {v['Name']}")
                 if not dry_run:
@@ -458,6 +460,44 @@ class DockerEngine(Engine):
                 if not dry_run:
                     self._api.remove_network(n["Id"])
         return removed
+
+
+    def _clean_orphans(self, label: str, dry_run: bool) -> list[str]:
+        """labkit's untagged images that nothing is built on any more. A build's last steps
+        are labkit's LABELs (managed first, session last), so removing a session's images can
+        leave the managed-only step behind when another build hung on it at the time; it
+        carries no session label, and no session clean would ever find it. Only images that
+        ARE that step (their newest history entry is labkit's own LABEL), untagged, and leaves
+        (no image has them as parent; the daemon refuses one a container uses): an image
+        someone else built FROM labkit's base inherits the label but is never one of them."""
+        import docker.errors
+        removed: list[str] = []
+        for _ in range(4):
+            everything = self._api.images(all=True)
+            parents = {r.get("ParentId") for r in everything}
+            mine = self._api.images(all=True, filters={"label": label, "dangling": True})
+            leaves = [r for r in mine if r["Id"] not in parents
+                      and not [t for t in r.get("RepoTags") or [] if t != "<none>:<none>"]
+                      and self._is_label_step(r["Id"], label)]
+            if not leaves:
+                break
+            for r in leaves:
+                removed.append(f"image {r['Id'].split(':')[-1][:12]} (untagged, built on by nothing)")
+                if not dry_run:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self._api.remove_image(r["Id"])
+            if dry_run:
+                break
+        return removed
+
+
+    def _is_label_step(self, image_id: str, label: str) -> bool:
+        import docker.errors
+        try:
+            newest = self._api.history(image_id)[0]
+        except (docker.errors.APIError, IndexError):
+            return False
+        return newest.get("CreatedBy", "").endswith(f"#(nop)  LABEL {label}")
 
 
 def _progress(stream, what: str) -> dict[str, str]:
