@@ -41,3 +41,29 @@ def test_session_clean_removes_orphaned_labkit_leaves_only(docker_client, docker
                 api.remove_image(image, force=True)
             except Exception:  # noqa: BLE001 - removed by the clean, or with its child
                 pass
+
+
+def test_clean_removes_an_image_and_what_was_built_on_it_in_any_order(docker_client, docker_engine,
+                                                                       tmp_path):
+    """The daemon refuses to remove an image while one built on it exists, even forced; clean
+    must not rely on creation times for the order (they tie within a second, and a cached
+    build reuses an older image). Given the parent FIRST, both still go, and only what was
+    really removed is reported."""
+    base = docker_engine.base_image().tags[0]
+    api = docker_client.api
+    parent = _build(docker_client, tmp_path, f"FROM {base}\nRUN echo p > /p\n", {LABEL: "true"})
+    child = _build(docker_client, tmp_path, f"FROM {parent}\nRUN echo c > /c\n", {LABEL: "true"})
+    api.tag(parent, "labkit-test-clean-order", "parent")   # tagged: not pruned with the child
+    rows = {r["Id"]: r for r in api.images(all=True, filters={"label": f"{LABEL}=true"})}
+    try:
+        removed = docker_engine._remove_images([rows[parent], rows[child]], False)  # noqa: SLF001
+        assert len(removed) == 2 and removed[0].startswith(f"image {child.split(':')[1][:12]}")
+        for image in (parent, child):
+            with pytest.raises(Exception):
+                api.inspect_image(image)
+    finally:
+        for image in (child, parent):
+            try:
+                api.remove_image(image, force=True)
+            except Exception:  # noqa: BLE001 - removed by the test itself
+                pass

@@ -441,14 +441,8 @@ class DockerEngine(Engine):
                 removed.append(f"container {c['Id'][:12]}")
                 if not dry_run:
                     self._api.remove_container(c["Id"], force=True)
-            # newest first, so children go before the parents they were built on
-            rows = sorted(self._api.images(all=True, filters={"label": labels}),
-                          key=lambda r: r.get("Created", 0), reverse=True)
-            for r in rows:
-                removed.append(f"image {r['Id'].split(':')[-1][:12]} {' '.join(r.get('RepoTags') or [])}".rstrip())
-                if not dry_run:
-                    with contextlib.suppress(Exception):
-                        self._api.remove_image(r["Id"], force=True)
+            removed += self._remove_images(self._api.images(all=True, filters={"label": labels}),
+                                           dry_run)
             if session_only:
                 removed += self._clean_orphans(label, dry_run)
             for v in (self._api.volumes(filters={"label": labels}) or {}).get("Volumes") or []:
@@ -461,6 +455,37 @@ class DockerEngine(Engine):
                     self._api.remove_network(n["Id"])
         return removed
 
+
+    def _remove_images(self, rows: list, dry_run: bool) -> list[str]:
+        """Remove these images, children before the images they are built on: the daemon
+        refuses a parent while a child exists (even forced), and ``Created`` does not give
+        that order (a build that hits the cache reuses an older image). Each pass removes
+        what it can; only what was really removed is reported."""
+        import docker.errors
+        def shown(r: dict) -> str:
+            tags = " ".join(t for t in r.get("RepoTags") or [] if t != "<none>:<none>")
+            return f"image {r['Id'].split(':')[-1][:12]} {tags}".rstrip()
+        if dry_run:
+            return [shown(r) for r in rows]
+        out: list[str] = []
+        pending = {r["Id"]: r for r in rows}
+        while pending:
+            progress = False
+            for image_id, r in list(pending.items()):
+                try:
+                    self._api.remove_image(image_id, force=True)
+                except docker.errors.NotFound:
+                    del pending[image_id]          # pruned with a child already
+                    progress = True
+                    continue
+                except docker.errors.APIError:
+                    continue                        # a child is still there: next pass
+                out.append(shown(r))
+                del pending[image_id]
+                progress = True
+            if not progress:
+                break
+        return out
 
     def _clean_orphans(self, label: str, dry_run: bool) -> list[str]:
         """labkit's untagged images that nothing is built on any more. A build's last steps
