@@ -372,7 +372,7 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         try:
             exposed_ports(ports)
         except BuildError as exc:
-            raise BuildError(str(exc).split("\n  fix:")[0], line=ins.line, instruction=ins.original,
+            raise BuildError(exc.message, line=ins.line, instruction=ins.original,
                              fix=exc.fix) from None
         key = nop("EXPOSE " + " ".join(sorted(ports)))
     elif kw in ("CMD", "ENTRYPOINT"):

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 
 class LabkitError(Exception):
-    """Root of every labkit error. ``fix`` is the one thing to do about it, when known."""
+    """Root of every labkit error. ``fix`` is the one thing to do about it, when known;
+    ``message`` is the problem alone (``str()`` adds the fix on its own line)."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         self.fix = fix
+        self.message = message
         super().__init__(message if not fix else f"{message}\n  fix: {fix}")
 
 

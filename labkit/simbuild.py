@@ -465,13 +465,13 @@ class _Build:
             try:
                 mount.cred, home = user_cred(user, mount)
             except LabkitError as exc:
-                raise BuildError(str(exc).split("\n  fix:")[0], step=p.step, line=ins.line,
+                raise BuildError(exc.message, step=p.step, line=ins.line,
                                  instruction=ins.original, fix=exc.fix) from None
             env.setdefault("HOME", home)
         try:
             volumes = make_mountpoints(mount, state.image.config)
         except LabkitError as exc:
-            raise BuildError(str(exc).split("\n  fix:")[0], step=p.step, line=ins.line,
+            raise BuildError(exc.message, step=p.step, line=ins.line,
                              instruction=ins.original, fix=exc.fix) from None
         before = dict(mount.upper)
         self.emit(ev.StepRunning(p.step, secrets.token_hex(6)))

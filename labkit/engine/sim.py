@@ -223,7 +223,7 @@ class SimEngine(Engine):
         try:
             volumes = make_mountpoints(mount, img.config)
         except LabkitError as exc:
-            raise EngineError(str(exc).split("\n  fix:")[0], fix=exc.fix) from None
+            raise EngineError(exc.message, fix=exc.fix) from None
         mount.take_events()          # the daemon's own mkdirs are not the container's doing
         env = _env(img.config)
         if cfg.get("User"):
@@ -231,7 +231,7 @@ class SimEngine(Engine):
             try:
                 mount.cred, home = user_cred(cfg["User"], mount)
             except LabkitError as exc:
-                raise EngineError(str(exc).split("\n  fix:")[0], fix=exc.fix) from None
+                raise EngineError(exc.message, fix=exc.fix) from None
             env.setdefault("HOME", home)
         c = _Container(secrets.token_hex(32), img.id, mount, env,
                        cfg.get("WorkingDir") or "/", running, tuple(volumes), dict(mount.upper))
