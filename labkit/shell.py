@@ -137,6 +137,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from .errors import UnsupportedOperation
 from .fsmodel import Node
+from .users import account_rows, name_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .overlay import Mount
@@ -2660,13 +2661,8 @@ def _cmd_chmod(sh: _Shell, argv: list[str], io: _IO) -> int:
 
 def _lookup(sh: _Shell, db: str, name: str) -> tuple[int, int] | None:
     """(id, primary gid) of a name in the mount's /etc/passwd or /etc/group."""
-    try:
-        text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        f = line.split(":")
-        if len(f) >= 3 and f[0] == name and f[2].isdigit():
+    for f in account_rows(sh.mount, db):
+        if f[0] == name and f[2].isdigit():
             gid = int(f[3]) if db == "passwd" and len(f) > 3 and f[3].isdigit() else int(f[2])
             return int(f[2]), gid
     return None
@@ -3100,17 +3096,7 @@ def _ls_mode(n: Node) -> str:
 
 def _ls_long(sh: _Shell, path: str, shown: str, n: Node, numeric: bool) -> str:
     def name(db: str, i: int) -> str:
-        if numeric:
-            return str(i)
-        try:
-            text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
-        except OSError:
-            return str(i)
-        for line in text.splitlines():
-            f = line.split(":")
-            if len(f) >= 3 and f[2] == str(i):
-                return f[0]
-        return str(i)
+        return str(i) if numeric else (name_of(sh.mount, db, i) or str(i))
     size = n.size if n.kind == "file" else (len(n.linkname) if n.kind == "symlink" else 4096)
     t = time.gmtime(n.mtime)
     recent = abs(sh.now - n.mtime) < 183 * 24 * 3600
@@ -3278,23 +3264,11 @@ def _cred(sh: _Shell) -> tuple[int, int]:
 
 def _cmd_whoami(sh: _Shell, argv: list[str], io: _IO) -> int:
     uid = _cred(sh)[0]
-    found = _name_of(sh, "passwd", uid)
+    found = name_of(sh.mount, "passwd", uid)
     if found is None:
         raise _CmdError(f"whoami: unknown uid {uid}")
     io.stdout(found + "\n")
     return 0
-
-
-def _name_of(sh: _Shell, db: str, ident: int) -> str | None:
-    try:
-        text = sh.mount.read("/etc/" + db).decode(errors="surrogateescape")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        f = line.split(":")
-        if len(f) >= 3 and f[2] == str(ident):
-            return f[0]
-    return None
 
 
 def _cmd_id(sh: _Shell, argv: list[str], io: _IO) -> int:
@@ -3303,7 +3277,7 @@ def _cmd_id(sh: _Shell, argv: list[str], io: _IO) -> int:
         raise _unsupported("'id' without -u or -g (supplementary groups are not modelled)")
     kind = "passwd" if "u" in flags else "group"
     ident = _cred(sh)[0 if "u" in flags else 1]
-    io.stdout((_name_of(sh, kind, ident) or str(ident)) + "\n" if "n" in flags else f"{ident}\n")
+    io.stdout((name_of(sh.mount, kind, ident) or str(ident)) + "\n" if "n" in flags else f"{ident}\n")
     return 0
 
 

@@ -767,17 +767,14 @@ def _parse_chown(spec: str, mount) -> tuple[int, int]:
     user, _, group = spec.partition(":")
     group = group or user
 
+    from .users import id_of  # noqa: PLC0415
+
     def lookup(db: str, name: str) -> int:
         if name.isdigit():
             return int(name)
-        try:
-            text = mount.read("/etc/" + db).decode(errors="replace")
-        except OSError:
-            text = ""
-        for line in text.splitlines():
-            f = line.split(":")
-            if len(f) >= 3 and f[0] == name and f[2].isdigit():
-                return int(f[2])
+        found = id_of(mount, db, name)
+        if found is not None:
+            return found
         raise BuildError(f"--chown={spec}: no {'user' if db == 'passwd' else 'group'} named "
                          f"{name!r} in the image's /etc/{db}",
                          fix="use numeric ids, or add the user in an earlier RUN")

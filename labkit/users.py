@@ -9,7 +9,27 @@ from __future__ import annotations
 from .errors import LabkitError
 from .overlay import Cred
 
-__all__ = ["user_cred"]
+__all__ = ["user_cred", "account_rows", "id_of", "name_of"]
+
+
+def account_rows(mount, db: str) -> list[list[str]]:
+    """The entries of the mount's ``/etc/<db>`` (``passwd`` or ``group``), each split on
+    ``:`` (three fields at least); none when the file is missing or unreadable."""
+    try:
+        text = mount.read("/etc/" + db).decode(errors="surrogateescape")
+    except (OSError, LabkitError):
+        return []
+    return [f for f in (line.split(":") for line in text.splitlines()) if len(f) >= 3]
+
+
+def id_of(mount, db: str, name: str) -> int | None:
+    """The number of the user or group called ``name`` in the mount's ``/etc/<db>``."""
+    return next((int(f[2]) for f in account_rows(mount, db) if f[0] == name and f[2].isdigit()), None)
+
+
+def name_of(mount, db: str, ident: int) -> str | None:
+    """The name of user or group number ``ident`` in the mount's ``/etc/<db>``."""
+    return next((f[0] for f in account_rows(mount, db) if f[2] == str(ident)), None)
 
 
 def user_cred(spec: str, mount):
@@ -18,15 +38,8 @@ def user_cred(spec: str, mount):
     primary group plus every group that lists the user; an unknown number is used as is
     (group 0), an unknown name is an error with the runtime's words. Returns
     ``(overlay.Cred, home directory)``."""
-    def table(name: str) -> list[list[str]]:
-        try:
-            text = mount.read("/etc/" + name).decode(errors="replace")
-        except (OSError, LabkitError):
-            return []
-        return [f for f in (line.split(":") for line in text.splitlines()) if len(f) >= 3]
-
     user, _, group = spec.partition(":")
-    passwd = table("passwd")
+    passwd = account_rows(mount, "passwd")
     entry = next((f for f in passwd if f[0] == user), None)
     if entry is None and user.isdigit():
         entry = next((f for f in passwd if f[2] == user), None)
@@ -38,7 +51,7 @@ def user_cred(spec: str, mount):
     home = entry[5] if entry is not None and len(entry) > 5 and entry[5] else "/"
     groups: tuple[int, ...] = ()
     if group:
-        row = next((f for f in table("group") if f[0] == group), None)
+        row = next((f for f in account_rows(mount, "group") if f[0] == group), None)
         if row is None and group.isdigit():
             gid = int(group)
         elif row is None:
@@ -47,6 +60,6 @@ def user_cred(spec: str, mount):
         else:
             gid = int(row[2])
     elif entry is not None:
-        groups = tuple(int(f[2]) for f in table("group")
+        groups = tuple(int(f[2]) for f in account_rows(mount, "group")
                        if f[2].isdigit() and len(f) > 3 and entry[0] in f[3].split(","))
     return Cred(uid, gid, tuple(g for g in groups if g != gid)), home
