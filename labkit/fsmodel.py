@@ -112,12 +112,14 @@ def is_under(path: str, top: str) -> bool:
     return top == "" or path == top or path.startswith(top + "/")
 
 
-def resolve_in_scope(path: str, link_of: Callable[[str], str | None], *, max_hops: int = 255) -> str:
+def resolve_in_scope(path: str, link_of: Callable[[str], str | None], *, max_hops: int = 255,
+                     on_loop: Callable[[str], Exception] | None = None) -> str:
     """Follow symlinks lexically while staying inside a root (Docker's FollowSymlinkInScope).
 
     ``link_of(p)`` gives the target of ``p`` when it is a symlink, else None. Absolute targets
     restart at the root and ``..`` never climbs above it; after ``max_hops`` links the rest of
-    the path is taken literally. Returns the resolved relative path ("" for the root).
+    the path is taken literally, or, with ``on_loop``, ``on_loop("/" + p)`` is raised at the
+    next link (realpath's ELOOP). Returns the resolved relative path ("" for the root).
     """
     parts = [x for x in path.split("/") if x not in ("", ".")]
     done: list[str] = []
@@ -128,8 +130,10 @@ def resolve_in_scope(path: str, link_of: Callable[[str], str | None], *, max_hop
             if done:
                 done.pop()
             continue
-        target = link_of("/".join(done + [part])) if hops < max_hops else None
+        target = link_of("/".join(done + [part])) if hops < max_hops or on_loop else None
         if target is not None:
+            if hops >= max_hops:
+                raise on_loop("/" + "/".join(done + [part]))  # type: ignore[misc]
             hops += 1
             if target.startswith("/"):
                 done = []

@@ -136,7 +136,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from .errors import UnsupportedOperation
-from .fsmodel import Node
+from .fsmodel import Node, resolve_in_scope
 from .users import account_rows, name_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1355,30 +1355,11 @@ class _Shell:
 
     def realpath(self, p: str) -> str:
         """Resolve every symlink of an absolute path in the mount (like realpath(3))."""
-        parts = [c for c in self.abs(p).split("/") if c]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            c = parts.pop(0)
-            if c == "..":
-                if done:
-                    done.pop()
-                continue
-            if c == ".":
-                continue
-            cur = "/" + "/".join(done + [c])
-            node = self.lstat(cur)
-            if node is not None and node.kind == "symlink":
-                hops += 1
-                if hops > 40:
-                    raise OSError(_errno.ELOOP, os.strerror(_errno.ELOOP), cur)
-                target = node.linkname
-                if target.startswith("/"):
-                    done = []
-                parts = [x for x in target.split("/") if x] + parts
-            else:
-                done.append(c)
-        return "/" + "/".join(done)
+        def link_of(q: str) -> str | None:
+            node = self.lstat("/" + q)
+            return node.linkname if node is not None and node.kind == "symlink" else None
+        return "/" + resolve_in_scope(self.abs(p), link_of, max_hops=40, on_loop=lambda cur: OSError(
+            _errno.ELOOP, os.strerror(_errno.ELOOP), cur))
 
     # ---- expansion
     def _var(self, name: str) -> str | None:
