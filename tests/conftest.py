@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _require(var: str) -> bool:
-    return os.environ.get(var, "") not in ("", "0", "false", "no")
+from requirekit import skip_unless_required
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +25,7 @@ def docker_client():
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # any failure to reach the daemon
-        if _require("LABKIT_REQUIRE_DOCKER"):
-            pytest.fail(f"LABKIT_REQUIRE_DOCKER is set but no Docker daemon answers: {exc}")
-        pytest.skip(f"no Docker daemon reachable: {exc}")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", f"no Docker daemon answers: {exc}")
     yield client
     client.close()
 
@@ -57,9 +53,7 @@ def kernel_overlay():
     """Skip (or fail under LABKIT_REQUIRE_KERNEL) unless the kernel's overlayfs can be mounted."""
     why = _can_mount_overlay()
     if why:
-        if _require("LABKIT_REQUIRE_KERNEL"):
-            pytest.fail(f"LABKIT_REQUIRE_KERNEL is set but overlayfs cannot be mounted: {why}")
-        pytest.skip(f"cannot mount overlayfs: {why}")
+        skip_unless_required("LABKIT_REQUIRE_KERNEL", f"overlayfs cannot be mounted: {why}")
     return True
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from requirekit import skip_unless_required
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,10 +33,6 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-component-update", "--disable-sync", "--no-first-run",
                   "--disable-quic"]
 NOTEBOOK = os.environ.get("LABKIT_BROWSER_NOTEBOOK", str(FIXTURES / "playground.ipynb"))
-
-
-def _require() -> bool:
-    return os.environ.get("LABKIT_REQUIRE_BROWSER", "") not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +45,7 @@ def browser_tools():
     except ImportError:
         missing.append("playwright (pip install playwright)")
     if missing:
-        if _require():
-            pytest.fail("LABKIT_REQUIRE_BROWSER is set but missing: " + ", ".join(missing))
-        pytest.skip("browser test needs " + ", ".join(missing))
+        skip_unless_required("LABKIT_REQUIRE_BROWSER", "the browser test needs " + ", ".join(missing))
 
 
 def _free_port() -> int:

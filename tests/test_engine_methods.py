@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from requirekit import skip_unless_required
+
 import labkit
 from labkit import session
 from labkit.errors import EngineError, EngineUnavailable, UnsupportedOperation
@@ -41,9 +43,8 @@ def _saved_diff_ids(engine, ref, path) -> tuple[str, ...]:
 
 def _require_registry(engine):
     if engine.name == "docker" and not RealRegistry.available():
-        if os.environ.get("LABKIT_REQUIRE_DOCKER", "") not in ("", "0", "false", "no"):
-            pytest.fail("LABKIT_REQUIRE_DOCKER is set but docker-registry is not installed")
-        pytest.skip("docker-registry is not installed")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "docker-registry is not installed "
+                             "(apt-get install docker-registry)")
 
 
 def test_ref_and_diff_ids_match_the_saved_layers(engine, tmp_path):
@@ -114,10 +115,10 @@ def test_layer_storage_names_the_daemons_real_layer_dirs(engine, request, tmp_pa
     where = engine.layer_storage(ref)
     assert where.driver == request.getfixturevalue("docker_client").info()["Driver"]
     if where.driver != "overlay2":
-        pytest.skip(f"the daemon uses {where.driver}, not overlay2")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", f"the daemon uses {where.driver}, not overlay2")
     assert len(where.dirs) == len(engine.diff_ids(ref)) == 2
     if os.geteuid() != 0:
-        pytest.skip("reading the daemon's layer directories needs root")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "reading the daemon's layer directories needs root")
     top, bottom = where.dirs[-1], where.dirs[0]
     assert (top / "app" / "version").read_text() == f"{tmp_path.name}\n"
     assert not (top / "bin").exists()                        # the top layer holds only its diff

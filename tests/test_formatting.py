@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 
+from requirekit import skip_unless_required
+
 from labkit.engine.base import LABEL
 from labkit.formatting import human_size
 
@@ -29,9 +31,7 @@ def _value(text: str) -> float:
 
 def _cli(*args: str) -> list[str]:
     if not shutil.which("docker"):
-        if os.environ.get("LABKIT_REQUIRE_DOCKER", "") not in ("", "0", "false", "no"):
-            pytest.fail("LABKIT_REQUIRE_DOCKER is set but the docker CLI is not installed")
-        pytest.skip("the docker CLI is not installed")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "the docker CLI is not installed")
     return subprocess.run(["docker", *args], check=True, capture_output=True,
                           text=True).stdout.splitlines()
 

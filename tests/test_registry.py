@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from requirekit import skip_unless_required
+
 import labkit
 from labkit.errors import EngineError, EngineUnavailable
 from labkit.registry import (PULL_EXISTS, PULLED, PUSH_EXISTS, PUSHED, RealRegistry, Registry,
@@ -14,10 +16,8 @@ from labkit.registry import (PULL_EXISTS, PULLED, PUSH_EXISTS, PUSHED, RealRegis
 
 def _require_registry():
     if not RealRegistry.available():
-        if os.environ.get("LABKIT_REQUIRE_DOCKER", "") not in ("", "0", "false", "no"):
-            pytest.fail("LABKIT_REQUIRE_DOCKER is set but docker-registry is not installed "
-                        "(apt-get install docker-registry)")
-        pytest.skip("docker-registry is not installed")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "docker-registry is not installed "
+                             "(apt-get install docker-registry)")
 
 
 def _saved(engine, ref, path):

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from requirekit import skip_unless_required
+
 from labkit.errors import UnsupportedOperation
 from labkit.fsmodel import Node
 
@@ -39,7 +41,7 @@ def _applets_from_the_binary_itself() -> list[str]:
 def lowers():
     """(data layer, busybox layer): top first, like lowerdir=."""
     if not BUSYBOX.exists():
-        pytest.skip("needs the static busybox at /bin/busybox")
+        skip_unless_required("LABKIT_REQUIRE_KERNEL", "needs the static busybox at /bin/busybox")
     return make_lowers()
 
 
@@ -384,13 +386,13 @@ def test_unsupported_command_fails_before_touching_nothing_silently(lowers):
 
 def test_busybox_applet_table_matches_busybox_list():
     if not BUSYBOX.exists():
-        pytest.skip("needs /bin/busybox")
+        skip_unless_required("LABKIT_REQUIRE_KERNEL", "needs /bin/busybox")
     assert busybox_applets(BUSYBOX.read_bytes()) == _applets_from_the_binary_itself()
 
 
 def test_supported_applets_exist_in_busybox_and_usage_texts_match_its_help():
     if not BUSYBOX.exists():
-        pytest.skip("needs /bin/busybox")
+        skip_unless_required("LABKIT_REQUIRE_KERNEL", "needs /bin/busybox")
     from labkit.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
     applets = set(_applets_from_the_binary_itself())
     shell_only = {"cd", "export", "unset", "set", "exit", "break", "continue", "read", ":",

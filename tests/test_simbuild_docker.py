@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from requirekit import skip_unless_required
+
 from labkit import simbuild
 from labkit.buildevents import BuildRecord, parse_docker_stream, record_from_events
 from labkit.engine.base import LABEL, SESSION_LABEL
@@ -207,7 +209,7 @@ def _docker_job(lab: Lab, name: str, fn) -> None:
 def lab(docker_client, tmp_path_factory):
     busybox = Path("/bin/busybox")
     if not busybox.exists():
-        pytest.skip("needs the static busybox at /bin/busybox")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "needs the static busybox at /bin/busybox")
     lab = Lab(docker_client, tmp_path_factory.mktemp("simdiff"))
     ctx = tmp_path_factory.mktemp("simdiff-base")
     (ctx / "busybox").write_bytes(busybox.read_bytes())

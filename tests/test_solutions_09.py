@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 import pytest
+
+from requirekit import skip_unless_required
 from solutionkit import load_solutions
 
 import labkit
@@ -17,7 +19,7 @@ def _solutions():
 @pytest.fixture
 def registry(engine):
     if engine.name == "docker" and not RealRegistry.available():
-        pytest.skip("docker-registry is not installed")
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", "docker-registry is not installed")
     with open_registry(engine) as reg:
         yield reg
 

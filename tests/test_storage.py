@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from requirekit import skip_unless_required
+
 import labkit
 from labkit.fsmodel import Node
 from labkit.kernelmount import KernelOverlay
@@ -45,7 +47,7 @@ def test_sim_reports_the_model_only(sim_engine):
 def test_docker_measurement_matches_the_model(docker_engine, docker_client, sentinel):
     why = SecondDaemon.unavailable()
     if why:
-        pytest.skip(why)
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", why)
     image = docker_engine.build(labkit.example("disk10"), tag="disk-t").image
     report = compare_drivers(docker_engine, image)
     assert report.is_measured
@@ -60,7 +62,7 @@ def test_docker_measurement_matches_the_model(docker_engine, docker_client, sent
 def test_second_daemon_always_stops_and_leaves_nothing(docker_engine):
     why = SecondDaemon.unavailable()
     if why:
-        pytest.skip(why)
+        skip_unless_required("LABKIT_REQUIRE_DOCKER", why)
     daemon = SecondDaemon()
     with pytest.raises(RuntimeError):
         with daemon:
