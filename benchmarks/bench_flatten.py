@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit.cli.flatten import _auto_jobs, flatten  # noqa: E402
+from labkit.oci.flatten import auto_jobs, flatten  # noqa: E402
 from labkit.fsmodel import Node  # noqa: E402
 from labkit.image import write_image_tar  # noqa: E402
 from labkit.layers import merge  # noqa: E402
@@ -70,10 +70,10 @@ def make_layer(i: int, files: int, rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
-def _auto_jobs_of(image: Path) -> int:
+def auto_jobs_of(image: Path) -> int:
     from labkit.image import open_image  # noqa: PLC0415
     with open_image(image, verify=False) as img:
-        return _auto_jobs(img)
+        return auto_jobs(img)
 
 
 def _cpu() -> float:
@@ -151,7 +151,7 @@ def main() -> int:
                            check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
             return "python -m labkit flatten --json > /dev/null"
 
-        auto = cpu_count() if _auto_jobs_of(image) > 1 else 1
+        auto = cpu_count() if auto_jobs_of(image) > 1 else 1
         rows = [("tar -t (GNU tar, one process per layer)", t_tar, c_tar, "")]
         for label, fn, rep in (
                 ("iter_entries before (v1), listing only", lambda: list_all(v1.iter_entries, False), 1),
@@ -211,7 +211,7 @@ def main() -> int:
                   f"({peak / n_entries * 1e5 / 1e6:.1f} MB per 100k entries)")
         # VmHWM, not ru_maxrss: the latter survives exec, so a child started from this big
         # process would report this process's peak
-        code = ("import resource, sys; from labkit.cli.flatten import flatten; flatten(sys.argv[1]); "
+        code = ("import resource, sys; from labkit.oci.flatten import flatten; flatten(sys.argv[1]); "
                 "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
                 "print(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
         out = subprocess.run([sys.executable, "-c", code, str(image)], check=True, capture_output=True,

@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "squash": "labkit.layers",
     "layer_diff": "labkit.layers",
     "check_layer_count": "labkit.layers",
-    "flatten": "labkit.cli.flatten",
+    "flatten": "labkit.oci.flatten",
     # images and analysis
     "open_image": "labkit.image",
     "write_image_tar": "labkit.image",

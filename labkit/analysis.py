@@ -20,18 +20,13 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from . import secrets as _secrets
-from .formatting import human_size
+from .formatting import human_size, short_instruction
 from .tarlayer import gc_paused
 
 _MARK = "\U0010ffff\U0010ffff"     # sorts after every real name: gives child-first order
-
-
-def short_instruction(text: str, n: int = 60) -> str:
-    """``/bin/sh -c #(nop) COPY file:abc.. in /x`` -> ``COPY file:abc.. in /x``; ``/bin/sh -c cmd`` -> ``RUN cmd``."""
-    return _secrets._short(text, n)
 
 
 # --------------------------------------------------------------------------- values

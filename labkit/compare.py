@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .analysis import human_size, short_instruction
+from .formatting import human_size, short_instruction
 from .image import Image, Layer
 
 

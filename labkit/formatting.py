@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .engine.base import HistoryEntry, instruction_of
+from .values import HistoryEntry, instruction_of
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
@@ -23,6 +23,19 @@ def human_size(n: int) -> str:
         value /= 1000.0
         i += 1
     return f"{value:.3g}{_UNITS[i]}"
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` on one line (runs of whitespace made one space), cut to ``width`` characters
+    with an ellipsis when longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def short_instruction(created_by: str, width: int = 60) -> str:
+    """A history entry's ``created_by`` as its Dockerfile line (``values.instruction_of``), on
+    one line, cut to ``width``: ``/bin/sh -c #(nop)  ENV A=1`` -> ``ENV A=1``."""
+    return shorten(instruction_of(created_by), width) if created_by else created_by
 
 
 def format_history(entries: Sequence[HistoryEntry]) -> str:

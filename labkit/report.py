@@ -6,7 +6,7 @@ import html
 import math
 from typing import TYPE_CHECKING, Any
 
-from .analysis import human_size, short_instruction
+from .formatting import human_size, short_instruction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis, CiResult

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .formatting import short_instruction
+
 SCAN_BYTES = 8192          # bytes read from the start of a candidate file
 SIZE_CAP = 1 << 20         # files larger than this are judged by name only
 
@@ -66,23 +68,12 @@ class SecretFinding:
     def story(self, instructions: dict[int, str] | None = None) -> str:
         def name(i: int) -> str:
             text = (instructions or {}).get(i, "")
-            return f"layer {i}" + (f" ({_short(text)})" if text else "")
+            return f"layer {i}" + (f" ({short_instruction(text)})" if text else "")
         where = f"added by {name(self.added_by)}"
         if self.removed_by is None:
             return f"/{self.path}: {self.kind} [{self.detail}], {where}, still in the final filesystem"
         return (f"/{self.path}: {self.kind} [{self.detail}], {where}, {self.how or 'deleted'} by "
                 f"{name(self.removed_by)}, but still stored in layer {self.added_by}")
-
-
-def _short(text: str, n: int = 60) -> str:
-    text = " ".join(text.split())
-    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c "):
-        if text.startswith(prefix):
-            text = text[len(prefix):].strip()
-            if prefix.endswith("-c "):
-                text = "RUN " + text
-            break
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def mask(secret: bytes | str) -> str:

@@ -22,16 +22,16 @@ import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from .formatting import human_size  # also re-exported here: lessons and widgets import it from viz
+from .formatting import human_size, shorten, short_instruction  # also re-exported here: lessons and widgets import it from viz
 from .fsmodel import LayerDir, Node
 
 if TYPE_CHECKING:  # pragma: no cover
     import graphviz
 
-    from .engine.base import HistoryEntry
+    from .values import HistoryEntry
 
 __all__ = ["layer_stack", "overlay_diagram", "cache_diagram", "size_chart", "SvgChart",
-           "human_size", "instruction_text", "history_bottom_first", "entry_sources", "render_svg",
+           "human_size", "history_bottom_first", "entry_sources", "render_svg",
            "overlay_rows", "overlay_columns", "OverlayRow", "OverlayCell", "efficiency_chart"]
 
 FONT = "Helvetica"
@@ -53,18 +53,6 @@ C_HIGHLIGHT = "#ffd966"  # the selected layer
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def instruction_text(created_by: str) -> str:
-    """A history entry's ``created_by`` as the Dockerfile line it came from:
-    ``/bin/sh -c #(nop)  ENV A=1`` -> ``ENV A=1``, ``/bin/sh -c make`` -> ``RUN make``."""
-    from .analysis import short_instruction
-    return short_instruction(created_by, 100_000) if created_by else created_by
-
-
-def _short(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
 def _label(*lines: str) -> str:
@@ -135,7 +123,7 @@ def layer_stack(history_entries: Sequence["HistoryEntry"], *, title: str = "",
     total = sum(max(h.size, 0) for h in steps if not h.empty_layer)
     g.attr("node", width=f"{box_width:g}")
     for i, h in enumerate(steps):
-        text = _short(instruction_text(h.created_by) or "(no history)", width)
+        text = short_instruction(h.created_by, width) or "(no history)"
         if h.empty_layer or h.layer_index is None:
             g.node(f"s{i}", _label(f"step {i + 1}: {text}", "no layer (metadata only)"),
                    style="rounded,dashed,filled", fillcolor=C_EMPTY, color="#999999",
@@ -408,7 +396,7 @@ def cache_diagram(predictions: Sequence[Any], *, title: str = "", width: int = 6
             for p in stages[key]:
                 where = f"line {p.line}" if p.line else ""
                 head = f"step {p.step}" + (f" ({where})" if where else "") + ": " + \
-                    _short(p.instruction, width)
+                    shorten(p.instruction, width)
                 verdict = ("cached" if p.hit else "MISS") + (f": {p.reason}" if p.reason else "")
                 if not getattr(p, "certain", True):
                     verdict += " (a guess: see the reason)"
@@ -455,7 +443,7 @@ def size_chart(sizes: Mapping[str, int] | Sequence[tuple[str, int]] | Sequence["
     items: list[tuple[str, int]]
     seq = list(sizes.items()) if isinstance(sizes, Mapping) else list(sizes)
     if seq and hasattr(seq[0], "created_by"):
-        items = [(f"{h.layer_index}: {_short(instruction_text(h.created_by), 40)}", max(h.size, 0))
+        items = [(f"{h.layer_index}: {short_instruction(h.created_by, 40)}", max(h.size, 0))
                  for h in history_bottom_first(seq) if not h.empty_layer and h.layer_index is not None]
     else:
         items = [(str(k), int(v)) for k, v in seq]
@@ -475,7 +463,7 @@ def size_chart(sizes: Mapping[str, int] | Sequence[tuple[str, int]] | Sequence["
         ty = y + bar_height - 5
         out.append(f'<g class="bar"><title>{html.escape(label)}: {value} bytes</title>'
                    f'<text x="{label_width - 6}" y="{ty}" text-anchor="end">'
-                   f'{html.escape(_short(label, 42))}</text>'
+                   f'{html.escape(shorten(label, 42))}</text>'
                    f'<rect x="{label_width}" y="{y}" width="{max(w, 1)}" height="{bar_height}" '
                    f'fill="{"#5b9bd5" if value > 0 else "#cccccc"}"/>'
                    f'<text x="{label_width + max(w, 1) + 4}" y="{ty}">{human_size(value)}</text></g>')
@@ -506,11 +494,11 @@ def efficiency_chart(analysis: Any, *, title: str = "", width: int = 560, bar_he
         size, gone = max(la.size, 0), min(max(la.hidden_later, 0), max(la.size, 0))
         w_all = round(room * size / biggest)
         w_gone = round(room * gone / biggest)
-        label = f"{la.index}: {_short(instruction_text(la.instruction) or '(no history)', 40)}"
+        label = f"{la.index}: {short_instruction(la.instruction, 40) or '(no history)'}"
         note = human_size(size) + (f" ({human_size(gone)} wasted)" if gone else "")
         out.append(f'<g class="layer"><title>{html.escape(label)}: {size} bytes, {gone} invisible '
                    f'later</title><text x="{label_width - 6}" y="{ty}" text-anchor="end">'
-                   f'{html.escape(_short(label, 42))}</text>'
+                   f'{html.escape(shorten(label, 42))}</text>'
                    f'<rect x="{label_width}" y="{y}" width="{max(w_all - w_gone, 1)}" '
                    f'height="{bar_height}" fill="#5b9bd5"/>'
                    + (f'<rect class="wasted" x="{label_width + w_all - w_gone}" y="{y}" '

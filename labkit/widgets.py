@@ -361,14 +361,15 @@ class LayerExplorer(_Shown):
     def refresh(self) -> None:
         from .overlay import Mount
         from .layers import size_on_disk
-        from .viz import human_size, instruction_text, layer_stack
+        from .formatting import short_instruction
+        from .viz import human_size, layer_stack
         i = self.index
         below = Mount(list(reversed(self.layers[:i])), None).tree() if i else {}
         self.tree = Mount(list(reversed(self.layers[: i + 1])), None).tree()
         self.changes = layer_changes(below, self.layers[i])
         self.prev_button.disabled = i == 0
         self.next_button.disabled = i == len(self.layers) - 1
-        what = instruction_text(self.instruction(i))
+        what = short_instruction(self.instruction(i), 100_000)
         self.title.value = (f"<b>layer {i}</b> of {len(self.layers)} \u00b7 "
                             f"{html.escape(human_size(size_on_disk(self.layers[i])))}"
                             + (f" \u00b7 <code>{html.escape(what)}</code>" if what else ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tarfile
 
-from labkit.cli.flatten import flatten, json_text, to_json
+from labkit.oci.flatten import flatten, json_text, to_json
 from labkit.fsmodel import Node
 from test_flatten_docker import ROOT_LEVEL, VALID, E, image_tar, layer_tar, merged_layers
 

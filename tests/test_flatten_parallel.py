@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cli import main as cli_main
-from labkit.cli.flatten import flatten, to_json
+from labkit.oci.flatten import flatten, to_json
 from labkit.engine.base import LABEL
 from labkit.errors import DigestMismatch, LabkitError, UnsafeEntry
 from labkit.image import open_image
@@ -58,7 +58,7 @@ def saved(docker_client, tmp_path_factory):
 
 def _own_layers(img, jobs: int) -> set[int]:
     """The layers ``flatten(jobs=...)`` reads in this process (the rest go to workers)."""
-    from labkit.cli.flatten import _split
+    from labkit.oci.flatten import _split
     return _split(img, jobs)
 
 

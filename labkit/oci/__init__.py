@@ -1,0 +1,1 @@
+"""bytes <-> layers and images: layer tars, image archives and layouts, digests, flatten."""
