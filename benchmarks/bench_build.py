@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labkit.engine.base import LABEL, SESSION_LABEL  # noqa: E402
-from labkit.session import session_id  # noqa: E402
+from labkit.values import LABEL, SESSION_LABEL  # noqa: E402
+from labkit.engine.session import session_id  # noqa: E402
 
 
 def make_context(root: Path, steps: int) -> Path:

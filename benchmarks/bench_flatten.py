@@ -36,11 +36,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labkit.oci.flatten import auto_jobs, flatten  # noqa: E402
-from labkit.fsmodel import Node  # noqa: E402
-from labkit.image import write_image_tar  # noqa: E402
-from labkit.layers import merge  # noqa: E402
-from labkit.parallel import cpu_count  # noqa: E402
-from labkit.tarlayer import iter_entries, read_layer  # noqa: E402
+from labkit.fs.node import Node  # noqa: E402
+from labkit.oci.image import write_image_tar  # noqa: E402
+from labkit.fs.layers import merge  # noqa: E402
+from labkit.oci.parallel import cpu_count  # noqa: E402
+from labkit.oci.tarlayer import iter_entries, read_layer  # noqa: E402
 
 
 def make_layer(i: int, files: int, rng: random.Random) -> bytes:
@@ -71,7 +71,7 @@ def make_layer(i: int, files: int, rng: random.Random) -> bytes:
 
 
 def auto_jobs_of(image: Path) -> int:
-    from labkit.image import open_image  # noqa: PLC0415
+    from labkit.oci.image import open_image  # noqa: PLC0415
     with open_image(image, verify=False) as img:
         return auto_jobs(img)
 
@@ -184,7 +184,7 @@ def main() -> int:
         first = sorted(merge(layer_dirs[:1]))
         probe = [rng.choice(first) for _ in range(2000)]
         try:
-            from labkit.overlay import Mount
+            from labkit.fs.overlay import Mount
         except ImportError:
             Mount = None  # type: ignore[assignment]
         for label, stack in (("1 layer", layer_dirs[:1]), ("128 layers", layer_dirs[:128])):

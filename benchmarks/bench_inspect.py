@@ -61,7 +61,7 @@ def _layer(entries: list[tuple], pool: bytes, rng: random.Random) -> bytes:
 
 
 def generate(dest: Path, total_mb: int, files: int, n_layers: int, gzip: bool) -> dict:
-    from labkit.image import write_image_tar
+    from labkit.oci.image import write_image_tar
     rng = random.Random(42)
     pool = os.urandom(32 << 20)
     per_layer = max(files // n_layers, 1)
@@ -154,8 +154,8 @@ def hash_floor(paths: list[str]) -> None:
 def parse_floor(paths: list[str]) -> None:
     """Every entry of each layer tar through ``tarlayer.iter_entries`` (no digests; file
     heads for the secret scan), one thread: the serial part of ``labkit inspect``."""
-    from labkit.secrets import SCAN_BYTES
-    from labkit.tarlayer import iter_entries
+    from labkit.analysis.secrets import SCAN_BYTES
+    from labkit.oci.tarlayer import iter_entries
     for path in paths:
         with open(path, "rb") as f:
             for _ in iter_entries(f, digest=False, head=SCAN_BYTES):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit.fsmodel import Node
-from labkit.overlay import Mount
+from labkit.fs.node import Node
+from labkit.fs.overlay import Mount
 
 
 def solve_02a(engine, work: Path) -> dict:

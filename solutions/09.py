@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import labkit
-from labkit.registry import push
+from labkit.daemon.registry import push
 
 
 def solve_09a(engine, work: Path, registry) -> dict:

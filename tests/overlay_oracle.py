@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from labkit.fsmodel import OPAQUE_XATTR, LayerDir, Node
-from labkit.overlay import Mount
-from labkit.realfs import write_dir
+from labkit.fs.node import OPAQUE_XATTR, LayerDir, Node
+from labkit.fs.overlay import Mount
+from labkit.fs.realfs import write_dir
 
 MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from test_image import make_layer
 
-from labkit.analysis import analyze, evaluate_ci, parse_dive_ci, parse_size
+from labkit.analysis.efficiency import analyze, evaluate_ci, parse_dive_ci, parse_size
 from labkit.errors import LabkitError
-from labkit.image import open_image, write_image_tar
+from labkit.oci.image import open_image, write_image_tar
 
 
 def analysis_of(tmp_path: Path, *layers: tuple, history: tuple[str, ...] = ()):
@@ -174,7 +174,7 @@ def test_secrets_in_any_layer_are_found_and_masked(tmp_path: Path) -> None:
 def test_secret_scan_in_the_entry_pass_finds_what_the_separate_tar_pass_found(tmp_path: Path) -> None:
     # analyze() now reads file heads during its one entry pass (iter_entries(head=N));
     # content_hits() is the former second pass with the standard library's tar reader.
-    from labkit.analysis import analyze_layers, content_hits
+    from labkit.analysis.efficiency import analyze_layers, content_hits
     layers = ((("d", "root"), ("f", "root/.env", f"KEY={AWS}\n".encode()), ("f", "k.pem", PEM),
                ("f", "bin.dat", b"\0" + GH.encode()), ("h", "k2.pem", "k.pem"), ("f", "empty", b""),
                ("f", "late.txt", bytes(9000) + GH.encode()), ("f", "x/" + "n" * 150, GH.encode())),
@@ -184,7 +184,7 @@ def test_secret_scan_in_the_entry_pass_finds_what_the_separate_tar_pass_found(tm
         one_pass = analyze(img)
         _, _, ov = analyze_layers((img.iter_entries(i, digest=False) for i in range(len(img.layers))),
                                   content_hits=lambda i: content_hits(img, i))
-    from labkit.secrets import SecretFinding
+    from labkit.analysis.secrets import SecretFinding
     assert one_pass.secrets == tuple(SecretFinding(**f) for f in ov.findings)
     kinds = {(f.path, f.kind) for f in one_pass.secrets}
     assert ("root/.env", "AWS access key id in dotenv file") in kinds
@@ -226,8 +226,8 @@ _KERNEL_CASES = {
 
 @pytest.mark.parametrize("case", sorted(_KERNEL_CASES))
 def test_final_filesystem_matches_the_kernels_overlay(kernel_overlay, tmp_path: Path, case: str) -> None:
-    from labkit.realfs import write_dir
-    from labkit.tarlayer import read_layer
+    from labkit.fs.realfs import write_dir
+    from labkit.oci.tarlayer import read_layer
     layers = _KERNEL_CASES[case]
     tars = [make_layer(*entries) for entries in layers]
     write_image_tar(tars, {}, tmp_path / "img.tar")
@@ -343,8 +343,8 @@ def test_random_layers_final_filesystem_matches_the_kernel(kernel_overlay, tmp_p
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from labkit.realfs import write_dir
-    from labkit.tarlayer import read_layer
+    from labkit.fs.realfs import write_dir
+    from labkit.oci.tarlayer import read_layer
 
     @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.lists(_layer_strategy(), min_size=2, max_size=4))

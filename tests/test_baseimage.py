@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from labkit import baseimage
-from labkit.baseimage import base_diff_id, base_layer, base_layer_tar, base_tag, find_busybox
+from labkit.engine import baseimage
+from labkit.engine.baseimage import base_diff_id, base_layer, base_layer_tar, base_tag, find_busybox
 
 
 @pytest.fixture

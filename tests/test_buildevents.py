@@ -9,9 +9,9 @@ import os
 import uuid
 from pathlib import Path
 
-from labkit.buildevents import (BuildFailed, BuildSucceeded, BuildWarning, StepCached,
-                                StepFinished, StepOutput, StepRunning, StepStarted,
-                                parse_docker_stream, record_from_events)
+from labkit.build.events import (
+    BuildFailed, BuildSucceeded, BuildWarning, StepCached, StepFinished, StepOutput, StepRunning,
+    StepStarted, parse_docker_stream, record_from_events)
 
 SUCCESS = [
     {"stream": "\x1b[91m[WARNING]: Empty continuation line found in:\n    RUN a\n\x1b[0m"},
@@ -114,7 +114,7 @@ def test_output_that_looks_like_a_step_line_stays_output():
 # --------------------------------------------------------------------------- real daemon
 
 def test_live_streams_from_the_daemon(docker_client, tmp_path):
-    from labkit.engine.base import LABEL, SESSION_LABEL
+    from labkit.values import LABEL, SESSION_LABEL
 
     session = "eventstest-" + uuid.uuid4().hex[:10]
     labels = {LABEL: "true", SESSION_LABEL: session}

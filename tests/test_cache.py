@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit.cache import CacheState, plan, predict
-from labkit.context import list_context, tarsum_v1
-from labkit.dockerfile import parse
+from labkit.build.cache import CacheState, plan, predict
+from labkit.build.context import list_context, tarsum_v1
+from labkit.build.dockerfile import parse
 from labkit.errors import BuildError
 
 
@@ -213,8 +213,8 @@ def test_mtime_is_not_part_of_an_entry_hash(tmp_path):
 def test_copy_checksums_equal_docker_history(docker_client, tmp_path):
     """Hard links, symlinks (into and out of a copied dir), owners, modes, long and
     non-ASCII names, wildcards, several sources: every key equals Docker's CreatedBy."""
-    from labkit.buildevents import parse_docker_stream, record_from_events
-    from labkit.engine.base import LABEL, SESSION_LABEL
+    from labkit.build.events import parse_docker_stream, record_from_events
+    from labkit.values import LABEL, SESSION_LABEL
 
     session = "cachemodeltest-" + uuid.uuid4().hex[:10]
     labels = {LABEL: "true", SESSION_LABEL: session}

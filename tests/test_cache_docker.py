@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.buildevents import BuildRecord, parse_docker_stream, record_from_events
-from labkit.cache import CacheState, Prediction, predict
-from labkit.dockerfile import parse
-from labkit.engine.base import LABEL, SESSION_LABEL
+from labkit.build.events import BuildRecord, parse_docker_stream, record_from_events
+from labkit.build.cache import CacheState, Prediction, predict
+from labkit.build.dockerfile import parse
+from labkit.values import LABEL, SESSION_LABEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases.casekit import apply_ops, load_cases  # noqa: E402

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.engine.base import LABEL
+from labkit.values import LABEL
 
 pytestmark = pytest.mark.docker
 

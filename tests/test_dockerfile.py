@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit.context import list_context
-from labkit.dockerfile import parse, substitute, substitute_words
-from labkit.dockerignore import DockerIgnore
+from labkit.build.context import list_context
+from labkit.build.dockerfile import parse, substitute, substitute_words
+from labkit.build.dockerignore import DockerIgnore
 from labkit.errors import DockerfileError
 
 # --------------------------------------------------------------------------- parsing
@@ -208,8 +208,8 @@ def _tree(tmp: Path, names: dict[str, str]) -> None:
 
 def test_context_listing_matches_what_the_daemon_copies(docker_client, tmp_path):
     """COPY . sees exactly list_context()'s files (the daemon drops an ignored Dockerfile)."""
-    from labkit.buildevents import parse_docker_stream, record_from_events
-    from labkit.engine.base import LABEL, SESSION_LABEL
+    from labkit.build.events import parse_docker_stream, record_from_events
+    from labkit.values import LABEL, SESSION_LABEL
 
     session = "dockerfiletest-" + uuid.uuid4().hex[:10]
     labels = {LABEL: "true", SESSION_LABEL: session}

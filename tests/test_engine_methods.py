@@ -13,9 +13,9 @@ import pytest
 from requirekit import skip_unless_required
 
 import labkit
-from labkit import session
+from labkit.engine import session
 from labkit.errors import EngineError, EngineUnavailable, UnsupportedOperation
-from labkit.registry import RealRegistry, Registry, open_registry
+from labkit.daemon.registry import RealRegistry, Registry, open_registry
 
 
 def _committed(engine, text: str, tag: str):
@@ -122,7 +122,7 @@ def test_layer_storage_names_the_daemons_real_layer_dirs(engine, request, tmp_pa
     top, bottom = where.dirs[-1], where.dirs[0]
     assert (top / "app" / "version").read_text() == f"{tmp_path.name}\n"
     assert not (top / "bin").exists()                        # the top layer holds only its diff
-    from labkit.baseimage import find_busybox
+    from labkit.engine.baseimage import find_busybox
     busybox = find_busybox()
     assert (bottom / "bin" / "busybox").read_bytes() == busybox.read_bytes()
 

@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from labkit.engine.base import LABEL, SESSION_LABEL
+from labkit.values import LABEL, SESSION_LABEL
 from labkit.errors import EngineError
 
 

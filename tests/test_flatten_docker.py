@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from labkit.cli import main as cli_main
-from labkit.engine.base import LABEL
-from labkit.image import write_image_tar
+from labkit.values import LABEL
+from labkit.oci.image import write_image_tar
 
 pytestmark = pytest.mark.docker
 

@@ -6,7 +6,7 @@ import json
 import tarfile
 
 from labkit.oci.flatten import flatten, json_text, to_json
-from labkit.fsmodel import Node
+from labkit.fs.node import Node
 from test_flatten_docker import ROOT_LEVEL, VALID, E, image_tar, layer_tar, merged_layers
 
 NAMES = ["plain", 'quo"te', "back\\slash", "tab\there", "new\nline", "del\x7f", "\u00fcml\u00e4ut",

@@ -14,9 +14,9 @@ import pytest
 
 from labkit.cli import main as cli_main
 from labkit.oci.flatten import flatten, to_json
-from labkit.engine.base import LABEL
+from labkit.values import LABEL
 from labkit.errors import DigestMismatch, LabkitError, UnsafeEntry
-from labkit.image import open_image
+from labkit.oci.image import open_image
 from test_flatten_docker import (INVALID, VALID, E, compare, export_json, image_tar, layer_tar,
                                  merged_layers)
 

@@ -13,7 +13,7 @@ import pytest
 
 from requirekit import skip_unless_required
 
-from labkit.engine.base import LABEL
+from labkit.values import LABEL
 from labkit.formatting import human_size
 
 # one layer per file: edges of each unit and of three-digit rounding
@@ -100,5 +100,5 @@ def test_units_and_edges():
     assert [human_size(n) for n in (0, 999, 1000, 1_500_000, 2 * 10**9, 3 * 10**12, 4 * 10**15)] == \
         ["0B", "999B", "1kB", "1.5MB", "2GB", "3TB", "4PB"]
     assert human_size(-1) == "?"
-    from labkit import viz
+    from labkit.ui import viz
     assert viz.human_size is human_size                    # one function, imported by viz

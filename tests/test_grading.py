@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import ExerciseError
-from labkit.grading import GradeRow, RunOutcome, find_submissions, read_log, write_student_pages
+from labkit.grading.run import GradeRow, RunOutcome, find_submissions, read_log, write_student_pages
 
 FIXTURES = Path(__file__).parent / "grading_fixtures" / "submissions"
 
@@ -110,7 +110,7 @@ def test_submissions_layout_and_errors(tmp_path):
         [("yan", "yan.ipynb"), ("zoe", "a.ipynb")]
     with pytest.raises(ExerciseError, match="does not exist"):
         find_submissions(tmp_path / "nope")
-    from labkit.grading import grade
+    from labkit.grading.run import grade
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExerciseError, match="no notebooks"):
         grade(tmp_path / "empty", out=tmp_path / "o")
@@ -136,7 +136,7 @@ def test_student_text_is_escaped_in_html(tmp_path):
 def test_docker_grading_gives_the_same_grades_and_cleans_up(docker_client, tmp_path):
     """alice's notebook on the real daemon: same points as on the simulator, and everything
     her kernel made (labelled with the run's session) is removed after the run."""
-    from labkit.grading import grade
+    from labkit.grading.run import grade
     subs = tmp_path / "subs"
     shutil.copytree(FIXTURES / "alice", subs / "alice")
     report = grade(subs, engine="docker", timeout=120, workers=1, out=tmp_path / "out")
@@ -155,7 +155,7 @@ def test_docker_grading_gives_the_same_grades_and_cleans_up(docker_client, tmp_p
 
 def test_logged_points_are_clamped_to_the_registered_maximum(tmp_path):
     from labkit.exercises.registry import get
-    from labkit.grading import make_rows
+    from labkit.grading.run import make_rows
     forged = ({"exercise": "03-a", "points": 99, "max_points": 99, "passed": True},
               {"exercise": "05-a", "points": 2, "max_points": 4, "passed": False})
     rows = make_rows([RunOutcome("mallory", tmp_path / "m.ipynb", "ok", 1.0, "", forged)])
@@ -166,7 +166,7 @@ def test_logged_points_are_clamped_to_the_registered_maximum(tmp_path):
 
 def test_exercises_nobody_checked_are_listed_as_missing(tmp_path):
     from labkit.exercises.registry import get
-    from labkit.grading import make_rows
+    from labkit.grading.run import make_rows
     runs = [RunOutcome("ann", tmp_path / "a.ipynb", "ok", 1.0, "",
                        ({"exercise": "05-a", "points": 4, "max_points": 4, "passed": True},)),
             RunOutcome("ben", tmp_path / "b.ipynb", "timeout", 5.0, "still running", ())]

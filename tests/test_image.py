@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import DigestMismatch, ImageError
-from labkit.image import chain_ids, open_image, write_image_tar
+from labkit.oci.image import chain_ids, open_image, write_image_tar
 
 
 # --------------------------------------------------------------------------- helpers (shared)
@@ -403,7 +403,7 @@ def test_layer_checks_leave_compressed_blobs_to_the_stream(tmp_path: Path, layer
 @pytest.mark.parametrize("how", ["open_image", "verify", "analyze"])
 def test_two_changed_layers_name_the_lowest_even_when_the_higher_is_hashed_first(
         tmp_path: Path, how: str) -> None:
-    from labkit.analysis import analyze
+    from labkit.analysis.efficiency import analyze
     # layer 2 is by far the biggest, so it is hashed first (biggest first) and fails first
     layers = [make_layer(("f", "a", _big(0, 3000))), make_layer(("f", "b", _big(1, 3000))),
               make_layer(("f", "c", _big(2, 3 << 20)))]
@@ -425,7 +425,7 @@ def test_two_changed_layers_name_the_lowest_even_when_the_higher_is_hashed_first
 @pytest.mark.parametrize("layout", ["docker", "oci-dir"])
 def test_a_broken_tar_header_is_reported_as_the_digest_mismatch_it_is(tmp_path: Path, layers: list[bytes],
                                                                       layout: str) -> None:
-    from labkit.analysis import analyze
+    from labkit.analysis.efficiency import analyze
     dest = tmp_path / "img.tar"
     write_image_tar(layers, CONFIG, dest, layout="oci" if layout == "oci-dir" else "docker")
     _flip(dest, _layer_names(dest)[0], at=0)     # the first header's name: its checksum fails
@@ -442,7 +442,7 @@ def test_a_broken_tar_header_is_reported_as_the_digest_mismatch_it_is(tmp_path: 
 
 
 def test_analyze_of_a_changed_gzip_blob_is_a_digest_mismatch(tmp_path: Path, layers: list[bytes]) -> None:
-    from labkit.analysis import analyze
+    from labkit.analysis.efficiency import analyze
     dest = tmp_path / "img.tar"
     write_image_tar(layers, CONFIG, dest, layout="oci", gzip=True)
     files = members(dest)
@@ -454,8 +454,8 @@ def test_analyze_of_a_changed_gzip_blob_is_a_digest_mismatch(tmp_path: Path, lay
 
 
 def test_analysis_is_the_same_whichever_way_the_layers_are_stored(tmp_path: Path, layers: list[bytes]) -> None:
-    from labkit.analysis import analyze
-    from labkit.report import analysis_dict
+    from labkit.analysis.efficiency import analyze
+    from labkit.analysis.report import analysis_dict
     out = []
     for layout, gz in (("docker", False), ("oci", False), ("oci", True)):
         dest = tmp_path / f"{layout}-{gz}.tar"
@@ -470,7 +470,7 @@ def test_analysis_is_the_same_whichever_way_the_layers_are_stored(tmp_path: Path
 
 def test_layer_checks_restore_the_switch_interval_even_after_a_mismatch(tmp_path: Path, layers: list[bytes]) -> None:
     import sys
-    from labkit.analysis import analyze
+    from labkit.analysis.efficiency import analyze
     dest = tmp_path / "img.tar"
     write_image_tar(layers, CONFIG, dest)
     before = sys.getswitchinterval()

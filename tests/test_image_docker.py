@@ -19,10 +19,10 @@ import pytest
 
 from requirekit import skip_unless_required
 
-from labkit.analysis import analyze
-from labkit.engine.base import LABEL
+from labkit.analysis.efficiency import analyze
+from labkit.values import LABEL
 from labkit.errors import DigestMismatch
-from labkit.image import open_image, write_image_tar
+from labkit.oci.image import open_image, write_image_tar
 
 pytestmark = pytest.mark.docker
 

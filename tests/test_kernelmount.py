@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.fsmodel import Node
-from labkit.kernelmount import KernelOverlay, kernel_unavailable, raw_entries
+from labkit.fs.node import Node
+from labkit.fs.kernel import KernelOverlay, kernel_unavailable, raw_entries
 
 BASE = {"etc": Node.dir(), "etc/hosts": Node.file(b"127.0.0.1 localhost\n"),
         "etc/passwd": Node.file(b"root:x:0:0::/root:/bin/sh\n"),
@@ -103,4 +103,4 @@ def test_without_root_it_refuses_with_a_fix(monkeypatch):
     with pytest.raises(EngineUnavailable) as exc:
         with KernelOverlay([BASE], {}):
             pass
-    assert "labkit.overlay.Mount" in str(exc.value)
+    assert "labkit.Mount" in str(exc.value)

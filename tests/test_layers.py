@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.engine.base import LABEL, Change
+from labkit.values import LABEL, Change
 from labkit.errors import LayerError
-from labkit.fsmodel import Node
-from labkit.layers import (KERNEL_MAX_LOWERS, MAX_DOCKER_LAYERS, apply, check_layer_count, diff, merge,
-                           squash)
+from labkit.fs.node import Node
+from labkit.fs.layers import (
+    KERNEL_MAX_LOWERS, MAX_DOCKER_LAYERS, apply, check_layer_count, diff, merge, squash)
 
 W = Node.whiteout()
 
@@ -28,7 +28,7 @@ def view(tree: dict) -> dict:
 
 def mount_view(layers: list[dict], base: Path) -> dict:
     """Write each layer dir to disk, mount them read-only with overlayfs, read the view."""
-    from labkit.realfs import read_dir, write_dir  # noqa: PLC0415
+    from labkit.fs.realfs import read_dir, write_dir  # noqa: PLC0415
     dirs = []
     for i, layer in enumerate([{}] + list(layers)):   # an empty bottom: >= 2 lowers
         d = base / f"l{i}"
@@ -139,10 +139,10 @@ touch /same
 
 @pytest.mark.docker
 def test_diff_matches_docker_diff(docker_client, tmp_path):
-    from labkit.baseimage import base_layer  # noqa: PLC0415
-    from labkit.image import write_image_tar  # noqa: PLC0415
-    from labkit.realfs import read_dir  # noqa: PLC0415
-    from labkit.tarlayer import layer_bytes  # noqa: PLC0415
+    from labkit.engine.baseimage import base_layer  # noqa: PLC0415
+    from labkit.oci.image import write_image_tar  # noqa: PLC0415
+    from labkit.fs.realfs import read_dir  # noqa: PLC0415
+    from labkit.oci.tarlayer import layer_bytes  # noqa: PLC0415
     t = {"mtime": 1_000_000}
     data = {"data": Node.dir(**t), "data/a": Node.file(b"a", **t), "data/b": Node.file(b"b", **t),
             "data/sub": Node.dir(**t), "data/sub/x": Node.file(b"x", **t), "data/sub/w": Node.file(b"w", **t),

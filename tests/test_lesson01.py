@@ -20,7 +20,7 @@ from labkit.errors import LabkitError
 from labkit.exercises.materials import material
 from labkit.lessons.lesson01 import (PathEvent, count_steps, format_path_history, format_recorded,
                                      layer_table, path_history)
-from labkit.realfs import write_dir
+from labkit.fs.realfs import write_dir
 
 # layers01/Dockerfile: FROM labkit/base (1 layer, 2 history steps) + 7 steps, of which
 # 3 (RUN, COPY, RUN) make a layer; labkit appends 2 LABEL steps.

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.fsmodel import Node
+from labkit.fs.node import Node
 from labkit.lessons.lesson02 import format_layer, format_sources, side_by_side, signature
-from labkit.widgets import demo_mount
+from labkit.ui.widgets import demo_mount
 
 
 def test_demo_mount_merged_view_matches_the_kernel(kernel_overlay):

@@ -45,7 +45,7 @@ def test_chart_has_one_bar_per_size():
 
 
 def test_hardlink_layer_breaks_on_the_kernel(kernel_overlay):
-    from labkit.kernelmount import KernelOverlay
+    from labkit.fs.kernel import KernelOverlay
     with KernelOverlay([hardlink_layer()], {}) as ovl:
         assert ovl.path("data/a").stat().st_ino == ovl.path("data/b").stat().st_ino
         with open(ovl.path("data/a"), "ab") as f:

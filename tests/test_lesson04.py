@@ -8,14 +8,14 @@ import pytest
 
 import labkit
 from labkit.errors import LabkitError
-from labkit.fsmodel import Node
-from labkit.image import write_image_tar
+from labkit.fs.node import Node
+from labkit.oci.image import write_image_tar
 from labkit.lessons.lesson04 import format_entries, layer_entries, on_disk, whiteout_names
 
 
 def _raw_tar_names(path, index):
     """The layer's member names read with the standard library, independently of labkit."""
-    from labkit.image import open_image
+    from labkit.oci.image import open_image
     img = open_image(path)
     try:
         with img.open_layer(index) as f:

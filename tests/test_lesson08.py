@@ -14,7 +14,7 @@ import pytest
 
 import labkit
 from labkit.lessons import lesson08 as l08
-from labkit.secrets import scan
+from labkit.analysis.secrets import scan
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_PATH = "root/.ssh/id_rsa"

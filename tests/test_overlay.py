@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from labkit.fsmodel import OPAQUE_XATTR, Node
-from labkit.overlay import UPPER, Mount, OpEvent
+from labkit.fs.node import OPAQUE_XATTR, Node
+from labkit.fs.overlay import UPPER, Mount, OpEvent
 
 T = 1_000
 

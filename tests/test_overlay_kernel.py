@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.fsmodel import Node
-from labkit.overlay import Cred, Mount
-from labkit.realfs import read_dir
+from labkit.fs.node import Node
+from labkit.fs.overlay import Cred, Mount
+from labkit.fs.realfs import read_dir
 from overlay_oracle import (kernel_mount, link_groups, norm_layer, norm_outcomes, now,
                             run_kernel, run_model)
 

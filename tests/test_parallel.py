@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from labkit.errors import DigestMismatch, LabkitError, LayerError, UnsafeEntry
-from labkit.parallel import can_start_quietly, cpu_count, ordered_map, start_method
+from labkit.oci.parallel import can_start_quietly, cpu_count, ordered_map, start_method
 
 
 def _square_with_pid(x: int) -> tuple[int, int]:

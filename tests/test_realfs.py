@@ -7,8 +7,8 @@ import stat
 import pytest
 
 from labkit.errors import LabkitError, UnsafeEntry
-from labkit.fsmodel import OPAQUE_XATTR, Node
-from labkit.realfs import read_dir, write_dir
+from labkit.fs.node import OPAQUE_XATTR, Node
+from labkit.fs.realfs import read_dir, write_dir
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="device nodes, owners and "
                                 "trusted.* xattrs need root")

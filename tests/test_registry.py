@@ -9,9 +9,9 @@ from requirekit import skip_unless_required
 
 import labkit
 from labkit.errors import EngineError, EngineUnavailable
-from labkit.registry import (PULL_EXISTS, PULLED, PUSH_EXISTS, PUSHED, RealRegistry, Registry,
-                             local_chain_ids, plain_http_allowed, pull, push,
-                             registry_name)
+from labkit.daemon.registry import (
+    PULL_EXISTS, PULLED, PUSH_EXISTS, PUSHED, RealRegistry, Registry, local_chain_ids,
+    plain_http_allowed, pull, push, registry_name)
 
 
 def _require_registry():
@@ -122,7 +122,7 @@ def test_transfer_diagram_colours_what_moved(sim_engine, tmp_path):
     reg = Registry()
     reg.push_image(*_saved(sim_engine, v1, tmp_path / "1.tar"), "x/app:v1")
     second = reg.push_image(*_saved(sim_engine, v2, tmp_path / "2.tar"), "x/app:v2")
-    from labkit.registry import transfer_diagram
+    from labkit.daemon.registry import transfer_diagram
     dot = transfer_diagram(second)
     assert dot.source.count("#9ecae1") == 1 and dot.source.count("#eeeeee") == 2
     assert b"<svg" in dot.pipe(format="svg")        # graphviz's dot draws it

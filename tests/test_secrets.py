@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.secrets import by_name, maybe_named
+from labkit.analysis.secrets import by_name, maybe_named
 
 # pieces of real credential paths and of near misses, to build paths from
 PIECES = ["", ".env", ".env.local", ".env.example", "env", ".npmrc", ".netrc", ".git-credentials",

@@ -21,11 +21,11 @@ import pytest
 from requirekit import skip_unless_required
 
 from labkit.errors import UnsupportedOperation
-from labkit.fsmodel import Node
+from labkit.fs.node import Node
 
-overlay = pytest.importorskip("labkit.overlay")
-realfs = pytest.importorskip("labkit.realfs")
-from labkit.shell import ShellResult, busybox_applets, run, run_argv  # noqa: E402
+overlay = pytest.importorskip("labkit.fs.overlay")
+realfs = pytest.importorskip("labkit.fs.realfs")
+from labkit.sim.shell import ShellResult, busybox_applets, run, run_argv  # noqa: E402
 
 BUSYBOX = Path("/bin/busybox")
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
@@ -393,7 +393,7 @@ def test_busybox_applet_table_matches_busybox_list():
 def test_supported_applets_exist_in_busybox_and_usage_texts_match_its_help():
     if not BUSYBOX.exists():
         skip_unless_required("LABKIT_REQUIRE_KERNEL", "needs /bin/busybox")
-    from labkit.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
+    from labkit.sim.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
     applets = set(_applets_from_the_binary_itself())
     shell_only = {"cd", "export", "unset", "set", "exit", "break", "continue", "read", ":",
                   "return", "local", "command"}

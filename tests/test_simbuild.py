@@ -18,11 +18,11 @@ import pytest
 
 from requirekit import skip_unless_required
 
-from labkit import buildevents as ev
-from labkit import simbuild
+from labkit.build import events as ev
+from labkit.sim import builder as simbuild
 from labkit.errors import BuildError, DockerfileError, UnsupportedOperation
-from labkit.simimage import SimImage
-from labkit.tarlayer import layer_bytes, read_layer
+from labkit.sim.image import SimImage
+from labkit.oci.tarlayer import layer_bytes, read_layer
 
 BUSYBOX = Path("/bin/busybox")
 BASE_DOCKERFILE = ('FROM scratch\nCOPY busybox /bin/busybox\n'
@@ -198,7 +198,7 @@ def test_sim_image_is_a_content_addressed_value(base):
 
 
 def test_squash_leaves_one_layer_over_the_base_with_the_same_files(base, tmp_path):
-    from labkit.layers import merge
+    from labkit.fs.layers import merge
     ctx = _ctx(tmp_path, "FROM base\nRUN echo a > /a && echo b > /b\nENV X=1\nRUN rm /a && mkdir /d\n")
     cache = simbuild.SimBuildCache()
     _, plain = _build(ctx, base, cache)

@@ -32,11 +32,11 @@ import pytest
 
 from requirekit import skip_unless_required
 
-from labkit import simbuild
-from labkit.buildevents import BuildRecord, parse_docker_stream, record_from_events
-from labkit.engine.base import LABEL, SESSION_LABEL
+from labkit.sim import builder as simbuild
+from labkit.build.events import BuildRecord, parse_docker_stream, record_from_events
+from labkit.values import LABEL, SESSION_LABEL
 from labkit.errors import BuildError
-from labkit.image import open_image
+from labkit.oci.image import open_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases.casekit import apply_ops, load_cases  # noqa: E402

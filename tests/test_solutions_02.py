@@ -6,8 +6,8 @@ import pytest
 from solutionkit import load_solutions
 
 import labkit
-from labkit.fsmodel import Node
-from labkit.overlay import Mount
+from labkit.fs.node import Node
+from labkit.fs.overlay import Mount
 
 
 def _solutions():
@@ -22,7 +22,7 @@ def test_reference_solution_passes(engine, tmp_path):
 
 
 def test_reference_mount_agrees_with_the_kernel(kernel_overlay, tmp_path):
-    from labkit.kernelmount import KernelOverlay
+    from labkit.fs.kernel import KernelOverlay
     m = _solutions()["02-a"](None, tmp_path)["mount"]
     with KernelOverlay(list(m.lowers), dict(m.upper)) as ovl:
         assert ovl.listdir("/conf") == ["a.conf", "b.conf", "c.conf"]

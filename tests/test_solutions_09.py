@@ -9,7 +9,7 @@ from requirekit import skip_unless_required
 from solutionkit import load_solutions
 
 import labkit
-from labkit.registry import RealRegistry, open_registry, push
+from labkit.daemon.registry import RealRegistry, open_registry, push
 
 
 def _solutions():

@@ -8,10 +8,10 @@ import pytest
 from requirekit import skip_unless_required
 
 import labkit
-from labkit.fsmodel import Node
-from labkit.kernelmount import KernelOverlay
-from labkit.realfs import write_dir
-from labkit.storage import SecondDaemon, compare_drivers, measure_dir, model_use
+from labkit.fs.node import Node
+from labkit.fs.kernel import KernelOverlay
+from labkit.fs.realfs import write_dir
+from labkit.daemon.storage import SecondDaemon, compare_drivers, measure_dir, model_use
 
 LAYERS = [
     {"a": Node.file(b"x" * 1000), "d": Node.dir(), "d/link": Node.symlink("../a")},

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit.errors import LayerError
-from labkit.fsmodel import Node
-from labkit import tarlayer
-from labkit.tarlayer import iter_entries, layer_bytes, read_layer
+from labkit.fs.node import Node
+from labkit.oci import tarlayer
+from labkit.oci.tarlayer import iter_entries, layer_bytes, read_layer
 
 CORPUS = Path(__file__).parent / "corpus" / "tar"
 N = int(os.environ.get("LABKIT_FUZZ_EXAMPLES", "150"))
@@ -139,7 +139,7 @@ def test_structured_tars_are_refused_or_well_formed(tmp_path_factory, ents):
     check_layer(layer)
     if os.geteuid() != 0:
         return
-    from labkit.realfs import write_dir  # noqa: PLC0415 - only the disk part needs it
+    from labkit.fs.realfs import write_dir  # noqa: PLC0415 - only the disk part needs it
     base = tmp_path_factory.mktemp("fuzz")
     target, outside = base / "target", base / "outside"
     outside.mkdir()

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from labkit.fsmodel import LayerDir, Node
-from labkit.overlay import Mount
-from labkit.realfs import read_dir, write_dir
-from labkit.viz import (entry_sources, history_bottom_first, human_size, layer_stack,
-                        overlay_columns, overlay_diagram, overlay_rows, render_svg, size_chart)
+from labkit.fs.node import LayerDir, Node
+from labkit.fs.overlay import Mount
+from labkit.fs.realfs import read_dir, write_dir
+from labkit.ui.viz import (
+    entry_sources, history_bottom_first, human_size, layer_stack, overlay_columns, overlay_diagram,
+    overlay_rows, render_svg, size_chart)
 
 MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"   # as Docker's overlay2 mounts
 
@@ -260,9 +261,9 @@ def test_size_chart_bars_scale_with_size():
 
 def test_efficiency_chart_shows_the_deleted_blob_as_wasted(docker_engine, docker_client, built_image,
                                                            tmp_path):
-    from labkit.analysis import analyze
-    from labkit.image import open_image
-    from labkit.viz import efficiency_chart
+    from labkit.analysis.efficiency import analyze
+    from labkit.oci.image import open_image
+    from labkit.ui.viz import efficiency_chart
     image = open_image(docker_engine.save(built_image, tmp_path / "image.tar"))
     chart = efficiency_chart(analyze(image, scan_secrets=False))
     history = [h for h in docker_engine.history(built_image) if not h.empty_layer]
@@ -291,7 +292,7 @@ def test_importing_the_visual_modules_loads_neither_graphviz_nor_ipywidgets():
 
 def test_a_big_mount_keeps_the_telling_rows(kernel_overlay, tmp_path):
     """Over a real busybox base (hundreds of paths) the table keeps what the action did."""
-    from labkit.baseimage import base_layer
+    from labkit.engine.baseimage import base_layer
     base = base_layer()
     mount = Mount([base], {})
     mount.write("etc/motd", b"hi\n")

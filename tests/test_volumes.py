@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.engine.base import Change
+from labkit.values import Change
 
 pytestmark = pytest.mark.docker
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit.realfs import read_dir
-from labkit.widgets import (CacheExplorer, LayerExplorer, OverlayPlayground, SizeView,
-                            demo_mount, overlay_playground)
+from labkit.fs.realfs import read_dir
+from labkit.ui.widgets import (
+    CacheExplorer, LayerExplorer, OverlayPlayground, SizeView, demo_mount, overlay_playground)
 sys.path.insert(0, str(Path(__file__).parent))   # the kernel helpers live beside this file
 from test_viz import kernel_overlay_of, kernel_walk  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_playground_redraws_the_diagram_with_the_copy_up(kernel_overlay, tmp_pat
 
 
 def test_read_only_playground_shows_erofs_like_the_kernel(kernel_overlay, tmp_path):
-    from labkit.overlay import Mount
+    from labkit.fs.overlay import Mount
     lowers = list(demo_mount().lowers)
     pg = OverlayPlayground(Mount(lowers, None), render=False)
     pg.path.value = "etc/hosts"
@@ -133,7 +133,7 @@ def test_read_only_playground_shows_erofs_like_the_kernel(kernel_overlay, tmp_pa
 
 
 def test_layer_explorer_shows_the_kernels_merged_view_at_each_layer(kernel_overlay, tmp_path):
-    from labkit.engine.base import HistoryEntry
+    from labkit.values import HistoryEntry
     layers = list(reversed(demo_mount().lowers))                      # bottom first
     history = [HistoryEntry("CMD [\"sh\"]", True, 0, None),
                HistoryEntry("COPY app /", False, 0, 1),
@@ -171,7 +171,7 @@ DOCKER_INIT = {".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", 
 
 def test_layer_explorer_on_a_saved_image_matches_docker_export(docker_engine, docker_client, tmp_path):
     import tarfile
-    from labkit.image import open_image
+    from labkit.oci.image import open_image
     docker_engine.base_image()
     ctx = tmp_path / "ctx"
     ctx.mkdir()
@@ -293,7 +293,7 @@ def test_demo_cache_explorer_misses_from_the_first_changed_step():
     """The classic builder's rule: every step before the first changed one hits, every step
     from it on (in that stage) misses. The changed line is found here with difflib."""
     import difflib
-    from labkit.widgets import cache_explorer
+    from labkit.ui.widgets import cache_explorer
     ce = cache_explorer(render=False)
     original = ce.dockerfile.value.splitlines()
     for name in ce.edits:

@@ -16,8 +16,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compare import compare
-    from ..report import comparison_dict
+    from ..analysis.compare import compare
+    from ..analysis.report import comparison_dict
     from .inspect import image_source
     with image_source(args.a) as a, image_source(args.b) as b:
         result = compare(a, b, paths=not args.no_paths)

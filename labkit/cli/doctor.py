@@ -9,7 +9,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..doctor import doctor
+    from ..engine.doctor import doctor
     report = doctor()
     print(report)
     return 0 if report.ok else 1

@@ -25,7 +25,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..grading import grade
+    from ..grading.run import grade
 
     def progress(o) -> None:
         pts = sum(int(r.get("points", 0)) for r in o.results)

@@ -31,7 +31,7 @@ def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> I
     """Open ``name`` as a tar/dir, or save it from the engine to a temporary tar first.
     ``verify=False`` leaves the digest checks to the first full read (the analysis does one)."""
     from ..errors import ImageError
-    from ..image import open_image
+    from ..oci.image import open_image
     p = Path(name)
     if p.exists():
         with open_image(p, tag=tag, verify=verify) as img:
@@ -57,7 +57,7 @@ def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> I
 
 
 def _ci_rules(path: str | None) -> dict[str, str]:
-    from ..analysis import parse_dive_ci
+    from ..analysis.efficiency import parse_dive_ci
     from ..errors import LabkitError
     if path is None:
         path = ".dive-ci" if Path(".dive-ci").is_file() else None
@@ -71,8 +71,8 @@ def _ci_rules(path: str | None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis import analyze, evaluate_ci
-    from ..report import analysis_dict, ci_text
+    from ..analysis.efficiency import analyze, evaluate_ci
+    from ..analysis.report import analysis_dict, ci_text
     rules = _ci_rules(args.ci_config) if args.ci else None
     with image_source(args.image, args.tag, verify=False) as img:  # analyze() verifies
         result = analyze(img, top=args.top, scan_secrets=not args.no_secrets)

@@ -9,13 +9,11 @@ implement every method; where the simulator does not model something it raises
 from __future__ import annotations
 
 import abc
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from ..values import (LABEL, SESSION_LABEL, Change, ContainerSize, HistoryEntry, ImageRef,  # noqa: F401
-                      LayerStorage, RunResult, TransferResult)
+from ..values import Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult, TransferResult
 
 
 class Engine(abc.ABC):
@@ -35,7 +33,7 @@ class Engine(abc.ABC):
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None):
-        """Build a Dockerfile; returns a ``labkit.buildevents.BuildRecord``."""
+        """Build a Dockerfile; returns a ``labkit.build.events.BuildRecord``."""
 
     @abc.abstractmethod
     def history(self, image: ImageRef | str) -> list[HistoryEntry]:
@@ -92,8 +90,8 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
         """Push a labkit image to ``registry`` as ``name`` ("repo:tag", used as given): the
-        simulator pushes to ``labkit.registry.Registry`` (the model), Docker to a running
-        ``labkit.registry.RealRegistry``. Refuses images labkit did not make."""
+        simulator pushes to ``labkit.daemon.registry.Registry`` (the model), Docker to a running
+        ``labkit.daemon.registry.RealRegistry``. Refuses images labkit did not make."""
 
     @abc.abstractmethod
     def pull(self, registry, name: str) -> TransferResult:
@@ -131,7 +129,7 @@ class Engine(abc.ABC):
         """The image's layers as layer directories (bottom first), read from a ``save``."""
         import tempfile
 
-        from ..image import open_image
+        from ..oci.image import open_image
         with tempfile.TemporaryDirectory(prefix="labkit-layers-") as tmp:
             img = open_image(self.save(image, Path(tmp) / "image.tar"))
             try:

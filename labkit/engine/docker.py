@@ -14,10 +14,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from .. import baseimage, session
+from . import baseimage, session
 from ..errors import BuildError, DockerfileError, EngineError, EngineUnavailable, LabkitError
-from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
-                   LayerStorage, RunResult, TransferResult)
+from ..values import (
+    LABEL, SESSION_LABEL, Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult,
+    TransferResult)
+from .base import Engine
 
 START_DAEMON = ("sudo apt-get install -y docker.io && "
                 "sudo dockerd --bridge=none --iptables=false --ip-masq=false &")
@@ -140,7 +142,7 @@ class DockerEngine(Engine):
             refs[ref.id] = ref
         return list(refs.values())
 
-    # -- registries (labkit.registry.RealRegistry: a real docker-registry) ----------
+    # -- registries (labkit.daemon.registry.RealRegistry: a real docker-registry) ----------
     @staticmethod
     def _real(registry, verb: str) -> str:
         """The address of a running RealRegistry; a clear error for anything else."""
@@ -149,7 +151,7 @@ class DockerEngine(Engine):
             raise EngineError("the registry model serves the simulator engine only",
                               fix="on Docker use RealRegistry (open_registry(engine))")
         if kind != "docker-registry" or not getattr(registry, "running", False):
-            raise EngineError(f"docker {verb} needs a running labkit.registry.RealRegistry",
+            raise EngineError(f"docker {verb} needs a running labkit.RealRegistry",
                               fix="with open_registry(engine) as registry: ... (it starts and stops it)")
         return registry.address
 
@@ -204,7 +206,7 @@ class DockerEngine(Engine):
         return self.ref(tag)
 
     def _load_base(self, data: bytes, diff_id: str, tag: str) -> None:
-        from ..image import write_image_tar
+        from ..oci.image import write_image_tar
         with tempfile.TemporaryDirectory(prefix="labkit-base-") as tmp:
             dest = Path(tmp) / "base.tar"
             write_image_tar([data], baseimage.base_config(diff_id, {LABEL: "true"}), dest,
@@ -215,7 +217,7 @@ class DockerEngine(Engine):
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None, squash: bool = False):
-        from ..buildevents import parse_docker_stream, record_from_events
+        from ..build.events import parse_docker_stream, record_from_events
         self._check_local_bases(Path(context), dockerfile, buildargs or {})
         events = []
         name = session.qualify(tag) if tag else None
@@ -239,7 +241,7 @@ class DockerEngine(Engine):
         not have: the daemon would try to pull it, and labkit's builds never touch a network.
         A Dockerfile labkit cannot parse is left to the daemon (its error is the one to show)."""
         import docker.errors
-        from ..dockerfile import find_stage, parse
+        from ..build.dockerfile import find_stage, parse
         try:
             df = parse((context / dockerfile).read_text(), build_args=dict(buildargs))
         except (LabkitError, OSError, UnicodeDecodeError):
@@ -546,7 +548,7 @@ def _build_error(record, dockerfile: Path) -> BuildError:
     if step is not None:
         instruction = next((s.instruction for s in record.steps if s.n == step), "")
         try:
-            from ..dockerfile import parse
+            from ..build.dockerfile import parse
             steps = list(parse(dockerfile.read_text()).steps())
             if 0 < step <= len(steps):
                 line = steps[step - 1][1].line

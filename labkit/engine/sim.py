@@ -2,7 +2,7 @@
 
 A first-class engine, not a test double: images are layer directories, a container is an
 ``overlay.Mount`` over its image's layers with an empty upper, RUN and ``run`` go through
-``labkit.shell``, builds through ``labkit.simbuild`` with the classic builder's cache rules.
+``labkit.sim.shell``, builds through ``labkit.sim.builder`` with the classic builder's cache rules.
 State lives in this object (one per kernel). Where Docker does more, the simulator says so:
 it adds no ``/etc/hosts``-style runtime files, runs no real binaries, and has no daemon-side
 storage to measure (see ``NOT_MODELLED``).
@@ -17,15 +17,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .. import baseimage, session
+from . import baseimage, session
 from ..errors import EngineError, UnsupportedOperation
-from ..layers import size_on_disk
-from .base import (LABEL, SESSION_LABEL, Change, ContainerSize, Engine, HistoryEntry, ImageRef,
-                   LayerStorage, RunResult, TransferResult)
+from ..fs.layers import size_on_disk
+from ..values import (
+    LABEL, SESSION_LABEL, Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult,
+    TransferResult)
+from .base import Engine
 
 NOT_MODELLED = (
     "runtime files Docker adds to every container (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv)",
-    "real programs: RUN and run() go through labkit's small shell interpreter (labkit.shell)",
+    "real programs: RUN and run() go through labkit's small shell interpreter (labkit.sim.shell)",
     "daemon storage (docker system df, storage drivers other than overlay2)",
 )
 
@@ -43,7 +45,7 @@ class _Container:
 
     def layer(self) -> dict:
         """The container's writable layer as Docker keeps it: writes under volumes left out."""
-        from ..volumes import without_volume_writes
+        from ..fs.volumes import without_volume_writes
         return without_volume_writes(dict(self.mount.upper), self.made, list(self.volumes))
 
 
@@ -124,8 +126,8 @@ class SimEngine(Engine):
         """A ``docker save`` tar (legacy or OCI) as a simulator image, under the tags it names.
         The id is the simulator's (digest of the canonical config JSON): the same as Docker's for
         images the simulator saved, possibly another for a config Docker serialised itself."""
-        from ..image import open_image
-        from ..simimage import SimImage
+        from ..oci.image import open_image
+        from ..sim.image import SimImage
         with open_image(source) as saved:
             layers = tuple(saved.layer_dir(i, with_data=True) for i in range(len(saved.layers)))
             img, tags = SimImage(layers, dict(saved.config)), saved.ref.tags
@@ -139,7 +141,7 @@ class SimEngine(Engine):
                                    fix="see a daemon's layer directories with the Docker engine "
                                        "(LABKIT_ENGINE=docker)")
 
-    # -- registries (labkit.registry.Registry, the in-memory model) ------------------
+    # -- registries (labkit.daemon.registry.Registry, the in-memory model) ------------------
     @staticmethod
     def _model(registry, verb: str) -> None:
         if getattr(registry, "kind", "") != "model":
@@ -147,7 +149,7 @@ class SimEngine(Engine):
                               fix="use open_registry(engine); a RealRegistry needs the Docker engine")
 
     def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
-        from ..tarlayer import layer_bytes
+        from ..oci.tarlayer import layer_bytes
         self._model(registry, "pushes to")
         img = self._image(image)
         if ((img.config.get("config") or {}).get("Labels") or {}).get(LABEL) != "true":
@@ -160,9 +162,9 @@ class SimEngine(Engine):
         """Downloads (in the model's words) the layers whose chainID no local image has."""
         import io
 
-        from ..image import chain_ids
-        from ..simimage import SimImage
-        from ..tarlayer import read_layer
+        from ..oci.image import chain_ids
+        from ..sim.image import SimImage
+        from ..oci.tarlayer import read_layer
         self._model(registry, "pulls from")
         have = {c for img in self._images.values() for c in chain_ids(img.diff_ids)}
         plan = registry.plan_pull(name, have)
@@ -172,7 +174,7 @@ class SimEngine(Engine):
         return TransferResult(ref, plan.statuses)
 
     def base_image(self) -> ImageRef:
-        from ..simimage import SimImage
+        from ..sim.image import SimImage
         diff_id = baseimage.base_diff_id()   # made once per busybox file, then cached
         tag = baseimage.base_tag(diff_id)
         if tag in self._tags:
@@ -184,7 +186,7 @@ class SimEngine(Engine):
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None, squash: bool = False):
-        from .. import simbuild
+        from ..sim import builder as simbuild
         if self._cache is None:
             self._cache = simbuild.SimBuildCache()
         record, img = simbuild.build(Path(context), dockerfile=dockerfile, resolve=self._resolve,
@@ -205,8 +207,8 @@ class SimEngine(Engine):
         return list(self._image(image).history)[::-1]   # SimImage keeps it oldest first
 
     def save(self, image: ImageRef | str, dest: str | Path) -> Path:
-        from ..image import write_image_tar
-        from ..tarlayer import layer_bytes
+        from ..oci.image import write_image_tar
+        from ..oci.tarlayer import layer_bytes
         img = self._image(image)
         write_image_tar([layer_bytes(l) for l in img.layers], img.config, Path(dest),
                         repo_tags=self._ref(img).tags)
@@ -214,11 +216,11 @@ class SimEngine(Engine):
 
     # -- containers -------------------------------------------------------------
     def _new_container(self, image: ImageRef | str, running: bool) -> _Container:
-        from ..overlay import Mount
+        from ..fs.overlay import Mount
         img = self._image(image)
         cfg = img.config.get("config") or {}
         from ..errors import LabkitError
-        from ..volumes import make_mountpoints
+        from ..fs.volumes import make_mountpoints
         mount = Mount(list(reversed(img.layers)), {})
         try:
             volumes = make_mountpoints(mount, img.config)
@@ -227,7 +229,7 @@ class SimEngine(Engine):
         mount.take_events()          # the daemon's own mkdirs are not the container's doing
         env = _env(img.config)
         if cfg.get("User"):
-            from ..users import user_cred
+            from ..fs.users import user_cred
             try:
                 mount.cred, home = user_cred(cfg["User"], mount)
             except LabkitError as exc:
@@ -246,7 +248,7 @@ class SimEngine(Engine):
         return found
 
     def _exec(self, c: _Container, command: str | Sequence[str]) -> RunResult:
-        from ..shell import run
+        from ..sim.shell import run
         result = run(_script(command), c.mount, env=c.env, cwd=c.cwd)
         return RunResult(c.id, result.exit_code, result.output)
 
@@ -273,7 +275,7 @@ class SimEngine(Engine):
         return self._container(container).mount
 
     def diff(self, container: str) -> list[Change]:
-        from ..layers import diff
+        from ..fs.layers import diff
         c = self._container(container)
         return diff(list(self._images[c.image_id].layers), c.layer())
 
@@ -283,8 +285,8 @@ class SimEngine(Engine):
         return ContainerSize(rw, rw + sum(size_on_disk(layer) for layer in self._images[c.image_id].layers))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
-        from ..simimage import SimImage
-        from ..tarlayer import layer_bytes
+        from ..sim.image import SimImage
+        from ..oci.tarlayer import layer_bytes
         c = self._container(container)
         base = self._images[c.image_id]
         upper = c.layer()

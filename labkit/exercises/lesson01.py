@@ -21,9 +21,9 @@ _HUNT_EMPTY = HashedAnswer("e07a3c19d2b84f56",
 def make_hunt(dest: Path) -> Path:
     """A saved image of 5 layers whose history also holds steps that made no layer; the file
     /etc/app.conf is written by more than one layer."""
-    from ..fsmodel import Node
-    from ..image import write_image_tar
-    from ..tarlayer import layer_bytes
+    from ..fs.node import Node
+    from ..oci.image import write_image_tar
+    from ..oci.tarlayer import layer_bytes
 
     def d() -> Node:
         return Node.dir(0o755, mtime=_EPOCH)
@@ -89,7 +89,7 @@ def _stage_env(s) -> Verdict:
 
 
 def _config_survives(s) -> Verdict:
-    from ..layers import merge
+    from ..fs.layers import merge
     node = merge(s.layer_dirs()).get(CONFIG)
     if node is None or node.kind != "file" or node.size == 0:
         return failed(f"/{CONFIG} is missing or empty in the final image")
@@ -150,7 +150,7 @@ EXERCISES = (
             Check("layer", _hunt_layer, 2, success=f"that layer holds the {HUNT_PATH} you see",
                   failure=f"not the layer whose {HUNT_PATH} you see",
                   hints=(f"More than one layer writes {HUNT_PATH}; the highest one wins.",
-                         "labkit.widgets.LayerExplorer.from_image(labkit.open_image(path)) lets you "
+                         "labkit.LayerExplorer.from_image(labkit.open_image(path)) lets you "
                          "walk the layers and see what each one changes.",
                          "path_history(open_image(path), '/etc/app.conf') from labkit.lessons.lesson01 "
                          "lists each layer that adds, changes or deletes it.")),

@@ -11,7 +11,7 @@ HIDDEN = "conf/old.conf"
 
 
 def _mount(s):
-    from ..overlay import Mount
+    from ..fs.overlay import Mount
     m = s.arg("mount")
     if not isinstance(m, Mount):
         raise StateMissing(f"mount= should be a labkit.Mount, not {type(m).__name__}",
@@ -35,7 +35,7 @@ def _listing(s) -> Verdict:
 
 
 def _origins(s) -> Verdict:
-    from ..overlay import UPPER
+    from ..fs.overlay import UPPER
     m = _mount(s)
     wrong = []
     for name, want in FROM.items():

@@ -10,12 +10,12 @@ MAX_RECLAIMABLE = 10_240      # bytes stored but invisible in the final filesyst
 
 
 def _analysis(s):
-    from ..analysis import analyze
+    from ..analysis.efficiency import analyze
     return s.memo("analysis", lambda: analyze(s.image(), scan_secrets=False))
 
 
 def _data(s) -> Verdict:
-    from ..layers import merge
+    from ..fs.layers import merge
     node = merge(s.layer_dirs()).get(DATA)
     if node is None or node.kind != "file":
         return failed(f"the final filesystem has no file /{DATA}")
@@ -56,7 +56,7 @@ def _build_files(layer) -> list[str]:
 
 
 def _no_build_files(s) -> Verdict:
-    from ..layers import merge
+    from ..fs.layers import merge
     found = _build_files(merge(s.layer_dirs()))
     return failed(f"the final filesystem has /{found[0]}" + (f" and {len(found) - 1} more" if len(found) > 1 else "")) \
         if found else passed()
@@ -94,7 +94,7 @@ EXERCISES = (
             Check("efficiency", _efficiency, 2, success=f"efficiency of at least {MIN_EFFICIENCY}",
                   failure=f"efficiency should be at least {MIN_EFFICIENCY}",
                   hints=("A file deleted or overwritten in a later layer still ships in the layer "
-                         "that added it; labkit.analysis.analyze(open_image(...)) shows where.",
+                         "that added it; labkit.analyze(labkit.open_image(...)) shows where.",
                          "Make and remove temporary files in the SAME RUN step, and write each "
                          "file once.",
                          "Replace 'RUN make big file' + 'RUN rm big file' with one "

@@ -25,7 +25,7 @@ def _no_key_file(s) -> Verdict:
 
 
 def _no_key_content(s) -> Verdict:
-    from ..secrets import scan
+    from ..analysis.secrets import scan
     for i, layer in enumerate(s.layer_dirs(with_data=True)):
         for path, node in layer.items():
             if node.kind == "file" and node.data and 0 < node.size <= (1 << 20):
@@ -44,7 +44,7 @@ def _deps_made(s) -> Verdict:
 
 
 def _no_findings(s) -> Verdict:
-    from ..analysis import analyze
+    from ..analysis.efficiency import analyze
     found = s.memo("analysis", lambda: analyze(s.image())).secrets
     if not found:
         return passed()

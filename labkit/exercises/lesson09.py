@@ -6,7 +6,7 @@ from .spec import Check, Exercise, Verdict, failed, passed
 
 
 def _manifest(s, name: str) -> dict:
-    from ..registry import registry_name
+    from ..daemon.registry import registry_name
     from .state import StateMissing
     registry = s.arg("registry")
     try:
@@ -44,8 +44,8 @@ def _own_top(s) -> Verdict:
 
 
 def _labelled(s) -> Verdict:
-    from ..engine.base import LABEL
-    from ..registry import registry_name
+    from ..values import LABEL
+    from ..daemon.registry import registry_name
     config = s.arg("registry").config(registry_name(s.arg("other")))
     labels = (config.get("config") or {}).get("Labels") or {}
     return passed() if labels.get(LABEL) == "true" else failed("the second image is not a labkit image")

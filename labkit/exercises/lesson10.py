@@ -10,7 +10,7 @@ FILES = ("data/big.bin", "data/notes.txt", "data/small.txt")
 
 
 def _tree(s):
-    from ..layers import merge
+    from ..fs.layers import merge
     return s.memo("tree", lambda: merge(s.layer_dirs()))
 
 
@@ -39,7 +39,7 @@ def _big_last(s) -> Verdict:
 
 
 def _cheaper(s) -> Verdict:
-    from ..storage import model_use
+    from ..daemon.storage import model_use
     dirs = s.layer_dirs()
     vfs, overlay2 = sum(model_use(dirs, "vfs")), sum(model_use(dirs, "overlay2"))
     # with the big file last it is stored once by vfs too: vfs pays only the small layers' copies

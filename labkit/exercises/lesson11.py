@@ -32,7 +32,7 @@ def added_bytes(engine, ref) -> int:
 
 
 def _analysis(s):
-    from ..analysis import analyze
+    from ..analysis.efficiency import analyze
     return s.memo("analysis", lambda: analyze(s.image("record")))
 
 
@@ -126,7 +126,7 @@ EXERCISES = (
                          "/app/src/.")),
             Check("efficiency", _efficiency, 2, success=f"efficiency of at least {MIN_EFFICIENCY}",
                   failure=f"efficiency should be at least {MIN_EFFICIENCY}",
-                  hints=("labkit.analysis.analyze(...) lists what is stored but hidden, and by which layer.",
+                  hints=("labkit.analyze(...) lists what is stored but hidden, and by which layer.",
                          "Nothing the final image ships may be deleted or overwritten by a later layer.",
                          "Only the last stage ships: do the deleting in the dependency stage, and copy "
                          "its clean result.")),

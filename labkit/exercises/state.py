@@ -1,6 +1,6 @@
 """The learner's real end state, as the checks of one ``check()`` call see it.
 
-Everything goes through the public ``Engine`` interface and ``labkit.image.open_image`` on a
+Everything goes through the public ``Engine`` interface and ``labkit.oci.image.open_image`` on a
 saved tar, so a check means the same on the simulator and on a real daemon. Expensive views
 (the saved image, its layer directories) are made once per call and cached; ``close()``
 removes the temporary files.
@@ -12,10 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .. import session
-from ..engine.base import Engine, ImageRef
+from ..engine import session
+from ..engine.base import Engine
+from ..values import ImageRef
 from ..errors import ExerciseError, LabkitError
-from ..fsmodel import LayerDir
+from ..fs.node import LayerDir
 
 
 class StateMissing(ExerciseError):
@@ -49,9 +50,9 @@ class State:
         return self._refs[name]
 
     def image(self, name: str = "image"):
-        """The image saved from the engine and opened with ``labkit.image.open_image``."""
+        """The image saved from the engine and opened with ``labkit.oci.image.open_image``."""
         if name not in self._images:
-            from ..image import open_image
+            from ..oci.image import open_image
             ref = self.image_ref(name)
             dest = self.tmpdir() / f"{name}.tar"
             try:

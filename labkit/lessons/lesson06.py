@@ -1,4 +1,4 @@
-"""Lesson 06 helpers: predict a build's cache hits with ``labkit.cache``, then build for real
+"""Lesson 06 helpers: predict a build's cache hits with ``labkit.build.cache``, then build for real
 and put the prediction beside what the engine did, step by step.
 
 ``CacheLab(engine, context)`` keeps the model's cache state between builds, so each
@@ -71,8 +71,8 @@ class CacheRun:
 
 def engine_labels() -> dict[str, str]:
     """The labels every labkit engine adds to a build (Docker appends them as LABEL steps)."""
-    from .. import session
-    from ..engine.base import LABEL, SESSION_LABEL
+    from ..engine import session
+    from ..values import LABEL, SESSION_LABEL
     return {LABEL: "true", SESSION_LABEL: session.session_id()}
 
 
@@ -81,7 +81,7 @@ class CacheLab:
     model has seen. ``history`` lists every ``CacheRun`` so far."""
 
     def __init__(self, engine, context: str | Path) -> None:
-        from ..cache import CacheState
+        from ..build.cache import CacheState
         self.engine = engine
         self.context = Path(context)
         self.state = CacheState()
@@ -90,8 +90,8 @@ class CacheLab:
     def predict(self, dockerfile: str = "Dockerfile", *, build_args: Mapping[str, str] | None = None,
                 no_cache: bool = False):
         """``cache.predict`` for this Dockerfile now, from the builds made so far."""
-        from .. import cache
-        from ..dockerfile import parse
+        from ..build import cache
+        from ..build.dockerfile import parse
         path = self.context / dockerfile
         try:
             text = path.read_text()

@@ -5,7 +5,7 @@ The key is PEM-shaped but fake: its body is SHA-256 in counter mode over a seed,
 like a key to a scanner (that is the point of the lesson) and is the same on every machine,
 yet nothing key-like is ever stored in the repository. Printed findings name the kind of
 secret and its layers, never evidence; a recovered key shows one line, masked
-(``labkit.secrets.mask``). So a saved lesson notebook holds nothing a scanner would flag.
+(``labkit.analysis.secrets.mask``). So a saved lesson notebook holds nothing a scanner would flag.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class _Saved:
 
     def __init__(self, engine, image) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="labkit-l08-")
-        from ..image import open_image
+        from ..oci.image import open_image
         self.image = open_image(engine.save(_ref(image), Path(self._tmp.name) / "image.tar"))
 
     def __enter__(self):
@@ -78,7 +78,7 @@ class SecretScan:
     layers: int
     copies: tuple[KeyCopy, ...]                  # entries named ``name`` (not whiteouts)
     deletions: tuple[tuple[int, str], ...]        # (layer, path) whiteouts of that name
-    findings: tuple[object, ...]                 # labkit.secrets.SecretFinding, masked
+    findings: tuple[object, ...]                 # labkit.analysis.secrets.SecretFinding, masked
     stories: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -98,8 +98,9 @@ class SecretScan:
 
 def scan_layers(engine, image, name: str = KEY_NAME) -> SecretScan:
     """Save ``image`` and search EVERY layer: entries named ``name`` and what
-    ``labkit.analysis.analyze`` finds by name and content (values masked)."""
-    from ..analysis import analyze, short_instruction
+    ``labkit.analyze`` finds by name and content (values masked)."""
+    from ..analysis.efficiency import analyze
+    from ..formatting import short_instruction
     with _Saved(engine, image) as img:
         instr = {la.index: short_instruction(la.created_by) for la in img.layers}
         copies, deletions = [], []
@@ -149,8 +150,8 @@ class Recovered:
         return Path(file).read_bytes() == self.data
 
     def __str__(self) -> str:
-        from ..secrets import mask
-        from ..secrets import scan
+        from ..analysis.secrets import mask
+        from ..analysis.secrets import scan
         lines = self.data.split(b"\n")
         kinds = ", ".join(k for k, _ in scan(self.path, self.data)) or "nothing known"
         return (f"recovered /{self.path} from layer {self.layer}: {len(self.data):,} bytes, "

@@ -18,7 +18,7 @@ EXAMPLE = "capstone-bad"
 
 def capstone_context(dest: str | Path | None = None) -> Path:
     """A fresh copy of the capstone-bad example with a fake private key written into it."""
-    from ..examples import example
+    from .examples import example
     context = example(EXAMPLE, dest)
     write_fake_key(context, KEY_NAME, seed="labkit-capstone")
     return context
@@ -94,9 +94,9 @@ class Scorecard:
 
 def score(engine, image, name: str = "") -> Score:
     """Measure one image (an ImageRef, tag or BuildRecord) on ``engine``."""
-    from ..analysis import analyze
+    from ..analysis.efficiency import analyze
     from ..exercises.lesson11 import added_bytes
-    from ..image import open_image
+    from ..oci.image import open_image
     ref = getattr(image, "image", image)
     if ref is None:
         raise LabkitError("the build made no image", fix="fix the build error, then build again")

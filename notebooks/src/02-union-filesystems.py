@@ -15,7 +15,7 @@
 
 # %%
 import labkit
-from labkit.widgets import demo_mount
+from labkit.ui.widgets import demo_mount
 from labkit.lessons.lesson02 import side_by_side, format_layer, format_sources
 
 engine = labkit.connect()
@@ -76,7 +76,7 @@ print(format_layer(both.sim_tree, title="merged view"))
 # %%
 # NBVAL_IGNORE_OUTPUT
 # (not compared: machine-specific (which kernel features this machine has))
-from labkit.kernelmount import kernel_unavailable
+from labkit.fs.kernel import kernel_unavailable
 print(kernel_unavailable() or "this machine can mount overlayfs: the comparison above ran on the kernel")
 
 # %% [markdown]

@@ -8,7 +8,7 @@
 
 # %%
 import labkit
-from labkit.viz import human_size
+from labkit.ui.viz import human_size
 from labkit.lessons.lesson02 import side_by_side
 from labkit.lessons.lesson03 import measure_copy_up, copy_up_chart, hardlink_layer
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import labkit
-from labkit.compare import compare
+from labkit.analysis.compare import compare
 from labkit.lessons.lesson05 import (compressed_copy, config_view, flip_byte, id_table, manifest_view,
                                      restack, sharing_text, show_json)
 

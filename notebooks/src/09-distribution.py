@@ -16,8 +16,9 @@
 
 # %%
 import labkit
-from labkit.registry import (local_chain_ids, open_registry, plain_http_allowed, pull, push, registry_name,
-                             transfer_diagram)
+from labkit.daemon.registry import (
+    local_chain_ids, open_registry, plain_http_allowed, pull, push, registry_name,
+    transfer_diagram)
 
 engine = labkit.connect()
 registry = open_registry(engine).start()

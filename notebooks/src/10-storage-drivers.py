@@ -17,7 +17,7 @@
 
 # %%
 import labkit
-from labkit.storage import compare_drivers
+from labkit.daemon.storage import compare_drivers
 
 engine = labkit.connect()
 

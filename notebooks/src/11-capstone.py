@@ -113,7 +113,7 @@ cache_graph
 # | the dependency steps (the RUN that fills `/opt/deps`) come from the cache on the rebuild | 2 |
 #
 # Hidden checks run when the notebook is graded. Each failed attempt makes the hint more
-# specific. Tools that help: `scorecard`, `scan_layers`, `labkit.analysis.analyze`,
+# specific. Tools that help: `scorecard`, `scan_layers`, `labkit.analyze`,
 # `labkit.widgets.LayerExplorer`.
 
 # %%
