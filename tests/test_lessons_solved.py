@@ -41,7 +41,7 @@ for _name, _fn in sorted(vars(_mod).items()):
         continue
     _extra = {{}}
     if "registry" in inspect.signature(_fn).parameters:   # the lesson stopped its own at the end
-        from labkit.registry import open_registry
+        from labkit.daemon.registry import open_registry
         _extra["registry"] = open_registry(engine).start()
     try:
         _kwargs = _fn(engine, pathlib.Path(tempfile.mkdtemp(prefix="labkit-solve-")), **_extra)

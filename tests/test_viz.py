@@ -182,9 +182,9 @@ def test_read_only_mount_is_drawn_without_upper(kernel_overlay, tmp_path):
 
 def _dot_in_fresh_process(seed: str) -> str:
     code = textwrap.dedent("""
-        from labkit.fsmodel import Node
-        from labkit.overlay import Mount
-        from labkit.viz import overlay_diagram
+        from labkit.fs.node import Node
+        from labkit.fs.overlay import Mount
+        from labkit.ui.viz import overlay_diagram
         names = ["zeta", "alpha", "mid", "b/c", "b"]
         lower = {}
         for n in ["b", "zeta", "alpha", "mid", "b/c"]:

@@ -264,7 +264,7 @@ def test_playground_without_graphviz_dot_says_how_to_fix_it(tmp_path):
     """With no ``dot`` on PATH the buttons still work and the diagram area names the fix."""
     import subprocess
     import sys
-    code = ("from labkit.widgets import overlay_playground\n"
+    code = ("from labkit.ui.widgets import overlay_playground\n"
             "pg = overlay_playground()\n"
             "pg.append_button.click()\n"
             "print(pg.log[2])\n"

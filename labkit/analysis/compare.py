@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..formatting import human_size, short_instruction
+from ..fs.layers import merge
 from ..oci.image import Image, Layer
+from .report import comparison_dict, comparison_html, comparison_text
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,12 @@ class Comparison:
         return tuple(c for c in self.changes if c.kind == "D")
 
     def to_dict(self) -> dict[str, Any]:
-        from .report import comparison_dict  # noqa: PLC0415
         return comparison_dict(self)
 
     def text(self, *, top: int = 20) -> str:
-        from .report import comparison_text  # noqa: PLC0415
         return comparison_text(self, top=top)
 
     def html(self) -> str:
-        from .report import comparison_html  # noqa: PLC0415
         return comparison_html(self)
 
     def _repr_html_(self) -> str:
@@ -74,7 +73,6 @@ class Comparison:
 
 
 def _final_tree(image: Image) -> dict[str, Any]:
-    from ..fs.layers import merge  # noqa: PLC0415
     return merge(image.layer_dir(i, with_data=False) for i in range(len(image.layers)))
 
 

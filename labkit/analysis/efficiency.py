@@ -22,9 +22,11 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from . import secrets as _secrets
+from ..errors import LabkitError
 from ..formatting import human_size, short_instruction
-from ..oci.tarlayer import gc_paused
+from ..oci.tarlayer import clean_path, gc_paused, iter_entries
+from . import secrets as _secrets
+from .report import analysis_dict, analysis_html, analysis_text
 
 _MARK = "\U0010ffff\U0010ffff"     # sorts after every real name: gives child-first order
 
@@ -116,15 +118,12 @@ class Analysis:
         return {la.index: la.instruction for la in self.layers}
 
     def to_dict(self) -> dict[str, Any]:
-        from .report import analysis_dict  # noqa: PLC0415
         return analysis_dict(self)
 
     def text(self, *, top: int = 10) -> str:
-        from .report import analysis_text  # noqa: PLC0415
         return analysis_text(self, top=top)
 
     def html(self) -> str:
-        from .report import analysis_html  # noqa: PLC0415
         return analysis_html(self)
 
     def _repr_html_(self) -> str:
@@ -584,8 +583,6 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
         return _result(streams, instructions, top, None, image_id=image.ref.id, tags=image.ref.tags,
                        source=getattr(image, "source", ""), diff_ids=image.diff_ids,
                        history=tuple(image.history))
-    from ..errors import LabkitError  # noqa: PLC0415
-    from ..oci.tarlayer import iter_entries  # noqa: PLC0415
     current = [0]
 
     def layer(i: int) -> Iterable[Any]:
@@ -622,7 +619,6 @@ def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
     A malformed tar is left for tarlayer to report.
     """
     import tarfile  # noqa: PLC0415
-    from ..oci.tarlayer import clean_path  # noqa: PLC0415
     hits: dict[str, list[tuple[str, str]]] = {}
     with image.open_layer(i, verify=False) as f:   # the entry pass of this layer verifies it
         try:
@@ -691,7 +687,6 @@ class CiResult:
 
 def parse_size(text: str) -> int:
     """``"20MB"`` -> 20_000_000, ``"1.5 GiB"`` -> 1610612736 (decimal and binary units, as dive)."""
-    from ..errors import LabkitError  # noqa: PLC0415
     s = text.strip().replace(",", "")
     num = s.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ").strip()
     unit = s[len(num):].strip().lower()
@@ -708,7 +703,6 @@ def parse_size(text: str) -> int:
 def parse_dive_ci(text: str) -> dict[str, str]:
     """Read dive's ``.dive-ci`` (a tiny YAML subset: ``rules:`` then ``key: value`` lines,
     ``#`` comments, optional quotes). Returns every rule, defaults filled in."""
-    from ..errors import LabkitError  # noqa: PLC0415
     rules = dict(_CI_DEFAULTS)
     section = ""
     for n, raw in enumerate(text.splitlines(), 1):

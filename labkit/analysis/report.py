@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from ..formatting import human_size, short_instruction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .efficiency import Analysis, CiResult
     from .compare import Comparison
+    from .efficiency import Analysis, CiResult
 
 _PATH_CAP = 200        # paths listed per layer and list in HTML / JSON
 

@@ -51,10 +51,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from ..errors import BuildError
 from .context import BuildContext, CopySource, list_context
 from .dockerfile import (
-    DEFAULT_SHELL, Dockerfile, Instruction, Stage, find_stage, substitute, substitute_words)
-from ..errors import BuildError
+    DEFAULT_SHELL,
+    Dockerfile,
+    Instruction,
+    Stage,
+    find_stage,
+    substitute,
+    substitute_words,
+)
 from .healthcheck import parse_healthcheck
 
 BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",

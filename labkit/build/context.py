@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from .dockerignore import DockerIgnore
 from ..errors import BuildError
 from ..fs.node import resolve_in_scope
+from .dockerignore import DockerIgnore
 
 _TYPEFLAG = {"file": "0", "hardlink": "1", "symlink": "2", "char": "3", "block": "4",
              "dir": "5", "fifo": "6"}

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.connect import connect
+from ..errors import LabkitError
+from ..formatting import format_build
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -15,9 +19,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.connect import connect
-    from ..errors import LabkitError
-    from ..formatting import format_build
     buildargs = {}
     for item in args.build_arg:
         name, eq, value = item.partition("=")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.connect import connect
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -12,7 +14,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.connect import connect
     engine = connect()
     removed = engine.clean(session_only=args.session, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"

@@ -5,6 +5,10 @@ import argparse
 import json
 import sys
 
+from ..analysis.compare import compare
+from ..analysis.report import comparison_dict
+from .inspect import image_source
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -16,9 +20,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.compare import compare
-    from ..analysis.report import comparison_dict
-    from .inspect import image_source
     with image_source(args.a) as a, image_source(args.b) as b:
         result = compare(a, b, paths=not args.no_paths)
     if args.json:

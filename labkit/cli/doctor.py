@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.doctor import doctor
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.doctor import doctor
     report = doctor()
     print(report)
     return 0 if report.ok else 1

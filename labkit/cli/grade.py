@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..grading.run import grade
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = (__doc__ or "") + (
@@ -25,7 +27,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..grading.run import grade
 
     def progress(o) -> None:
         pts = sum(int(r.get("points", 0)) for r in o.results)

@@ -9,6 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from ..analysis.efficiency import analyze, evaluate_ci, parse_dive_ci
+from ..analysis.report import analysis_dict, ci_text
+from ..engine.connect import connect
+from ..errors import ImageError, LabkitError
+from ..oci.image import open_image
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -30,18 +36,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> Iterator[object]:
     """Open ``name`` as a tar/dir, or save it from the engine to a temporary tar first.
     ``verify=False`` leaves the digest checks to the first full read (the analysis does one)."""
-    from ..errors import ImageError
-    from ..oci.image import open_image
     p = Path(name)
     if p.exists():
         with open_image(p, tag=tag, verify=verify) as img:
             yield img
         return
-    try:
-        from ..engine.connect import connect
-    except ImportError:
-        raise ImageError(f"{name}: no such file, and no engine is available to save an image by name",
-                         fix="docker save NAME -o image.tar, then: labkit inspect image.tar") from None
     engine = connect(quiet=True)
     with tempfile.TemporaryDirectory(prefix="labkit-inspect-") as tmp:
         dest = Path(tmp) / "image.tar"
@@ -57,8 +56,6 @@ def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> I
 
 
 def _ci_rules(path: str | None) -> dict[str, str]:
-    from ..analysis.efficiency import parse_dive_ci
-    from ..errors import LabkitError
     if path is None:
         path = ".dive-ci" if Path(".dive-ci").is_file() else None
     if path is None:
@@ -71,8 +68,6 @@ def _ci_rules(path: str | None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..analysis.efficiency import analyze, evaluate_ci
-    from ..analysis.report import analysis_dict, ci_text
     rules = _ci_rules(args.ci_config) if args.ci else None
     with image_source(args.image, args.tag, verify=False) as img:  # analyze() verifies
         result = analyze(img, top=args.top, scan_secrets=not args.no_secrets)

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..engine import session
-from ..values import LABEL, ImageRef, instruction_of
 from ..engine.base import Engine
 from ..errors import EngineError, EngineUnavailable, ImageError
+from ..values import LABEL, ImageRef, instruction_of
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Sequence
 
 from ..engine.base import Engine
-from ..values import ImageRef, instruction_of
+from ..engine.docker import DockerEngine
 from ..errors import EngineError, EngineUnavailable
+from ..fs.layers import merge, size_on_disk
 from ..fs.node import LayerDir
-from ..fs.layers import size_on_disk
+from ..oci.image import chain_ids
+from ..values import ImageRef, instruction_of
 
 DRIVERS = ("overlay2", "vfs")
 
@@ -37,7 +39,6 @@ def model_use(layers: Sequence[LayerDir], driver: str) -> list[int]:
     if driver == "overlay2":
         return [size_on_disk(layer) for layer in layers]
     if driver == "vfs":
-        from ..fs.layers import merge
         return [size_on_disk(merge(layers[:i + 1])) for i in range(len(layers))]
     raise EngineError(f"storage driver {driver!r} is not modelled", fix=f"use one of {DRIVERS}")
 
@@ -163,7 +164,6 @@ class SecondDaemon:
         return self.dir / "data"
 
     def start(self) -> "SecondDaemon":
-        from ..engine.docker import DockerEngine
         why = self.unavailable()
         if why:
             raise EngineUnavailable(f"cannot start a second Docker daemon: {why}",
@@ -248,7 +248,6 @@ class SecondDaemon:
 
     def layer_dirs(self, diff_ids: Sequence[str]) -> list[Path]:
         """The driver's directory for each layer (bottom first), via the layer store's cache-id."""
-        from ..oci.image import chain_ids
         db = self.data_root / "image" / self.driver / "layerdb" / "sha256"
         out = []
         for c in chain_ids(list(diff_ids)):

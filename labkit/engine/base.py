@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from ..oci.image import open_image
 from ..values import Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult, TransferResult
 
 
@@ -129,7 +130,6 @@ class Engine(abc.ABC):
         """The image's layers as layer directories (bottom first), read from a ``save``."""
         import tempfile
 
-        from ..oci.image import open_image
         with tempfile.TemporaryDirectory(prefix="labkit-layers-") as tmp:
             img = open_image(self.save(image, Path(tmp) / "image.tar"))
             try:

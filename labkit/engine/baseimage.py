@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import EngineUnavailable
 from ..fs.node import LayerDir, Node
+from ..oci.tarlayer import layer_bytes
 
 BASE_REPO = "labkit/base"
 EPOCH = 946684800  # 2000-01-01T00:00:00Z: fixed mtimes make the layer reproducible
@@ -87,7 +88,6 @@ class _Built:
 
 @lru_cache(maxsize=2)
 def _build(identity: tuple, applets: tuple[str, ...]) -> _Built:
-    from ..oci.tarlayer import layer_bytes
     busybox = Path(identity[0])
     t = {"mtime": EPOCH}
     layer: LayerDir = {

@@ -9,6 +9,8 @@ import os
 
 from ..errors import EngineUnavailable, LabkitError
 from .base import Engine
+from .docker import DockerEngine
+from .sim import SimEngine
 
 CHOICES = ("auto", "sim", "docker")
 _current: list[Engine] = []   # the engine connect() last returned in this kernel
@@ -33,10 +35,8 @@ def connect(engine: str | None = None, *, quiet: bool = False) -> Engine:
     choice = wanted_engine(engine)
     chosen: Engine
     if choice == "sim":
-        from .sim import SimEngine
         chosen = SimEngine()
     else:
-        from .docker import DockerEngine
         try:
             chosen = DockerEngine.connect(ping_timeout=3 if choice == "auto" else 10)
         except LabkitError as exc:
@@ -44,13 +44,11 @@ def connect(engine: str | None = None, *, quiet: bool = False) -> Engine:
                 raise EngineUnavailable(f"LABKIT_ENGINE=docker but no Docker daemon is usable: {exc}",
                                         fix="start one: sudo dockerd --bridge=none --iptables=false "
                                             "--ip-masq=false &   (or LABKIT_ENGINE=sim)") from None
-            from .sim import SimEngine
             chosen = SimEngine()
         except ImportError:
             if choice == "docker":
                 raise EngineUnavailable("LABKIT_ENGINE=docker but the docker package is not installed",
                                         fix="pip install 'labkit[docker]'") from None
-            from .sim import SimEngine
             chosen = SimEngine()
     if not quiet:
         print(chosen.describe())

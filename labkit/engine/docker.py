@@ -14,11 +14,22 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from . import baseimage, session
+from ..build.dockerfile import find_stage, parse
+from ..build.events import parse_docker_stream, record_from_events
 from ..errors import BuildError, DockerfileError, EngineError, EngineUnavailable, LabkitError
+from ..oci.image import write_image_tar
 from ..values import (
-    LABEL, SESSION_LABEL, Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult,
-    TransferResult)
+    LABEL,
+    SESSION_LABEL,
+    Change,
+    ContainerSize,
+    HistoryEntry,
+    ImageRef,
+    LayerStorage,
+    RunResult,
+    TransferResult,
+)
+from . import baseimage, session
 from .base import Engine
 
 START_DAEMON = ("sudo apt-get install -y docker.io && "
@@ -206,7 +217,6 @@ class DockerEngine(Engine):
         return self.ref(tag)
 
     def _load_base(self, data: bytes, diff_id: str, tag: str) -> None:
-        from ..oci.image import write_image_tar
         with tempfile.TemporaryDirectory(prefix="labkit-base-") as tmp:
             dest = Path(tmp) / "base.tar"
             write_image_tar([data], baseimage.base_config(diff_id, {LABEL: "true"}), dest,
@@ -217,7 +227,6 @@ class DockerEngine(Engine):
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None, squash: bool = False):
-        from ..build.events import parse_docker_stream, record_from_events
         self._check_local_bases(Path(context), dockerfile, buildargs or {})
         events = []
         name = session.qualify(tag) if tag else None
@@ -241,7 +250,6 @@ class DockerEngine(Engine):
         not have: the daemon would try to pull it, and labkit's builds never touch a network.
         A Dockerfile labkit cannot parse is left to the daemon (its error is the one to show)."""
         import docker.errors
-        from ..build.dockerfile import find_stage, parse
         try:
             df = parse((context / dockerfile).read_text(), build_args=dict(buildargs))
         except (LabkitError, OSError, UnicodeDecodeError):
@@ -548,7 +556,6 @@ def _build_error(record, dockerfile: Path) -> BuildError:
     if step is not None:
         instruction = next((s.instruction for s in record.steps if s.n == step), "")
         try:
-            from ..build.dockerfile import parse
             steps = list(parse(dockerfile.read_text()).steps())
             if 0 < step <= len(steps):
                 line = steps[step - 1][1].line

@@ -5,11 +5,15 @@ import os
 import platform
 import shutil
 import subprocess
-
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from ..errors import LabkitError
+from .baseimage import base_spec
+from .connect import wanted_engine
+from .docker import DockerEngine
 
 PACKAGES = ("labkit", "docker", "jupyterlab", "ipywidgets", "graphviz", "nbval", "pytest",
             "dockerfile-parse")
@@ -75,8 +79,6 @@ def _dot() -> Check:
 
 
 def _busybox(needed: bool) -> Check:
-    from .baseimage import base_spec
-    from ..errors import LabkitError
     try:
         spec = base_spec()
     except LabkitError as exc:
@@ -86,9 +88,7 @@ def _busybox(needed: bool) -> Check:
 
 
 def _daemon(needed: bool) -> Check:
-    from ..errors import LabkitError
     try:
-        from .docker import DockerEngine
         info = DockerEngine.connect(ping_timeout=3).info()
     except ImportError:
         return Check("docker daemon", False, "the docker package is not installed",
@@ -127,8 +127,6 @@ def _overlay() -> Check:
 
 def doctor() -> Report:
     """Check this machine; ``Report.ok`` is False when the chosen engine cannot work."""
-    from .connect import wanted_engine
-    from ..errors import LabkitError
     try:
         wanted = wanted_engine()
     except LabkitError as exc:

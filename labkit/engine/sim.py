@@ -17,12 +17,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from . import baseimage, session
-from ..errors import EngineError, UnsupportedOperation
-from ..fs.layers import size_on_disk
+from ..errors import EngineError, LabkitError, UnsupportedOperation
+from ..fs.layers import diff, size_on_disk
+from ..fs.overlay import Mount
+from ..fs.users import user_cred
+from ..fs.volumes import make_mountpoints, without_volume_writes
+from ..oci.image import chain_ids, open_image, write_image_tar
+from ..oci.tarlayer import layer_bytes, read_layer
+from ..sim import builder as simbuild
+from ..sim.image import SimImage
+from ..sim.shell import run
 from ..values import (
-    LABEL, SESSION_LABEL, Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult,
-    TransferResult)
+    LABEL,
+    SESSION_LABEL,
+    Change,
+    ContainerSize,
+    HistoryEntry,
+    ImageRef,
+    LayerStorage,
+    RunResult,
+    TransferResult,
+)
+from . import baseimage, session
 from .base import Engine
 
 NOT_MODELLED = (
@@ -45,7 +61,6 @@ class _Container:
 
     def layer(self) -> dict:
         """The container's writable layer as Docker keeps it: writes under volumes left out."""
-        from ..fs.volumes import without_volume_writes
         return without_volume_writes(dict(self.mount.upper), self.made, list(self.volumes))
 
 
@@ -126,8 +141,6 @@ class SimEngine(Engine):
         """A ``docker save`` tar (legacy or OCI) as a simulator image, under the tags it names.
         The id is the simulator's (digest of the canonical config JSON): the same as Docker's for
         images the simulator saved, possibly another for a config Docker serialised itself."""
-        from ..oci.image import open_image
-        from ..sim.image import SimImage
         with open_image(source) as saved:
             layers = tuple(saved.layer_dir(i, with_data=True) for i in range(len(saved.layers)))
             img, tags = SimImage(layers, dict(saved.config)), saved.ref.tags
@@ -149,7 +162,6 @@ class SimEngine(Engine):
                               fix="use open_registry(engine); a RealRegistry needs the Docker engine")
 
     def push(self, image: ImageRef | str, registry, name: str) -> TransferResult:
-        from ..oci.tarlayer import layer_bytes
         self._model(registry, "pushes to")
         img = self._image(image)
         if ((img.config.get("config") or {}).get("Labels") or {}).get(LABEL) != "true":
@@ -162,9 +174,6 @@ class SimEngine(Engine):
         """Downloads (in the model's words) the layers whose chainID no local image has."""
         import io
 
-        from ..oci.image import chain_ids
-        from ..sim.image import SimImage
-        from ..oci.tarlayer import read_layer
         self._model(registry, "pulls from")
         have = {c for img in self._images.values() for c in chain_ids(img.diff_ids)}
         plan = registry.plan_pull(name, have)
@@ -174,7 +183,6 @@ class SimEngine(Engine):
         return TransferResult(ref, plan.statuses)
 
     def base_image(self) -> ImageRef:
-        from ..sim.image import SimImage
         diff_id = baseimage.base_diff_id()   # made once per busybox file, then cached
         tag = baseimage.base_tag(diff_id)
         if tag in self._tags:
@@ -186,7 +194,6 @@ class SimEngine(Engine):
     def build(self, context: str | Path, *, dockerfile: str = "Dockerfile", tag: str | None = None,
               no_cache: bool = False, buildargs: Mapping[str, str] | None = None,
               on_event: Callable[[object], None] | None = None, squash: bool = False):
-        from ..sim import builder as simbuild
         if self._cache is None:
             self._cache = simbuild.SimBuildCache()
         record, img = simbuild.build(Path(context), dockerfile=dockerfile, resolve=self._resolve,
@@ -207,8 +214,6 @@ class SimEngine(Engine):
         return list(self._image(image).history)[::-1]   # SimImage keeps it oldest first
 
     def save(self, image: ImageRef | str, dest: str | Path) -> Path:
-        from ..oci.image import write_image_tar
-        from ..oci.tarlayer import layer_bytes
         img = self._image(image)
         write_image_tar([layer_bytes(l) for l in img.layers], img.config, Path(dest),
                         repo_tags=self._ref(img).tags)
@@ -216,11 +221,8 @@ class SimEngine(Engine):
 
     # -- containers -------------------------------------------------------------
     def _new_container(self, image: ImageRef | str, running: bool) -> _Container:
-        from ..fs.overlay import Mount
         img = self._image(image)
         cfg = img.config.get("config") or {}
-        from ..errors import LabkitError
-        from ..fs.volumes import make_mountpoints
         mount = Mount(list(reversed(img.layers)), {})
         try:
             volumes = make_mountpoints(mount, img.config)
@@ -229,7 +231,6 @@ class SimEngine(Engine):
         mount.take_events()          # the daemon's own mkdirs are not the container's doing
         env = _env(img.config)
         if cfg.get("User"):
-            from ..fs.users import user_cred
             try:
                 mount.cred, home = user_cred(cfg["User"], mount)
             except LabkitError as exc:
@@ -248,7 +249,6 @@ class SimEngine(Engine):
         return found
 
     def _exec(self, c: _Container, command: str | Sequence[str]) -> RunResult:
-        from ..sim.shell import run
         result = run(_script(command), c.mount, env=c.env, cwd=c.cwd)
         return RunResult(c.id, result.exit_code, result.output)
 
@@ -275,7 +275,6 @@ class SimEngine(Engine):
         return self._container(container).mount
 
     def diff(self, container: str) -> list[Change]:
-        from ..fs.layers import diff
         c = self._container(container)
         return diff(list(self._images[c.image_id].layers), c.layer())
 
@@ -285,8 +284,6 @@ class SimEngine(Engine):
         return ContainerSize(rw, rw + sum(size_on_disk(layer) for layer in self._images[c.image_id].layers))
 
     def commit(self, container: str, tag: str | None = None) -> ImageRef:
-        from ..sim.image import SimImage
-        from ..oci.tarlayer import layer_bytes
         c = self._container(container)
         base = self._images[c.image_id]
         upper = c.layer()

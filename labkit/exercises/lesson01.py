@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..fs.layers import merge
+from ..fs.node import Node
+from ..oci.image import write_image_tar
+from ..oci.tarlayer import layer_bytes
 from .answers import HashedAnswer, normalize
 from .spec import Check, Exercise, Verdict, failed, passed
 
@@ -21,9 +25,6 @@ _HUNT_EMPTY = HashedAnswer("e07a3c19d2b84f56",
 def make_hunt(dest: Path) -> Path:
     """A saved image of 5 layers whose history also holds steps that made no layer; the file
     /etc/app.conf is written by more than one layer."""
-    from ..fs.node import Node
-    from ..oci.image import write_image_tar
-    from ..oci.tarlayer import layer_bytes
 
     def d() -> Node:
         return Node.dir(0o755, mtime=_EPOCH)
@@ -89,7 +90,6 @@ def _stage_env(s) -> Verdict:
 
 
 def _config_survives(s) -> Verdict:
-    from ..fs.layers import merge
     node = merge(s.layer_dirs()).get(CONFIG)
     if node is None or node.kind != "file" or node.size == 0:
         return failed(f"/{CONFIG} is missing or empty in the final image")

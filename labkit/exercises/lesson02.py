@@ -1,6 +1,7 @@
 """Lesson 02: build an overlay whose merged directory is assembled from three layers."""
 from __future__ import annotations
 
+from ..fs.overlay import UPPER, Mount
 from .spec import Check, Exercise, Verdict, failed, passed
 from .state import StateMissing
 
@@ -11,7 +12,6 @@ HIDDEN = "conf/old.conf"
 
 
 def _mount(s):
-    from ..fs.overlay import Mount
     m = s.arg("mount")
     if not isinstance(m, Mount):
         raise StateMissing(f"mount= should be a labkit.Mount, not {type(m).__name__}",
@@ -35,7 +35,6 @@ def _listing(s) -> Verdict:
 
 
 def _origins(s) -> Verdict:
-    from ..fs.overlay import UPPER
     m = _mount(s)
     wrong = []
     for name, want in FROM.items():

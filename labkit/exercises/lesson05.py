@@ -6,6 +6,7 @@ import re
 import tarfile
 from pathlib import Path
 
+from ..oci.image import write_image_tar
 from .answers import HashedAnswer, normalize
 from .spec import Check, Exercise, Verdict, failed, passed
 
@@ -35,7 +36,6 @@ def _tar(entries: list[tuple[str, bytes | None, int]]) -> bytes:
 
 def make_puzzle(dest: Path) -> Path:
     """Three layers: a base with /etc/motd, an app layer, and a layer that edits and deletes."""
-    from ..oci.image import write_image_tar
     layers = [
         _tar([("etc/", None, 0o755), ("etc/motd", b"Welcome to the layer puzzle\n", 0o644)]),
         _tar([("app/", None, 0o755), ("app/config.ini", b"[app]\ncolor = blue\n", 0o644),

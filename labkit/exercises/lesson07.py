@@ -1,6 +1,8 @@
 """Lesson 07: slim images — bytes deleted in a later layer still ship."""
 from __future__ import annotations
 
+from ..analysis.efficiency import analyze
+from ..fs.layers import merge
 from .spec import Check, Exercise, Verdict, failed, passed
 
 DATA = "app/data"
@@ -10,12 +12,10 @@ MAX_RECLAIMABLE = 10_240      # bytes stored but invisible in the final filesyst
 
 
 def _analysis(s):
-    from ..analysis.efficiency import analyze
     return s.memo("analysis", lambda: analyze(s.image(), scan_secrets=False))
 
 
 def _data(s) -> Verdict:
-    from ..fs.layers import merge
     node = merge(s.layer_dirs()).get(DATA)
     if node is None or node.kind != "file":
         return failed(f"the final filesystem has no file /{DATA}")
@@ -56,7 +56,6 @@ def _build_files(layer) -> list[str]:
 
 
 def _no_build_files(s) -> Verdict:
-    from ..fs.layers import merge
     found = _build_files(merge(s.layer_dirs()))
     return failed(f"the final filesystem has /{found[0]}" + (f" and {len(found) - 1} more" if len(found) > 1 else "")) \
         if found else passed()

@@ -5,6 +5,8 @@ fetch step), yet the shipped image keeps nothing of it: a throw-away stage, not 
 """
 from __future__ import annotations
 
+from ..analysis.efficiency import analyze
+from ..analysis.secrets import scan
 from .spec import Check, Exercise, Verdict, failed, passed
 
 KEY_NAME = "id_rsa"
@@ -25,7 +27,6 @@ def _no_key_file(s) -> Verdict:
 
 
 def _no_key_content(s) -> Verdict:
-    from ..analysis.secrets import scan
     for i, layer in enumerate(s.layer_dirs(with_data=True)):
         for path, node in layer.items():
             if node.kind == "file" and node.data and 0 < node.size <= (1 << 20):
@@ -44,7 +45,6 @@ def _deps_made(s) -> Verdict:
 
 
 def _no_findings(s) -> Verdict:
-    from ..analysis.efficiency import analyze
     found = s.memo("analysis", lambda: analyze(s.image())).secrets
     if not found:
         return passed()

@@ -2,12 +2,13 @@
 layers the other side lacks. (The efficiency exercise that used to live here is now "07-a".)"""
 from __future__ import annotations
 
+from ..daemon.registry import registry_name
+from ..values import LABEL
 from .spec import Check, Exercise, Verdict, failed, passed
+from .state import StateMissing
 
 
 def _manifest(s, name: str) -> dict:
-    from ..daemon.registry import registry_name
-    from .state import StateMissing
     registry = s.arg("registry")
     try:
         return s.memo(f"manifest:{name}", lambda: registry.manifest(registry_name(s.arg(name))))
@@ -44,8 +45,6 @@ def _own_top(s) -> Verdict:
 
 
 def _labelled(s) -> Verdict:
-    from ..values import LABEL
-    from ..daemon.registry import registry_name
     config = s.arg("registry").config(registry_name(s.arg("other")))
     labels = (config.get("config") or {}).get("Labels") or {}
     return passed() if labels.get(LABEL) == "true" else failed("the second image is not a labkit image")

@@ -2,6 +2,8 @@
 stack costs there depends on the ORDER of the layers."""
 from __future__ import annotations
 
+from ..daemon.storage import model_use
+from ..fs.layers import merge
 from .spec import Check, Exercise, Verdict, failed, passed
 
 BIG = "data/big.bin"
@@ -10,7 +12,6 @@ FILES = ("data/big.bin", "data/notes.txt", "data/small.txt")
 
 
 def _tree(s):
-    from ..fs.layers import merge
     return s.memo("tree", lambda: merge(s.layer_dirs()))
 
 
@@ -39,7 +40,6 @@ def _big_last(s) -> Verdict:
 
 
 def _cheaper(s) -> Verdict:
-    from ..daemon.storage import model_use
     dirs = s.layer_dirs()
     vfs, overlay2 = sum(model_use(dirs, "vfs")), sum(model_use(dirs, "overlay2"))
     # with the big file last it is stored once by vfs too: vfs pays only the small layers' copies

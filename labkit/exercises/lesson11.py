@@ -7,6 +7,7 @@ adds above the base layer.
 """
 from __future__ import annotations
 
+from ..analysis.efficiency import analyze
 from .spec import Check, Exercise, Verdict, failed, passed
 
 SIZE_RATIO = 0.25              # the fixed image adds at most this share of the bad one's bytes
@@ -32,7 +33,6 @@ def added_bytes(engine, ref) -> int:
 
 
 def _analysis(s):
-    from ..analysis.efficiency import analyze
     return s.memo("analysis", lambda: analyze(s.image("record")))
 
 

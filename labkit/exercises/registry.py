@@ -12,6 +12,7 @@ import pkgutil
 import re
 
 from ..errors import ExerciseError
+from . import __path__ as pkg_path
 from .spec import Exercise
 
 _ID = re.compile(r"(\d{2})-[a-z0-9]+")
@@ -66,7 +67,6 @@ def get(exercise_id: str) -> Exercise:
 def all_ids() -> list[str]:
     """Every exercise id: all lesson modules are imported (only when asked)."""
     ids = set(_EXTRA)
-    from . import __path__ as pkg_path
     for info in pkgutil.iter_modules(pkg_path):
         m = re.fullmatch(r"lesson(\d{2})", info.name)
         if m:

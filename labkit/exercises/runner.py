@@ -12,6 +12,7 @@ import os
 import time
 from typing import Any
 
+from ..engine import connect as connect_module
 from ..engine.base import Engine
 from ..errors import ExerciseError, LabkitError
 from . import registry
@@ -48,7 +49,6 @@ def _default_engine() -> Engine:
     its engine object, so a new simulator would see none of the learner's work."""
     if _engine:
         return _engine[0]
-    from ..engine import connect as connect_module
     current = getattr(connect_module, "current", None)
     found = current() if callable(current) else None
     if found is None:

@@ -14,9 +14,10 @@ from typing import Any, Callable, Mapping
 
 from ..engine import session
 from ..engine.base import Engine
-from ..values import ImageRef
 from ..errors import ExerciseError, LabkitError
 from ..fs.node import LayerDir
+from ..oci.image import open_image
+from ..values import ImageRef
 
 
 class StateMissing(ExerciseError):
@@ -52,7 +53,6 @@ class State:
     def image(self, name: str = "image"):
         """The image saved from the engine and opened with ``labkit.oci.image.open_image``."""
         if name not in self._images:
-            from ..oci.image import open_image
             ref = self.image_ref(name)
             dest = self.tmpdir() / f"{name}.tar"
             try:

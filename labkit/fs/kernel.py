@@ -26,6 +26,7 @@ from typing import Sequence
 
 from ..errors import EngineUnavailable, LabkitError
 from .node import OPAQUE_XATTR, LayerDir, Tree, norm_path
+from .realfs import read_dir, write_dir
 
 MOUNT_OPTIONS = "index=off,redirect_dir=off,metacopy=off"
 """What Docker's overlay2 driver leaves off: hard links break on copy-up, no renamed dirs."""
@@ -129,7 +130,6 @@ class KernelOverlay:
             raise EngineUnavailable(f"cannot mount the kernel's overlayfs: {why}",
                                     fix="run as root on Linux, or use labkit.Mount "
                                         "(the simulator)")
-        from .realfs import write_dir
         self.base = Path(tempfile.mkdtemp(prefix="labkit-kovl-"))
         try:
             dirs = []
@@ -192,12 +192,10 @@ class KernelOverlay:
 
     def tree(self, *, with_data: bool = True) -> Tree:
         """The merged view the kernel shows, as a ``Tree``."""
-        from .realfs import read_dir
         return read_dir(self._need(), with_data=with_data)
 
     def upper(self, *, with_data: bool = True) -> LayerDir:
         """The upper directory as the kernel left it (whiteouts, opaque dirs) as a ``LayerDir``."""
-        from .realfs import read_dir
         self._need()
         if self.upper_dir is None:
             return {}

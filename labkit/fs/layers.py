@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable, Mapping, Sequence
 
-from ..values import Change
 from ..errors import LayerError
+from ..values import Change
 from .node import OPAQUE_XATTR, LayerDir, Node, Tree
 
 __all__ = ["merge", "apply", "diff", "squash", "check_layer_count", "same_entry",

@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..engine.connect import connect
 from ..errors import ExerciseError
+from ..exercises.registry import get
 
 GRADE_LOG_ENV = "LABKIT_GRADE_LOG"     # same name as labkit.exercises.runner reads
 NOTEBOOK_ROW = "(notebook)"
@@ -262,7 +264,6 @@ def _short_error(exc: Exception) -> str:
 def _clean_docker_session() -> int:
     """Remove what this run's kernel made in Docker (same LABKIT_SESSION, so same label)."""
     try:
-        from ..engine.connect import connect
         return len(connect("docker", quiet=True).clean(session_only=True))
     except Exception:
         return -1
@@ -303,7 +304,6 @@ def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300,
 def _max_points(exercise: str, seen: Mapping[str, int]) -> int:
     """The registry's maximum (a log line cannot raise it), else what the logs said."""
     try:
-        from ..exercises.registry import get
         return get(exercise).max_points
     except Exception:  # an exercise the course defined in a notebook
         return seen.get(exercise, 0)

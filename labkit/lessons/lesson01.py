@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from ..values import HistoryEntry, instruction_of
 from ..errors import LabkitError
+from ..fs.layers import apply
 from ..fs.node import Tree, norm_path
+from ..ui.viz import history_bottom_first
+from ..values import HistoryEntry, instruction_of
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,6 @@ def path_history(image, path: str) -> tuple[PathEvent, ...]:
     """Every layer of an opened image (``labkit.open_image``) that adds, changes or deletes
     ``path``, bottom first. A path deleted with its parent directory (a whiteout of the
     directory, or an opaque directory) counts as deleted by that layer."""
-    from ..fs.layers import apply
     key = norm_path(path)
     if not key:
         raise LabkitError("the root directory is in every layer",
@@ -93,7 +94,6 @@ def layer_table(image) -> str:
 def format_recorded(history: Sequence[HistoryEntry]) -> str:
     """Each step as the builder recorded it (``created_by``) above the instruction it comes
     from (``instruction_of``), oldest first."""
-    from ..ui.viz import history_bottom_first
     rows = []
     for h in history_bottom_first(history):
         mark = "-" if h.empty_layer or h.layer_index is None else str(h.layer_index)

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..errors import LabkitError
+from ..fs.kernel import KernelOverlay, kernel_unavailable
 from ..fs.node import LayerDir, Node, Tree, norm_path
+from ..fs.overlay import Mount
+from ..ui.viz import entry_sources
 
 Op = tuple  # ("append", path, data) | ("write", path, data) | ("unlink", path) | ("mkdir", path)
 #             | ("rmdir", path) | ("rm_rf", path) | ("touch", path)
@@ -159,9 +162,6 @@ def side_by_side(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
     """Run ``ops`` on a fresh ``overlay.Mount(lowers, upper)`` and, when possible, on the
     kernel's overlayfs mounted from the same layers; return both merged views and uppers.
     Calls that fail give the kernel's errno name ("ENOTEMPTY") instead of raising."""
-    from ..fs.kernel import KernelOverlay, kernel_unavailable
-    from ..fs.overlay import Mount
-    from ..ui.viz import entry_sources
     ops = tuple(ops)
     _check_ops(ops)
     start = None if upper is None else dict(upper)

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import LabkitError
+from ..fs.kernel import KernelOverlay, kernel_unavailable
 from ..fs.node import LayerDir, Node
+from ..fs.overlay import Mount
+from ..ui.viz import SvgChart
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -96,7 +99,6 @@ def measure_copy_up(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = 3,
     if len(sizes) < 2 or sizes[0] <= 0:
         raise LabkitError("measure at least two positive file sizes",
                           fix="e.g. measure_copy_up([4096, 32 * 1024 * 1024])")
-    from ..fs.kernel import KernelOverlay, kernel_unavailable
     layer = _layer(sizes)
     why = kernel_unavailable() if kernel else "kernel not asked for"
     firsts: dict[int, list[float]] = {n: [] for n in sizes}
@@ -110,7 +112,6 @@ def measure_copy_up(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = 3,
                     seconds[n].append(_append_kernel(p))
         unit, source = "seconds", "kernel overlayfs"
     else:
-        from ..fs.overlay import Mount
         for n in sizes:
             m = Mount([layer], {})
             for bucket in (firsts, seconds):
@@ -125,7 +126,6 @@ def measure_copy_up(sizes: Sequence[int] = DEFAULT_SIZES, *, repeats: int = 3,
 
 def copy_up_chart(m: CopyUpMeasurement, *, width: int = 520, bar_height: int = 18):
     """The first-append cost per file size as a bar chart (``viz.SvgChart``)."""
-    from ..ui.viz import SvgChart
     label_w, top = 90, 24
     height = top + len(m.points) * (bar_height + 6) + 6
     biggest = max((p.first for p in m.points), default=0) or 1

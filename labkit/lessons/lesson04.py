@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabkitError
-from ..fs.node import LayerDir
+from ..fs.kernel import RawEntry, raw_entries
+from ..fs.node import LayerDir, norm_path
+from ..fs.realfs import write_dir
+from ..oci.image import open_image
+from ..oci.tarlayer import iter_entries
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,6 @@ def _meaning(e) -> str:
 def layer_entries(image_tar: str | Path, index: int = -1) -> list[LayerEntry]:
     """The raw entries of layer ``index`` (bottom first; -1 = top) of a saved image
     (``engine.save``), sorted by name, each with what it means."""
-    from ..oci.image import open_image
-    from ..oci.tarlayer import iter_entries
     img = open_image(image_tar)
     try:
         n = len(img.layers)
@@ -94,9 +96,6 @@ def on_disk(layer: LayerDir, *, under: str = "", real: bool = True) -> DiskView:
     ``os.lstat``/``os.getxattr`` and list it; ``under`` limits it to one subtree. Needs root
     (device nodes, trusted xattrs); otherwise (or with ``real=False``) it lists the model in
     the same words."""
-    from ..fs.kernel import RawEntry, raw_entries
-    from ..fs.realfs import write_dir
-    from ..fs.node import norm_path
     top = norm_path(under)
 
     def keep(p: str) -> bool:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..values import LABEL
+from ..analysis.compare import compare
 from ..errors import ImageError
+from ..oci.image import write_image_tar
+from ..values import LABEL
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _LABKIT_LABELS = "org.labkit."          # labkit's own bookkeeping labels (session differs per run)
@@ -38,7 +40,6 @@ def compressed_copy(image, dest: str | Path) -> Path:
     """Write ``image`` (opened with ``labkit.open_image``) again with gzip-compressed layer
     blobs in the OCI layout, as a registry stores them: the diffIDs stay, the blob digests
     change. Returns ``dest``."""
-    from ..oci.image import write_image_tar
     layers = []
     for i in range(len(image.layers)):
         with image.open_layer(i) as f:
@@ -53,7 +54,6 @@ def restack(image, dest: str | Path, layers: Sequence[int]) -> Path:
     """Write a new image made of some of ``image``'s layers, byte for byte, in the order given
     (e.g. ``[0, 2]``: layer 2 put straight on the base). Each kept layer keeps its diffID; its
     chainID changes whenever the layers below it differ. Returns ``dest``."""
-    from ..oci.image import write_image_tar
     picked = list(layers)
     if not picked or any(not 0 <= i < len(image.layers) for i in picked):
         raise ImageError(f"layers {picked} are not all layers of the image (0 to {len(image.layers) - 1})",
@@ -184,7 +184,6 @@ def flip_byte(source: str | Path, dest: str | Path, *, layer: int = 1) -> Tamper
 def sharing_text(a, b) -> str:
     """Layer by layer of image ``b``: is the same content in ``a`` (diffID), and on the same
     layers below (chainID)? Then what a pull of ``b`` fetches when ``a`` is present."""
-    from ..analysis.compare import compare
     c = compare(a, b, paths=False)
     a_diff, a_chain = set(a.diff_ids), set(a.chain_ids)
     rows = [f"{'layer':>5}  {'diffID in A?':<13}chainID in A?"]

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from ..build import cache
+from ..build.cache import CacheState
+from ..build.dockerfile import parse
+from ..engine import session
 from ..errors import BuildError
+from ..values import LABEL, SESSION_LABEL
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,6 @@ class CacheRun:
 
 def engine_labels() -> dict[str, str]:
     """The labels every labkit engine adds to a build (Docker appends them as LABEL steps)."""
-    from ..engine import session
-    from ..values import LABEL, SESSION_LABEL
     return {LABEL: "true", SESSION_LABEL: session.session_id()}
 
 
@@ -81,7 +84,6 @@ class CacheLab:
     model has seen. ``history`` lists every ``CacheRun`` so far."""
 
     def __init__(self, engine, context: str | Path) -> None:
-        from ..build.cache import CacheState
         self.engine = engine
         self.context = Path(context)
         self.state = CacheState()
@@ -90,8 +92,6 @@ class CacheLab:
     def predict(self, dockerfile: str = "Dockerfile", *, build_args: Mapping[str, str] | None = None,
                 no_cache: bool = False):
         """``cache.predict`` for this Dockerfile now, from the builds made so far."""
-        from ..build import cache
-        from ..build.dockerfile import parse
         path = self.context / dockerfile
         try:
             text = path.read_text()

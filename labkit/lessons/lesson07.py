@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..analysis.efficiency import analyze, evaluate_ci, parse_dive_ci
+from ..analysis.report import ci_text
+from ..build.dockerfile import parse
 from ..errors import BuildError, LabkitError
+from ..oci.image import open_image
+from ..ui.viz import human_size, size_chart
 
 STAGE_FILE = ".labkit-stage-{index}.Dockerfile"
 INCL_BASE = "(incl. base)"          # marks numbers that include this machine's busybox layer
@@ -41,11 +46,9 @@ class SizeTable:
 
     def chart(self, title: str = "image sizes on this machine"):
         """``labkit.ui.viz.size_chart`` of the totals."""
-        from ..ui.viz import size_chart
         return size_chart(self.as_mapping(), title=title)
 
     def __str__(self) -> str:
-        from ..ui.viz import human_size
         width = max([len(r.name) for r in self.rows] + [5])
         lines = [f"{'image':<{width}}  layers  {'added above the base':>20}  size"]
         for r in self.rows:
@@ -80,7 +83,6 @@ class StageBuild:
 
 def stage_text(text: str, stage: int) -> str:
     """The Dockerfile ``text`` cut after stage ``stage`` (what ``--target`` builds)."""
-    from ..build.dockerfile import parse
     stages = parse(text).stages
     if not 0 <= stage < len(stages):
         raise BuildError(f"the Dockerfile has {len(stages)} stage(s), not a stage {stage}")
@@ -94,7 +96,6 @@ def build_stages(engine, context: str | Path, dockerfile: str = "Dockerfile", *,
                  tag: str = "stage") -> tuple[StageBuild, ...]:
     """Build every stage of ``dockerfile`` as its own image (like ``docker build --target``)
     and measure it. The cut Dockerfiles are written next to it and removed again."""
-    from ..build.dockerfile import parse
     ctx = Path(context)
     text = (ctx / dockerfile).read_text()
     out = []
@@ -114,8 +115,6 @@ def build_stages(engine, context: str | Path, dockerfile: str = "Dockerfile", *,
 
 def analyze_image(engine, image):
     """``labkit.analyze`` of an engine's image (saved to a temporary tar)."""
-    from ..analysis.efficiency import analyze
-    from ..oci.image import open_image
     with tempfile.TemporaryDirectory(prefix="labkit-l07-") as tmp:
         img = open_image(engine.save(getattr(image, "image", None) or image, Path(tmp) / "image.tar"))
         try:
@@ -142,7 +141,6 @@ class CiGate:
         return not any(r.status == "FAIL" for r in self.results)
 
     def __str__(self) -> str:
-        from ..analysis.report import ci_text
         return f"{self.name}:\n" + ci_text(list(self.results)).rstrip("\n")
 
 
@@ -150,7 +148,6 @@ def ci_gate(analysis, rules: str | Path | None = None, *, name: str = "") -> CiG
     """Apply dive's CI rules to an analysed image (``analyze_image``), as ``labkit inspect
     --ci`` does: ``rules`` is a ``.dive-ci`` file (a Path) or its text; None means dive's
     defaults (lowestEfficiency 0.9, highestWastedBytes disabled, highestUserWastedPercent 0.1)."""
-    from ..analysis.efficiency import evaluate_ci, parse_dive_ci
     if isinstance(rules, Path):
         try:
             rules = rules.read_text()

@@ -15,7 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis.efficiency import analyze
+from ..analysis.secrets import mask, scan
 from ..errors import LabkitError
+from ..formatting import short_instruction
+from ..oci.image import open_image
 
 KEY_NAME = "id_rsa"
 _PEM = "PRIVATE" + " KEY"      # split so the source itself is no PEM header for a scanner
@@ -49,7 +53,6 @@ class _Saved:
 
     def __init__(self, engine, image) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="labkit-l08-")
-        from ..oci.image import open_image
         self.image = open_image(engine.save(_ref(image), Path(self._tmp.name) / "image.tar"))
 
     def __enter__(self):
@@ -99,8 +102,6 @@ class SecretScan:
 def scan_layers(engine, image, name: str = KEY_NAME) -> SecretScan:
     """Save ``image`` and search EVERY layer: entries named ``name`` and what
     ``labkit.analyze`` finds by name and content (values masked)."""
-    from ..analysis.efficiency import analyze
-    from ..formatting import short_instruction
     with _Saved(engine, image) as img:
         instr = {la.index: short_instruction(la.created_by) for la in img.layers}
         copies, deletions = [], []
@@ -150,8 +151,6 @@ class Recovered:
         return Path(file).read_bytes() == self.data
 
     def __str__(self) -> str:
-        from ..analysis.secrets import mask
-        from ..analysis.secrets import scan
         lines = self.data.split(b"\n")
         kinds = ", ".join(k for k, _ in scan(self.path, self.data)) or "nothing known"
         return (f"recovered /{self.path} from layer {self.layer}: {len(self.data):,} bytes, "

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import LabkitError
+from ..analysis.efficiency import analyze
+from ..errors import BuildError, LabkitError
+from ..exercises.lesson11 import SIZE_RATIO, added_bytes
+from ..oci.image import open_image
+from .examples import example
 from .lesson08 import KEY_NAME, write_fake_key
 
 EXAMPLE = "capstone-bad"
@@ -18,7 +22,6 @@ EXAMPLE = "capstone-bad"
 
 def capstone_context(dest: str | Path | None = None) -> Path:
     """A fresh copy of the capstone-bad example with a fake private key written into it."""
-    from .examples import example
     context = example(EXAMPLE, dest)
     write_fake_key(context, KEY_NAME, seed="labkit-capstone")
     return context
@@ -45,7 +48,6 @@ def build_and_rebuild(engine, context: str | Path, dockerfile: str = "my.Dockerf
                       tag: str = "capstone"):
     """What 11-a asks for: build ``dockerfile``, make a source-only edit (``edit_source``),
     build again; returns the rebuild's ``BuildRecord`` (``BuildError`` if the first build fails)."""
-    from ..errors import BuildError
     first = engine.build(context, dockerfile=dockerfile, tag=tag)
     if not first.ok:
         raise BuildError(f"building {dockerfile} failed: {first.failure}",
@@ -94,9 +96,6 @@ class Scorecard:
 
 def score(engine, image, name: str = "") -> Score:
     """Measure one image (an ImageRef, tag or BuildRecord) on ``engine``."""
-    from ..analysis.efficiency import analyze
-    from ..exercises.lesson11 import added_bytes
-    from ..oci.image import open_image
     ref = getattr(image, "image", image)
     if ref is None:
         raise LabkitError("the build made no image", fix="fix the build error, then build again")
@@ -115,7 +114,6 @@ def score(engine, image, name: str = "") -> Score:
 def size_limit(engine, bad) -> int:
     """Exercise 11-a's size limit on this engine: ``SIZE_RATIO`` of the bytes the bad image
     adds above its base layer, measured here."""
-    from ..exercises.lesson11 import SIZE_RATIO, added_bytes
     ref = getattr(bad, "image", bad)
     if ref is None:
         raise LabkitError("the bad build made no image", fix="build the capstone-bad Dockerfile first")

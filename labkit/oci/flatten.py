@@ -10,16 +10,17 @@ import json
 import os
 from typing import Any, Iterator
 
-from .tarlayer import gc_paused
-
+from ..errors import ImageError, LayerError
+from ..fs.layers import check_layer_count, merge
+from .image import open_image
+from .parallel import can_start_quietly, cpu_count, ordered_map
+from .tarlayer import gc_paused, layer_rows, read_layer, rows_layer
 
 PARALLEL_MIN_BYTES = 16 << 20   # below this, starting worker processes costs more than it saves
 
 
 def _read(img: Any, i: int, digest: bool) -> dict:
     """Layer ``i`` unpacked with Docker's rules, its digests verified (raises otherwise)."""
-    from ..errors import LayerError
-    from .tarlayer import read_layer
     with img.open_layer(i) as f:
         try:
             layer = read_layer(f, with_data=False, name=f"layer {i}", digest=digest)
@@ -34,14 +35,11 @@ _WORKER: dict[str, Any] = {}   # in a worker process: the image it reads layers 
 
 
 def _worker_open(source: str, tag: str | None) -> None:
-    from .image import open_image
     _WORKER["image"] = open_image(source, tag=tag, verify=False)
 
 
 def _worker_read(task: tuple[int, str, bool]) -> list[tuple]:
     """In a worker: layer ``i`` as compact rows (Nodes are slow to pickle)."""
-    from ..errors import ImageError
-    from .tarlayer import layer_rows
     i, diff_id, digest = task
     img = _WORKER["image"]
     if img.layers[i].diff_id != diff_id:
@@ -85,8 +83,6 @@ def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> 
         for i in range(n):
             yield _read(img, i, digest)
         return
-    from .parallel import ordered_map
-    from .tarlayer import rows_layer
     mine = _split(img, jobs)
     tasks = [(x.index, x.diff_id, digest) for x in img.layers if x.index not in mine]
     remote = ordered_map(_worker_read, tasks, jobs=jobs - 1, initializer=_worker_open,
@@ -98,7 +94,6 @@ def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> 
 
 
 def auto_jobs(img: Any) -> int:
-    from .parallel import can_start_quietly, cpu_count
     if len(img.layers) < 2 or sum(layer.blob_size for layer in img.layers) < PARALLEL_MIN_BYTES:
         return 1
     return cpu_count() if can_start_quietly() else 1
@@ -115,8 +110,6 @@ def flatten(source: str, *, tag: str | None = None, digest: bool = True,
     IPython/Jupyter: a fork server) and reads in this process otherwise; ``1`` never starts
     a process. The result is the same either way, and so is
     any error (``UnsafeEntry`` naming the entry and the layer, ``DigestMismatch`` ...)."""
-    from .image import open_image
-    from ..fs.layers import check_layer_count, merge
     with open_image(source, tag=tag, verify=False) as img:
         check_layer_count(len(img.layers), "docker")
         n = auto_jobs(img) if jobs is None else max(1, jobs)

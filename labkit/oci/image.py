@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Callable, Iterator, Literal, Mapping, Sequence
 
-from ..values import HistoryEntry, ImageRef
-from ..errors import DigestMismatch, ImageError, LayerError
+from ..errors import DigestMismatch, ImageError, LabkitError, LayerError
 from ..fs.node import LayerDir
+from ..values import HistoryEntry, ImageRef
+from .parallel import cpu_count
+from .tarlayer import iter_entries, read_layer
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -379,7 +381,6 @@ class LayerChecks:
 
     def __init__(self, image: "Image", workers: int | None = None) -> None:
         import threading  # noqa: PLC0415
-        from .parallel import cpu_count  # noqa: PLC0415
         self._image = image
         self._done: dict[int, tuple[str, int] | BaseException] = {}
         self._cond = threading.Condition()
@@ -612,8 +613,6 @@ class Image:
                      head: int = 0) -> Iterator[Any]:
         """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end
         (the digest check raises from the last step of the iteration)."""
-        from .tarlayer import iter_entries  # noqa: PLC0415 - keeps import of image cheap
-        from ..errors import LayerError  # noqa: PLC0415
         with self.open_layer(i) as f:
             try:
                 yield from iter_entries(f, with_data=with_data, name=f"layer {i}", digest=digest,
@@ -625,8 +624,6 @@ class Image:
 
     def layer_dir(self, i: int, with_data: bool = False) -> LayerDir:
         """Layer ``i`` as an overlay2 layer directory (whiteouts, opaque dirs)."""
-        from .tarlayer import read_layer  # noqa: PLC0415
-        from ..errors import LayerError  # noqa: PLC0415
         with self.open_layer(i) as f:
             try:
                 layer = read_layer(f, with_data=with_data, name=f"layer {i}")
@@ -968,8 +965,6 @@ def _verified(image: Image) -> Image:
 
     Plain blobs are hashed by ``LayerChecks`` threads while this thread reads the headers
     (skipping file data by seeking); compressed ones are verified as they stream."""
-    from ..errors import LabkitError  # noqa: PLC0415
-    from .tarlayer import iter_entries  # noqa: PLC0415
     sizes: list[tuple[int, int]] = []
     metas = []
     with image.layer_checks() as checks:

@@ -62,9 +62,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from ..build import cache as cachemod
 from ..build import events as ev
-from ..errors import BuildError, DockerfileError, LabkitError, UnsupportedOperation
+from ..build.cache import exposed_ports
+from ..build.context import list_context
+from ..build.dockerfile import find_stage, parse, substitute, substitute_words
+from ..build.events import record_from_events
+from ..build.healthcheck import parse_healthcheck
+from ..errors import BuildError, DockerfileError, LabkitError, LayerError, UnsafeEntry, UnsupportedOperation
+from ..fs.layers import merge
+from ..fs.layers import squash as squash_layers
 from ..fs.node import LayerDir, Node, resolve_in_scope
+from ..fs.overlay import Mount
+from ..fs.users import id_of, user_cred
+from ..fs.volumes import make_mountpoints, without_volume_writes
+from ..oci.tarlayer import iter_entries, layer_bytes
+from .image import SimImage, empty_config
+from .shell import run_argv
 
 __all__ = ["SimBuildCache", "build", "build_text", "image_source_checksum"]
 
@@ -115,7 +129,6 @@ def _arch() -> str:
 
 
 def _scratch():
-    from .image import SimImage, empty_config  # noqa: PLC0415
     return SimImage((), empty_config(architecture=_arch()))
 
 
@@ -147,10 +160,6 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
                target: str | None = None, squash: bool = False,
                on_event: Callable[[object], None] | None = None):
     """Like ``build`` with the Dockerfile given as text (the context is still a folder)."""
-    from ..build import cache as cachemod  # noqa: PLC0415
-    from ..build.events import record_from_events  # noqa: PLC0415
-    from ..build.context import list_context  # noqa: PLC0415
-    from ..build.dockerfile import parse  # noqa: PLC0415
 
     build_args = dict(build_args or {})
     labels = dict(labels or {})
@@ -308,7 +317,6 @@ class _Build:
             state.cmd_set = True
 
     def _arg(self, ins, state: _StageState) -> None:
-        from ..build.dockerfile import substitute  # noqa: PLC0415
         env = self._env_for_subst(state)
         for k, v in ins.pairs:
             name = substitute(k, env, escape=self.df.escape, line=ins.line)
@@ -327,7 +335,6 @@ class _Build:
         cfg = copy.deepcopy(dict(state.image.config))
         c = cfg.setdefault("config", {})
         layer: LayerDir | None = None
-        from ..build.dockerfile import substitute, substitute_words  # noqa: PLC0415
         env = self._env_for_subst(state)
         esc = self.df.escape
 
@@ -347,7 +354,6 @@ class _Build:
         elif kw == "USER":
             c["User"] = sub(ins.args)
         elif kw == "EXPOSE":
-            from ..build.cache import exposed_ports  # noqa: PLC0415
             specs = [port for w in ins.words for port in substitute_words(w, env, escape=esc, line=ins.line)]
             c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **{p: {} for p in exposed_ports(specs)}}
         elif kw in ("CMD", "ENTRYPOINT"):
@@ -382,7 +388,6 @@ class _Build:
                 vols[v] = {}
             c["Volumes"] = vols
         elif kw == "HEALTHCHECK":
-            from ..build.healthcheck import parse_healthcheck  # noqa: PLC0415
             health = parse_healthcheck(ins.args, dict(ins.flags), line=ins.line).config()
             for k, v in (c.get("Healthcheck") or {}).items():   # the daemon's merge() with the
                 health.setdefault(k, v)                          # parent: zero fields inherited
@@ -403,8 +408,6 @@ class _Build:
         return self._commit(state.image, cfg, layer, key)
 
     def _commit(self, parent, cfg: dict, layer: LayerDir | None, key: tuple[str, ...]):
-        from .image import SimImage  # noqa: PLC0415
-        from ..oci.tarlayer import layer_bytes  # noqa: PLC0415
         now = _now_iso()
         entry: dict = {"created": now, "created_by": " ".join(key)}
         layers = tuple(parent.layers)
@@ -424,7 +427,6 @@ class _Build:
         return SimImage(layers, cfg)
 
     def _mount(self, state: _StageState):
-        from ..fs.overlay import Mount  # noqa: PLC0415
         return Mount(list(reversed(state.image.layers)), {})
 
     def _workdir(self, state: _StageState, workdir: str, p) -> LayerDir | None:
@@ -451,8 +453,6 @@ class _Build:
         return dict(mount.upper) or None
 
     def _run(self, p, state: _StageState, key: tuple[str, ...]) -> LayerDir | None:
-        from .shell import run_argv  # noqa: PLC0415
-        from ..fs.volumes import make_mountpoints, without_volume_writes  # noqa: PLC0415
         ins = p.instruction
         user = (state.image.config.get("config") or {}).get("User") or ""
         argv = list(ins.words) if ins.json else list(state.shell) + [ins.args]
@@ -461,7 +461,6 @@ class _Build:
         cwd = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
         mount = self._mount(state)
         if user:
-            from ..fs.users import user_cred  # noqa: PLC0415
             try:
                 mount.cred, home = user_cred(user, mount)
             except LabkitError as exc:
@@ -488,7 +487,6 @@ class _Build:
 
     # ------------------------------------------------------------------ COPY / ADD
     def _from_key(self, p, state: _StageState) -> tuple[str, ...]:
-        from ..build.dockerfile import substitute  # noqa: PLC0415
         ins = p.instruction
         env = self._env_for_subst(state)
         words = [substitute(w, env, escape=self.df.escape, line=ins.line) for w in ins.words]
@@ -500,7 +498,6 @@ class _Build:
 
     def _from_image(self, ins, env):
         """The stage (or, as Docker allows, the image) a ``COPY --from`` names."""
-        from ..build.dockerfile import find_stage, substitute  # noqa: PLC0415
         ref = substitute(ins.flag("from") or "", env, escape=self.df.escape)
         idx = find_stage(self.df.stages, ref)
         if idx is not None and idx in self.finals:
@@ -555,9 +552,6 @@ class _Build:
 
     # ------------------------------------------------------------------ squash
     def squash(self, stage, image):
-        from ..fs.layers import squash as squash_layers  # noqa: PLC0415
-        from .image import SimImage  # noqa: PLC0415
-        from ..oci.tarlayer import layer_bytes  # noqa: PLC0415
         base = self.stage_base(stage)
         nbase = len(base.layers)
         below, mine = image.layers[:nbase], image.layers[nbase:]
@@ -687,7 +681,6 @@ def _tree_resolve(tree: Mapping[str, Node], path: str) -> str:
 
 
 def _image_items(layers, srcs: list[str], ins) -> list[_Item]:
-    from ..fs.layers import merge  # noqa: PLC0415
     tree = merge(list(layers))
     out: list[_Item] = []
 
@@ -722,7 +715,6 @@ def image_source_checksum(layers, srcs: Iterable[str], *, line: int | None = Non
     *with its type bits*, owners, ``uname``/``gname`` as the daemon host names the ids
     (modelled: ``root`` for 0, empty otherwise), then the content.
     """
-    from ..fs.layers import merge  # noqa: PLC0415
     tree = merge(list(layers))
 
     def one(path: str) -> str:
@@ -767,7 +759,6 @@ def _parse_chown(spec: str, mount) -> tuple[int, int]:
     user, _, group = spec.partition(":")
     group = group or user
 
-    from ..fs.users import id_of  # noqa: PLC0415
 
     def lookup(db: str, name: str) -> int:
         if name.isdigit():
@@ -865,8 +856,6 @@ def _archive_entries(it: _Item, ins) -> list | None:
     when Docker would copy the file as it is: its test is that a first tar header reads
     (moby ``isArchivePath``), so an empty tar or a non-tar named ``*.tar`` is copied."""
     import io  # noqa: PLC0415
-    from ..errors import LayerError, UnsafeEntry  # noqa: PLC0415
-    from ..oci.tarlayer import iter_entries  # noqa: PLC0415
     if it.kind != "file":
         return None
     data = it.data()

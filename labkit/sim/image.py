@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
-from ..values import HistoryEntry
-from ..fs.node import LayerDir
 from ..fs.layers import size_on_disk
+from ..fs.node import LayerDir
+from ..oci.tarlayer import layer_bytes
+from ..values import HistoryEntry
 
 __all__ = ["SimImage", "canonical_json", "empty_config"]
 
@@ -70,7 +71,6 @@ class SimImage:
     @cached_property
     def diff_ids(self) -> tuple[str, ...]:
         """``sha256:`` digests of each layer's uncompressed tar (``tarlayer.layer_bytes``)."""
-        from ..oci.tarlayer import layer_bytes  # noqa: PLC0415 - keeps import labkit.sim.image light
         return tuple("sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest()
                      for layer in self.layers)
 

@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from ..formatting import (
-    human_size, shorten, short_instruction)  # also re-exported here: lessons and widgets import it from viz
+    human_size,  # also re-exported here: lessons and widgets import it from viz
+    short_instruction,
+    shorten,
+)
 from ..fs.node import LayerDir, Node
+from ..fs.overlay import UPPER
 
 if TYPE_CHECKING:  # pragma: no cover
     import graphviz
@@ -170,7 +174,6 @@ def _marks(events: Iterable[Any]) -> dict[str, str]:
 def _layer_names(mount: Any) -> list[tuple[object, str, LayerDir | None]]:
     """(key, name, layer) from the top down: the upper (layer None when the mount is
     read-only), then the lowers. ``key`` is what ``Mount.layers_of`` reports."""
-    from ..fs.overlay import UPPER
     lowers = list(mount.lowers)
     out: list[tuple[object, str, LayerDir | None]] = [
         (UPPER, "upper", None if mount.read_only else mount.upper)]

@@ -21,12 +21,17 @@ import errno as _errno
 import html
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..build import cache, dockerfile
+from ..build.context import list_context
 from ..errors import LabkitError
+from ..formatting import short_instruction
+from ..fs.layers import size_on_disk
 from ..fs.node import LayerDir, Node, Tree
+from ..fs.overlay import Mount
+from .viz import cache_diagram, human_size, layer_stack, overlay_diagram, render_svg, size_chart
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..values import HistoryEntry
-    from ..fs.overlay import Mount
 
 __all__ = ["OverlayPlayground", "overlay_playground", "demo_mount", "LayerExplorer",
            "SizeView", "CacheExplorer", "cache_explorer", "error_text", "tree_listing",
@@ -55,7 +60,6 @@ def error_text(exc: BaseException, action: str = "") -> str:
 
 def _svg_or_message(graph: Any) -> str:
     """The graph as inline SVG HTML, or a short message when Graphviz's dot is missing."""
-    from .viz import render_svg
     try:
         return f'<div class="labkit-diagram">{render_svg(graph)}</div>'
     except Exception as exc:  # graphviz.ExecutableNotFound and friends: say what to do
@@ -73,7 +77,6 @@ def _pre(lines: Sequence[str], empty: str = "(nothing)", max_height: str = "") -
 def tree_listing(tree: Tree, limit: int = 500, mark: Sequence[str] = ()) -> list[str]:
     """A merged tree as ``ls -l``-like lines, sorted by path: kind, mode, size, /path.
     Paths in ``mark`` (e.g. what the current layer changed) end with an arrow."""
-    from .viz import human_size
     marked = set(mark)
     out = []
     for path in sorted(tree)[:limit]:
@@ -207,7 +210,6 @@ class OverlayPlayground(_Shown):
 
     def redraw(self) -> None:
         """Rebuild the diagram (highlighting the last action's events) and the log view."""
-        from .viz import overlay_diagram
         focus = [p for p in (self.path.value, self.target.value) if p.strip()]
         graph = overlay_diagram(self.mount, self.last_events, paths=self.paths, focus=focus)
         self.dot_source = graph.source
@@ -240,7 +242,6 @@ def demo_mount() -> "Mount":
     symlink), ``tmp/cache/a.tmp``. lower 0 (top, "the app layer"): ``app/hello.txt``,
     ``etc/motd``, a whiteout deleting ``tmp/cache`` and an opaque ``var/log`` hiding the
     base's ``var/log/old.log``."""
-    from ..fs.overlay import Mount
     t = 1_700_000_000
     base: LayerDir = {
         "bin": Node.dir(mtime=t), "bin/sh": Node.symlink("busybox", mtime=t),
@@ -359,10 +360,6 @@ class LayerExplorer(_Shown):
         return ""
 
     def refresh(self) -> None:
-        from ..fs.overlay import Mount
-        from ..fs.layers import size_on_disk
-        from ..formatting import short_instruction
-        from .viz import human_size, layer_stack
         i = self.index
         below = Mount(list(reversed(self.layers[:i])), None).tree() if i else {}
         self.tree = Mount(list(reversed(self.layers[: i + 1])), None).tree()
@@ -399,7 +396,6 @@ class SizeView(_Shown):
         self.refresh()
 
     def refresh(self) -> None:
-        from .viz import size_chart
         chart = size_chart(self.sizes, title=self.title, sort=self.order.value == "largest first")
         self.svg = chart.svg
         self.chart.value = chart.svg
@@ -447,10 +443,8 @@ class CacheExplorer(_Shown):
         self.refresh()
 
     def _predict(self, before: str, after: str) -> Sequence[Any]:
-        from ..build import cache, dockerfile
         ctx = self.context
         if ctx is not None and not hasattr(ctx, "copy_source"):
-            from ..build.context import list_context
             ctx = list_context(ctx)
         first = cache.predict(dockerfile.parse(before, build_args=self.build_args), ctx,
                               build_args=self.build_args)
@@ -463,7 +457,6 @@ class CacheExplorer(_Shown):
         self.refresh()
 
     def refresh(self) -> None:
-        from .viz import cache_diagram
         try:
             self.predictions = list(self.predict(self.base_text, self.dockerfile.value))
             self.error = ""
