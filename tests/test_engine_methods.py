@@ -14,7 +14,7 @@ from requirekit import skip_unless_required
 
 import labkit
 from labkit.engine import session
-from labkit.errors import EngineError, EngineUnavailable, UnsupportedOperation
+from labkit.errors import BuildError, EngineError, EngineUnavailable, UnsupportedOperation
 from labkit.daemon.registry import RealRegistry, Registry, open_registry
 
 
@@ -137,3 +137,22 @@ def test_docker_connects_to_a_named_socket(docker_engine, docker_client):
         other.close()
     with pytest.raises(EngineUnavailable, match="does not answer"):
         DockerEngine.connect(base_url=f"unix://{Path('/nonexistent') / 'docker.sock'}", ping_timeout=2)
+
+
+def test_a_build_record_names_its_image_and_open_image_reads_it(engine, tmp_path):
+    """``ref`` and ``open_image`` take what ``build`` returned; a failed build is refused by name."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {engine.base_image().tags[0]}\nRUN echo hi > /hi.txt\n")
+    record = engine.build(tmp_path)
+    assert engine.ref(record) == engine.ref(record.image)
+    with engine.open_image(record) as img:
+        saved = Path(img.source)
+        assert img.diff_ids == engine.diff_ids(record.image)
+        assert img.layer_dir(len(img.layers) - 1, with_data=True)["hi.txt"].data == b"hi\n"
+    assert not saved.exists()                      # the temporary save is gone after the block
+    (tmp_path / "Dockerfile").write_text(f"FROM {engine.base_image().tags[0]}\nRUN exit 3\n")
+    with pytest.raises(BuildError) as built:
+        engine.build(tmp_path)
+    failed = built.value.record
+    assert failed.image is None
+    with pytest.raises(EngineError, match="the build made no image"):
+        engine.ref(failed)

@@ -5,7 +5,6 @@ import argparse
 import contextlib
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -42,17 +41,15 @@ def image_source(name: str, tag: str | None = None, *, verify: bool = True) -> I
             yield img
         return
     engine = connect(quiet=True)
-    with tempfile.TemporaryDirectory(prefix="labkit-inspect-") as tmp:
-        dest = Path(tmp) / "image.tar"
+    with contextlib.ExitStack() as stack:
         try:
-            engine.save(name, dest)
+            img = stack.enter_context(engine.open_image(name, verify=verify))
         except Exception as exc:
             raise ImageError(f"{name}: not a file or directory, and the {engine.name or 'current'} engine "
                              f"cannot save an image by that name ({str(exc).split(chr(10))[0]})",
                              fix="pass a docker-save tar or OCI layout directory, or an image name "
                                  "the engine knows (see `docker images`)") from None
-        with open_image(dest, tag=tag, verify=verify) as img:
-            yield img
+        yield img
 
 
 def _ci_rules(path: str | None) -> dict[str, str]:

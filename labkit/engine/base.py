@@ -9,12 +9,34 @@ implement every method; where the simulator does not model something it raises
 from __future__ import annotations
 
 import abc
+import contextlib
+import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence, Union
 
-from ..oci.image import open_image
+from ..build.events import BuildRecord
+from ..errors import EngineError
+from ..oci.image import Image, open_image
 from ..values import Change, ContainerSize, HistoryEntry, ImageRef, LayerStorage, RunResult, TransferResult
+
+
+ImageLike = Union[ImageRef, str, BuildRecord]
+"""How a learner names an image: an ``ImageRef``, a tag or id, or the ``BuildRecord`` of its build."""
+
+
+def image_arg(image: ImageLike) -> ImageRef | str:
+    """The image an engine method was given: a ``BuildRecord`` stands for the image it built;
+    a failed build (no image) is refused with the fix."""
+    if isinstance(image, BuildRecord):
+        if image.image is None:
+            raise EngineError("the build made no image" + (f" ({image.failure})" if image.failure else ""),
+                              fix="fix the build error, then build again")
+        return image.image
+    if isinstance(image, (ImageRef, str)) and image:
+        return image
+    raise EngineError(f"an image should be an ImageRef, a tag or id, or a BuildRecord, not {image!r}",
+                      fix="pass what engine.build(...) returned, or the image's tag")
 
 
 class Engine(abc.ABC):
@@ -76,9 +98,14 @@ class Engine(abc.ABC):
     def images(self) -> list[ImageRef]:
         """The images labkit made in this engine."""
 
+    def ref(self, image: ImageLike) -> ImageRef:
+        """The image's current ``ImageRef`` (full id, every tag) from an id, a name, an older ref
+        or a ``BuildRecord``."""
+        return self._ref_of(image_arg(image))
+
     @abc.abstractmethod
-    def ref(self, image: ImageRef | str) -> ImageRef:
-        """The image's current ``ImageRef`` (full id, every tag) from an id, a name or an older ref."""
+    def _ref_of(self, image: ImageRef | str) -> ImageRef:
+        """``ref`` of an ImageRef or a name the engine knows."""
 
     @abc.abstractmethod
     def diff_ids(self, image: ImageRef | str) -> tuple[str, ...]:
@@ -126,16 +153,21 @@ class Engine(abc.ABC):
         steps = tuple(replace(step, layer_size=size_of.get(step.n)) for step in record.steps)
         return replace(record, steps=steps)
 
-    def layer_dirs(self, image: ImageRef | str) -> list:
-        """The image's layers as layer directories (bottom first), read from a ``save``."""
-        import tempfile
+    @contextlib.contextmanager
+    def open_image(self, image: ImageLike, *, verify: bool = True) -> Iterator[Image]:
+        """The engine's image as labkit's readable ``Image`` (layers, config, history, digests),
+        for the ``with`` block: the one bridge from an engine to the image reading API. The image
+        is saved like ``docker save`` to a temporary tar, removed at the end of the block.
+        ``verify=False`` leaves the digest checks to the first full read of each layer."""
+        ref = self.ref(image)
+        with tempfile.TemporaryDirectory(prefix="labkit-image-") as tmp:
+            with open_image(self.save(ref, Path(tmp) / "image.tar"), verify=verify) as img:
+                yield img
 
-        with tempfile.TemporaryDirectory(prefix="labkit-layers-") as tmp:
-            img = open_image(self.save(image, Path(tmp) / "image.tar"))
-            try:
-                return [img.layer_dir(i, with_data=True) for i in range(len(img.layers))]
-            finally:
-                img.close()
+    def layer_dirs(self, image: ImageLike) -> list:
+        """The image's layers as layer directories (bottom first), read through ``open_image``."""
+        with self.open_image(image) as img:
+            return [img.layer_dir(i, with_data=True) for i in range(len(img.layers))]
 
     def close(self) -> None:
         """Release what the engine holds open (the Docker client's connections); the simulator

@@ -113,7 +113,7 @@ class DockerEngine(Engine):
                 f"{info.get('Driver', '?')})")
 
     # -- images -------------------------------------------------------------------
-    def ref(self, image: ImageRef | str) -> ImageRef:
+    def _ref_of(self, image: ImageRef | str) -> ImageRef:
         name = image.id if isinstance(image, ImageRef) else image
         with _calls(f"image {name}"):
             attrs = self._api.inspect_image(name)

@@ -39,7 +39,7 @@ from ..values import (
     TransferResult,
 )
 from . import baseimage, session
-from .base import Engine
+from .base import Engine, ImageLike, image_arg
 
 NOT_MODELLED = (
     "runtime files Docker adds to every container (/etc/hosts, /etc/hostname, /etc/resolv.conf, /.dockerenv)",
@@ -128,10 +128,10 @@ class SimEngine(Engine):
         """The simulator's own value for an image (``SimImage``): layers, config, history."""
         return self._image(image)
 
-    def layer_dirs(self, image: ImageRef | str) -> list:
-        return [dict(layer) for layer in self._image(image).layers]
+    def layer_dirs(self, image: ImageLike) -> list:
+        return [dict(layer) for layer in self._image(image_arg(image)).layers]
 
-    def ref(self, image: ImageRef | str) -> ImageRef:
+    def _ref_of(self, image: ImageRef | str) -> ImageRef:
         return self._ref(self._image(image))
 
     def diff_ids(self, image: ImageRef | str) -> tuple[str, ...]:

@@ -73,8 +73,8 @@ EXERCISES = (
             Check("no-key-file", _no_key_file, 3, success=f"no layer holds a file named {KEY_NAME}",
                   failure=f"a layer still holds {KEY_NAME}",
                   hints=("Every layer ships with the image, even when a later layer deletes a file.",
-                         "Look at each layer: labkit.open_image(engine.save(image, 'i.tar'))"
-                         ".layer_dir(i) for i in range(len(img.layers)).",
+                         "Look at each layer: `with engine.open_image(image) as img:`, then "
+                         "img.layer_dir(i) for i in range(len(img.layers)).",
                          f"Never COPY the key into the image: list {KEY_NAME} in .dockerignore, and "
                          f"do not create it in a RUN step.")),
             Check("no-key-content", _no_key_content, 1, hidden=True,

@@ -1,22 +1,20 @@
 """The learner's real end state, as the checks of one ``check()`` call see it.
 
-Everything goes through the public ``Engine`` interface and ``labkit.oci.image.open_image`` on a
-saved tar, so a check means the same on the simulator and on a real daemon. Expensive views
+Everything goes through the public ``Engine`` interface (``Engine.open_image`` to read an image),
+so a check means the same on the simulator and on a real daemon. Expensive views
 (the saved image, its layer directories) are made once per call and cached; ``close()``
 removes the temporary files.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
+import contextlib
 from typing import Any, Callable, Mapping
 
 from ..engine import session
+from ..build.events import BuildRecord
 from ..engine.base import Engine
 from ..errors import ExerciseError, LabkitError
 from ..fs.node import LayerDir
-from ..oci.image import open_image
 from ..values import ImageRef
 
 
@@ -30,11 +28,11 @@ class State:
     def __init__(self, engine: Engine, args: Mapping[str, Any]) -> None:
         self.engine = engine
         self.args = dict(args)
-        self._tmp: Path | None = None
         self._refs: dict[str, ImageRef] = {}
         self._images: dict[str, Any] = {}
         self._layers: dict[tuple[str, int, bool], LayerDir] = {}
         self._memo: dict[str, Any] = {}
+        self._open = contextlib.ExitStack()       # the images opened by image()
 
     # -- arguments ----------------------------------------------------------------
     def arg(self, name: str) -> Any:
@@ -51,15 +49,13 @@ class State:
         return self._refs[name]
 
     def image(self, name: str = "image"):
-        """The image saved from the engine and opened with ``labkit.oci.image.open_image``."""
+        """The image, readable (``Engine.open_image``) until ``close()``."""
         if name not in self._images:
             ref = self.image_ref(name)
-            dest = self.tmpdir() / f"{name}.tar"
             try:
-                self.engine.save(ref, dest)
+                self._images[name] = self._open.enter_context(self.engine.open_image(ref))
             except LabkitError as exc:
                 raise StateMissing(f"could not save image {_label(ref)}: {exc}") from None
-            self._images[name] = open_image(dest)
         return self._images[name]
 
     def layer_count(self, name: str = "image") -> int:
@@ -101,20 +97,9 @@ class State:
         return cid
 
     # -- housekeeping -------------------------------------------------------------
-    def tmpdir(self) -> Path:
-        if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="labkit-check-"))
-        return self._tmp
-
     def close(self) -> None:
-        for img in self._images.values():
-            close = getattr(img, "close", None)
-            if close:
-                close()
+        self._open.close()
         self._images.clear()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
 
 
 def _label(ref: ImageRef) -> str:
@@ -123,9 +108,10 @@ def _label(ref: ImageRef) -> str:
 
 def resolve_image(engine: Engine, value: Any) -> ImageRef:
     """A learner's way of naming an image -> the engine's ``ImageRef``, or ``StateMissing``."""
-    value = getattr(value, "image", value)          # a BuildRecord names its image
-    if value is None:
-        raise StateMissing("the build made no image", fix="fix the build error, then build again")
+    if isinstance(value, BuildRecord):              # a build names the image it made
+        value = value.image
+        if value is None:
+            raise StateMissing("the build made no image", fix="fix the build error, then build again")
     if isinstance(value, ImageRef):
         wanted_ids, wanted_tags = {value.id}, set(value.tags)
     elif isinstance(value, str) and value:

@@ -7,7 +7,6 @@ measurements of the learner's own machine, not numbers from a book.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -16,7 +15,6 @@ from ..analysis.efficiency import analyze, evaluate_ci, parse_dive_ci
 from ..analysis.report import ci_text
 from ..build.dockerfile import parse
 from ..errors import BuildError, LabkitError
-from ..oci.image import open_image
 from ..ui.viz import human_size, size_chart
 
 STAGE_FILE = ".labkit-stage-{index}.Dockerfile"
@@ -70,8 +68,7 @@ def image_size(engine, image, name: str = "") -> ImageSize:
 def size_table(engine, images: Mapping[str, object] | Sequence[tuple[str, object]]) -> SizeTable:
     """A ``SizeTable`` of several images, in the order given (name -> ImageRef or record)."""
     items = list(images.items()) if isinstance(images, Mapping) else list(images)
-    return SizeTable(tuple(image_size(engine, getattr(img, "image", img) or img, name)
-                           for name, img in items))
+    return SizeTable(tuple(image_size(engine, engine.ref(img), name) for name, img in items))
 
 
 @dataclass(frozen=True)
@@ -114,13 +111,9 @@ def build_stages(engine, context: str | Path, dockerfile: str = "Dockerfile", *,
 
 
 def analyze_image(engine, image):
-    """``labkit.analyze`` of an engine's image (saved to a temporary tar)."""
-    with tempfile.TemporaryDirectory(prefix="labkit-l07-") as tmp:
-        img = open_image(engine.save(getattr(image, "image", None) or image, Path(tmp) / "image.tar"))
-        try:
-            return analyze(img, scan_secrets=False)
-        finally:
-            img.close()
+    """``labkit.analyze`` of an engine's image (an ImageRef, tag or BuildRecord)."""
+    with engine.open_image(image) as img:
+        return analyze(img, scan_secrets=False)
 
 
 def efficiency_line(name: str, analysis) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from ..analysis.efficiency import analyze
 from ..analysis.secrets import mask, scan
 from ..errors import LabkitError
 from ..formatting import short_instruction
-from ..oci.image import open_image
 
 KEY_NAME = "id_rsa"
 _PEM = "PRIVATE" + " KEY"      # split so the source itself is no PEM header for a scanner
@@ -39,28 +37,6 @@ def write_fake_key(context: str | Path, name: str = KEY_NAME, *, seed: str = "la
     path.write_text(fake_private_key(seed))
     path.chmod(0o600)
     return path
-
-
-def _ref(image):
-    ref = getattr(image, "image", image)         # a BuildRecord names its image
-    if ref is None:
-        raise LabkitError("the build made no image", fix="fix the build error, then build again")
-    return ref
-
-
-class _Saved:
-    """An engine's image saved to a temporary tar and opened (``with`` closes and removes it)."""
-
-    def __init__(self, engine, image) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="labkit-l08-")
-        self.image = open_image(engine.save(_ref(image), Path(self._tmp.name) / "image.tar"))
-
-    def __enter__(self):
-        return self.image
-
-    def __exit__(self, *exc) -> None:
-        self.image.close()
-        self._tmp.cleanup()
 
 
 @dataclass(frozen=True)
@@ -102,7 +78,7 @@ class SecretScan:
 def scan_layers(engine, image, name: str = KEY_NAME) -> SecretScan:
     """Save ``image`` and search EVERY layer: entries named ``name`` and what
     ``labkit.analyze`` finds by name and content (values masked)."""
-    with _Saved(engine, image) as img:
+    with engine.open_image(image) as img:
         instr = {la.index: short_instruction(la.created_by) for la in img.layers}
         copies, deletions = [], []
         for i in range(len(img.layers)):
@@ -131,7 +107,7 @@ def _story(f, instr: dict[int, str]) -> str:
 def container_sees(engine, image, path: str) -> str:
     """What a new container of ``image`` sees at ``path``: ``"present"`` or ``"gone"``."""
     p = "/" + path.lstrip("/")
-    out = engine.run(_ref(image), f"test -e {p} && echo present || echo gone", keep=False).output
+    out = engine.run(engine.ref(image), f"test -e {p} && echo present || echo gone", keep=False).output
     return out.strip()
 
 
@@ -162,7 +138,7 @@ def recover(engine, image, path: str) -> Recovered:
     """Read ``path`` out of the highest layer of ``image`` that stores it, even when a later
     layer deletes it; ``LabkitError`` when no layer holds it."""
     key = path.strip("/")
-    with _Saved(engine, image) as img:
+    with engine.open_image(image) as img:
         for i in reversed(range(len(img.layers))):
             node = img.layer_dir(i, with_data=True).get(key)
             if node is not None and node.kind == "file":

@@ -4,7 +4,6 @@ bytes above the base, dive efficiency, secrets found in any layer.
 """
 from __future__ import annotations
 
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Mapping
 from ..analysis.efficiency import analyze
 from ..errors import BuildError, LabkitError
 from ..exercises.lesson11 import SIZE_RATIO, added_bytes
-from ..oci.image import open_image
 from .examples import example
 from .lesson08 import KEY_NAME, write_fake_key
 
@@ -96,28 +94,19 @@ class Scorecard:
 
 def score(engine, image, name: str = "") -> Score:
     """Measure one image (an ImageRef, tag or BuildRecord) on ``engine``."""
-    ref = getattr(image, "image", image)
-    if ref is None:
-        raise LabkitError("the build made no image", fix="fix the build error, then build again")
-    with tempfile.TemporaryDirectory(prefix="labkit-l11-") as tmp:
-        img = open_image(engine.save(ref, Path(tmp) / "image.tar"))
-        try:
-            a = analyze(img)
-        finally:
-            img.close()
+    ref = engine.ref(image)
+    with engine.open_image(ref) as img:
+        a = analyze(img)
     found = tuple(f"/{f.path} ({f.kind}), layer {f.added_by}"
                   + ("" if f.visible else f", {f.how} by layer {f.removed_by}") for f in a.secrets)
-    return Score(name or str(getattr(ref, "short_id", ref)), len(a.layers), added_bytes(engine, ref),
+    return Score(name or ref.short_id, len(a.layers), added_bytes(engine, ref),
                  a.dive.efficiency, a.dive.wasted_bytes, found)
 
 
 def size_limit(engine, bad) -> int:
     """Exercise 11-a's size limit on this engine: ``SIZE_RATIO`` of the bytes the bad image
     adds above its base layer, measured here."""
-    ref = getattr(bad, "image", bad)
-    if ref is None:
-        raise LabkitError("the bad build made no image", fix="build the capstone-bad Dockerfile first")
-    return int(added_bytes(engine, ref) * SIZE_RATIO)
+    return int(added_bytes(engine, engine.ref(bad)) * SIZE_RATIO)
 
 
 def scorecard(engine, images: Mapping[str, object]) -> Scorecard:
