@@ -37,10 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labkit.oci.flatten import auto_jobs, flatten  # noqa: E402
 from labkit.fs.node import Node  # noqa: E402
-from labkit.oci.image import write_image_tar  # noqa: E402
+from labkit.oci.write import write_image_tar  # noqa: E402
 from labkit.fs.layers import merge  # noqa: E402
 from labkit.oci.parallel import cpu_count  # noqa: E402
-from labkit.oci.tarlayer import iter_entries, read_layer  # noqa: E402
+from labkit.oci.tar.reader import iter_entries  # noqa: E402
+from labkit.oci.tar.unpack import read_layer  # noqa: E402
 
 
 def make_layer(i: int, files: int, rng: random.Random) -> bytes:

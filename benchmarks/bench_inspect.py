@@ -8,7 +8,7 @@ a deleted directory and an opaque directory), then measures, each in a fresh pro
 * ``tar -tvf`` over every layer tar of the image (extracted beforehand, not timed)
 * the hashing floor: sha256 of every layer's bytes, layers spread over the cores (each
   layer's sha256 is sequential, so no verifying reader can finish sooner)
-* the parsing floor: ``tarlayer.iter_entries`` over every layer with no digests, one thread
+* the parsing floor: ``oci.tar.reader.iter_entries`` over every layer with no digests, one thread
   (what the thread that builds the report must at least do)
 
 and prints wall and CPU times, the ratios to tar, each process's peak RSS, and the lower
@@ -61,7 +61,7 @@ def _layer(entries: list[tuple], pool: bytes, rng: random.Random) -> bytes:
 
 
 def generate(dest: Path, total_mb: int, files: int, n_layers: int, gzip: bool) -> dict:
-    from labkit.oci.image import write_image_tar
+    from labkit.oci.write import write_image_tar
     rng = random.Random(42)
     pool = os.urandom(32 << 20)
     per_layer = max(files // n_layers, 1)
@@ -152,10 +152,10 @@ def hash_floor(paths: list[str]) -> None:
 
 
 def parse_floor(paths: list[str]) -> None:
-    """Every entry of each layer tar through ``tarlayer.iter_entries`` (no digests; file
+    """Every entry of each layer tar through ``oci.tar.reader.iter_entries`` (no digests; file
     heads for the secret scan), one thread: the serial part of ``labkit inspect``."""
     from labkit.analysis.secrets import SCAN_BYTES
-    from labkit.oci.tarlayer import iter_entries
+    from labkit.oci.tar.reader import iter_entries
     for path in paths:
         with open(path, "rb") as f:
             for _ in iter_entries(f, digest=False, head=SCAN_BYTES):

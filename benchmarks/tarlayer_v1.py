@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Callable, Iterator
 
 from .errors import LayerError, UnsafeEntry
-from .fsmodel import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, LayerDir, Node
+from .fs.node import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, LayerDir, Node
 
 __all__ = ["TarEntry", "iter_entries", "read_layer", "write_layer", "layer_bytes", "clean_path",
            "go_clean", "MAX_DATA_IN_MEMORY", "MAX_META_SIZE"]

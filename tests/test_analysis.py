@@ -14,7 +14,8 @@ from test_image import make_layer
 
 from labkit.analysis.efficiency import analyze, evaluate_ci, parse_dive_ci, parse_size
 from labkit.errors import LabkitError
-from labkit.oci.image import open_image, write_image_tar
+from labkit.oci.image import open_image
+from labkit.oci.write import write_image_tar
 
 
 def analysis_of(tmp_path: Path, *layers: tuple, history: tuple[str, ...] = ()):
@@ -227,7 +228,7 @@ _KERNEL_CASES = {
 @pytest.mark.parametrize("case", sorted(_KERNEL_CASES))
 def test_final_filesystem_matches_the_kernels_overlay(kernel_overlay, tmp_path: Path, case: str) -> None:
     from labkit.fs.realfs import write_dir
-    from labkit.oci.tarlayer import read_layer
+    from labkit.oci.tar.unpack import read_layer
     layers = _KERNEL_CASES[case]
     tars = [make_layer(*entries) for entries in layers]
     write_image_tar(tars, {}, tmp_path / "img.tar")
@@ -344,7 +345,7 @@ def test_random_layers_final_filesystem_matches_the_kernel(kernel_overlay, tmp_p
     from hypothesis import strategies as st
 
     from labkit.fs.realfs import write_dir
-    from labkit.oci.tarlayer import read_layer
+    from labkit.oci.tar.unpack import read_layer
 
     @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(st.lists(_layer_strategy(), min_size=2, max_size=4))

@@ -15,7 +15,8 @@ from test_image import make_layer
 
 from labkit.analysis.compare import compare
 from labkit.values import LABEL
-from labkit.oci.image import open_image, write_image_tar
+from labkit.oci.image import open_image
+from labkit.oci.write import write_image_tar
 
 BASE = make_layer(("d", "bin"), ("f", "bin/tool", bytes(4000), 0o755), ("d", "etc"), ("f", "etc/os", b"lab 1\n"))
 OTHER_BASE = make_layer(("d", "etc"), ("f", "etc/os", b"other\n"))

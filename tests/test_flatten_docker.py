@@ -18,7 +18,7 @@ import pytest
 
 from labkit.cli import main as cli_main
 from labkit.values import LABEL
-from labkit.oci.image import write_image_tar
+from labkit.oci.write import write_image_tar
 
 pytestmark = pytest.mark.docker
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import DigestMismatch, ImageError
-from labkit.oci.image import chain_ids, open_image, write_image_tar
+from labkit.oci.image import chain_ids, open_image
+from labkit.oci.write import write_image_tar
 
 
 # --------------------------------------------------------------------------- helpers (shared)

@@ -22,7 +22,8 @@ from requirekit import skip_unless_required
 from labkit.analysis.efficiency import analyze
 from labkit.values import LABEL
 from labkit.errors import DigestMismatch
-from labkit.oci.image import open_image, write_image_tar
+from labkit.oci.image import open_image
+from labkit.oci.write import write_image_tar
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ from test_image import make_layer
 
 from labkit.cli import main
 from labkit.values import LABEL
-from labkit.oci.image import write_image_tar
+from labkit.oci.write import write_image_tar
 
 LAYERS = [make_layer(("d", "etc"), ("f", "etc/conf", bytes(1000)), ("f", "etc/other", bytes(500))),
           make_layer(("d", "etc"), ("f", "etc/conf", bytes(1000))),
@@ -134,8 +134,8 @@ def test_the_ci_environment_variable_does_not_turn_on_the_gate(tmp_path):
     import sys
 
     from labkit.fs.node import Node
-    from labkit.oci.image import write_image_tar
-    from labkit.oci.tarlayer import layer_bytes
+    from labkit.oci.tar.writer import layer_bytes
+    from labkit.oci.write import write_image_tar
     big = Node.file(b"x" * 50_000)
     layers = [layer_bytes({"blob": big}), layer_bytes({"blob": Node.whiteout()})]
     config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},

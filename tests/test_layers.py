@@ -140,9 +140,9 @@ touch /same
 @pytest.mark.docker
 def test_diff_matches_docker_diff(docker_client, tmp_path):
     from labkit.engine.baseimage import base_layer  # noqa: PLC0415
-    from labkit.oci.image import write_image_tar  # noqa: PLC0415
+    from labkit.oci.write import write_image_tar  # noqa: PLC0415
     from labkit.fs.realfs import read_dir  # noqa: PLC0415
-    from labkit.oci.tarlayer import layer_bytes  # noqa: PLC0415
+    from labkit.oci.tar.writer import layer_bytes  # noqa: PLC0415
     t = {"mtime": 1_000_000}
     data = {"data": Node.dir(**t), "data/a": Node.file(b"a", **t), "data/b": Node.file(b"b", **t),
             "data/sub": Node.dir(**t), "data/sub/x": Node.file(b"x", **t), "data/sub/w": Node.file(b"w", **t),

@@ -9,7 +9,7 @@ import pytest
 import labkit
 from labkit.errors import LabkitError
 from labkit.fs.node import Node
-from labkit.oci.image import write_image_tar
+from labkit.oci.write import write_image_tar
 from labkit.lessons.lesson04 import format_entries, layer_entries, on_disk, whiteout_names
 
 

@@ -21,10 +21,10 @@ from requirekit import skip_unless_required
 import labkit
 from labkit.errors import DigestMismatch, ImageError
 from labkit.fs.node import Node
-from labkit.oci.image import write_image_tar
+from labkit.oci.write import write_image_tar
 from labkit.lessons.lesson05 import (Tampered, compressed_copy, config_view, flip_byte, id_table,
                                      manifest_view, restack, sharing_text, show_json)
-from labkit.oci.tarlayer import layer_bytes
+from labkit.oci.tar.writer import layer_bytes
 
 
 def _sha(data: bytes) -> str:

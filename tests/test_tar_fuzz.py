@@ -1,4 +1,4 @@
-"""Fuzzing labkit.tarlayer: random, mutated and structured tars.
+"""Fuzzing labkit.oci.tar: random, mutated and structured tars.
 
 Only ``LayerError`` (or a subclass) may come out of ``iter_entries``/``read_layer`` —
 never another exception — and what ``read_layer`` accepts is a well-formed layer
@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 
 from labkit.errors import LayerError
 from labkit.fs.node import Node
-from labkit.oci import tarlayer
-from labkit.oci.tarlayer import iter_entries, layer_bytes, read_layer
+from labkit.oci.tar import reader as tarlayer
+from labkit.oci.tar.reader import iter_entries
+from labkit.oci.tar.unpack import read_layer
+from labkit.oci.tar.writer import layer_bytes
 
 CORPUS = Path(__file__).parent / "corpus" / "tar"
 N = int(os.environ.get("LABKIT_FUZZ_EXAMPLES", "150"))

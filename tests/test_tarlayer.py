@@ -1,4 +1,4 @@
-"""Unit tests of every unpack rule of labkit.tarlayer (tars built here with tarfile).
+"""Unit tests of every unpack rule of labkit.oci.tar (tars built here with tarfile).
 
 The expected values are Docker 20.10's behaviour as tests/test_flatten_docker.py checks it on
 the real daemon; here they run without one.
@@ -18,7 +18,9 @@ import pytest
 
 from labkit.errors import LayerError, UnsafeEntry
 from labkit.fs.node import OPAQUE_XATTR, Node
-from labkit.oci.tarlayer import TarEntry, iter_entries, layer_bytes, read_layer, write_layer
+from labkit.oci.tar.reader import TarEntry, iter_entries
+from labkit.oci.tar.unpack import read_layer
+from labkit.oci.tar.writer import layer_bytes, write_layer
 
 REG, DIR, SYM, LNK = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
 CHR, BLK, FIFO = tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE
@@ -363,7 +365,7 @@ def test_header_checksum_is_the_exact_byte_sum_for_every_header_shape():
     # the reader sums a header as two half-block Adler-32 sums; compare with a plain sum
     import os as _os
     import random as _random
-    from labkit.oci.tarlayer import _header_sum
+    from labkit.oci.tar.reader import _header_sum
     rng = _random.Random(5)
     blocks = [bytes(512), b"\xff" * 512, _os.urandom(512)]
     blocks += [bytes(rng.choice((0, 255, rng.randrange(256))) for _ in range(512)) for _ in range(300)]

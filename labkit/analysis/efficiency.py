@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import LabkitError
 from ..formatting import human_size, short_instruction
-from ..oci.tarlayer import clean_path, gc_paused, iter_entries
+from ..oci.tar.reader import clean_path, gc_paused, iter_entries
 from . import secrets as _secrets
 from .report import analysis_dict, analysis_html, analysis_text
 
@@ -550,7 +550,7 @@ class _Overlay:
 def analyze_layers(layers: Iterable[Iterable[Any]], *, instructions: Sequence[str] | Mapping[int, str] = (),
                    top: int = 10, content_hits: Callable[[int], Mapping[str, list[tuple[str, str]]]] | None = None,
                    ) -> tuple[tuple[LayerSummary, ...], DiveScore, _Overlay]:
-    """Analyse layers given as iterables of ``tarlayer.TarEntry`` (bottom first), one at a time.
+    """Analyse layers given as iterables of ``oci.tar.reader.TarEntry`` (bottom first), one at a time.
     ``content_hits(i)`` may supply secret findings from file contents of layer ``i``."""
     instr = dict(instructions) if isinstance(instructions, Mapping) else dict(enumerate(instructions))
     dive, ov = _Dive(), _Overlay(instr, top)
@@ -613,10 +613,10 @@ def content_hits(image: Any, i: int) -> dict[str, list[tuple[str, str]]]:
     ``analyze`` no longer needs this second pass (``iter_entries(head=N)`` brings the heads
     along); it stays as an independent cross-check. It reads file heads with the
     standard library's tar reader (only contents; paths are normalised with
-    ``tarlayer.clean_path`` and every entry rule stays with tarlayer). It seeks over file data
+    ``oci.tar.reader.clean_path`` and every entry rule stays with oci.tar). It seeks over file data
     when the blob is stored uncompressed. No digest check here: ``analyze`` streams every
-    layer through tarlayer right after and that pass verifies it (no result on a mismatch).
-    A malformed tar is left for tarlayer to report.
+    layer through oci.tar right after and that pass verifies it (no result on a mismatch).
+    A malformed tar is left for oci.tar to report.
     """
     import tarfile  # noqa: PLC0415
     hits: dict[str, list[tuple[str, str]]] = {}

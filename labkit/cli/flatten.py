@@ -8,7 +8,7 @@ from typing import IO
 
 from ..errors import LabkitError
 from ..oci.flatten import flatten, json_text
-from ..oci.tarlayer import gc_paused
+from ..oci.tar.reader import gc_paused
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import EngineUnavailable
 from ..fs.node import LayerDir, Node
-from ..oci.tarlayer import layer_bytes
+from ..oci.tar.writer import layer_bytes
 
 BASE_REPO = "labkit/base"
 EPOCH = 946684800  # 2000-01-01T00:00:00Z: fixed mtimes make the layer reproducible
@@ -82,7 +82,7 @@ def base_spec() -> BaseSpec:
 @dataclass(frozen=True)
 class _Built:
     layer: LayerDir          # never handed out: callers get a copy
-    tar: bytes               # the uncompressed layer tar (tarlayer.layer_bytes)
+    tar: bytes               # the uncompressed layer tar (oci.tar.writer.layer_bytes)
     diff_id: str             # "sha256:" + its digest
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from ..build.dockerfile import find_stage, parse
 from ..build.events import parse_docker_stream, record_from_events
 from ..errors import BuildError, DockerfileError, EngineError, EngineUnavailable, LabkitError
-from ..oci.image import write_image_tar
+from ..oci.write import write_image_tar
 from ..values import (
     LABEL,
     SESSION_LABEL,

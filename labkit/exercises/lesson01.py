@@ -5,8 +5,8 @@ from pathlib import Path
 
 from ..fs.layers import merge
 from ..fs.node import Node
-from ..oci.image import write_image_tar
-from ..oci.tarlayer import layer_bytes
+from ..oci.tar.writer import layer_bytes
+from ..oci.write import write_image_tar
 from .answers import HashedAnswer, normalize
 from .spec import Check, Exercise, Verdict, failed, passed
 

@@ -6,7 +6,7 @@ import re
 import tarfile
 from pathlib import Path
 
-from ..oci.image import write_image_tar
+from ..oci.write import write_image_tar
 from .answers import HashedAnswer, normalize
 from .spec import Check, Exercise, Verdict, failed, passed
 

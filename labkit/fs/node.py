@@ -84,7 +84,7 @@ def norm_path(name: str) -> str:
     Leading ``/`` and ``./`` are dropped; ``.`` and ``..`` components are resolved
     lexically; ``/../x`` is ``x``. A relative path that climbs above the root raises
     ``ValueError``: labkit's own callers never mean that. (Layer tar NAMES follow Docker's
-    rules instead, where every ``..`` is clamped at the root: see ``tarlayer.clean_path``.)
+    rules instead, where every ``..`` is clamped at the root: see ``oci.tar.reader.clean_path``.)
     """
     absolute = name.startswith("/")
     rel = posixpath.normpath(name.lstrip("/") or ".")

@@ -21,7 +21,7 @@ from ..fs.kernel import RawEntry, raw_entries
 from ..fs.node import LayerDir, norm_path
 from ..fs.realfs import write_dir
 from ..oci.image import open_image
-from ..oci.tarlayer import iter_entries
+from ..oci.tar.reader import iter_entries
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from ..analysis.compare import compare
 from ..errors import ImageError
-from ..oci.image import write_image_tar
+from ..oci.write import write_image_tar
 from ..values import LABEL
 
 _GZIP_MAGIC = b"\x1f\x8b"

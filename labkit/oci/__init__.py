@@ -1,1 +1,11 @@
-"""bytes <-> layers and images: layer tars, image archives and layouts, digests, flatten."""
+"""Bytes <-> layers and images: layer tars, saved images and OCI layouts, digests, flatten.
+
+Contract: ``tar`` reads a layer tar as a stream of entries and unpacks it with Docker
+overlay2's rules into a ``fs.node.LayerDir`` (refusing what Docker refuses, never writing
+outside its target), and writes layer directories back deterministically; ``image.open_image``
+opens a ``docker save`` tar (legacy or OCI) or an OCI layout as an ``Image`` (config,
+manifest, layers bottom first, history, diffIDs, chainIDs), its digests verified by ``blobs``;
+``write.write_image_tar`` writes one; ``flatten`` merges an image's layers into the
+filesystem a container starts with (in worker processes from ``parallel`` where that is safe).
+Standard library only; never imports an engine.
+"""

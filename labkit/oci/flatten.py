@@ -14,7 +14,8 @@ from ..errors import ImageError, LayerError
 from ..fs.layers import check_layer_count, merge
 from .image import open_image
 from .parallel import can_start_quietly, cpu_count, ordered_map
-from .tarlayer import gc_paused, layer_rows, read_layer, rows_layer
+from .tar.reader import gc_paused
+from .tar.unpack import layer_rows, read_layer, rows_layer
 
 PARALLEL_MIN_BYTES = 16 << 20   # below this, starting worker processes costs more than it saves
 

@@ -8,31 +8,39 @@ A changed byte raises ``DigestMismatch`` ("layer 2 digest mismatch: expected ...
 ..."); anything missing or malformed raises ``ImageError`` naming the file. There is never a
 partial result.
 
-``write_image_tar(...)`` is the inverse: it writes a tar ``docker load`` accepts (legacy
-layout by default, or the OCI layout Docker 25+ writes) and returns its ``ImageRef``.
+The blobs are read and verified by ``blobs``; ``write.write_image_tar`` is the inverse.
 """
 from __future__ import annotations
 
-import gzip as _gzip
 import hashlib
 import io
-import json
 import os
 import platform
 import shutil
-import sys
-import tarfile
 import tempfile
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterator, Literal, Mapping, Sequence
+from typing import IO, Any, BinaryIO, Callable, Iterator, Mapping, Sequence
 
 from ..errors import DigestMismatch, ImageError, LabkitError, LayerError
 from ..fs.node import LayerDir
 from ..values import HistoryEntry, ImageRef
-from .parallel import cpu_count
-from .tarlayer import iter_entries, read_layer
+from .blobs import (
+    _CHUNK,
+    _GZIP_MAGIC,
+    LayerChecks,
+    LayerStream,
+    _Blob,
+    _clean,
+    _decompressor,
+    _DirStore,
+    _GuardedRead,
+    _Hashing,
+    _Store,
+    _TarStore,
+)
+from .tar.reader import iter_entries
+from .tar.unpack import read_layer
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,11 +50,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_CHUNK = 1 << 20
-_JSON_LIMIT = 64 << 20          # manifests and configs are small; refuse absurd ones
 
 
 # --------------------------------------------------------------------------- values
@@ -74,459 +77,7 @@ def chain_ids(diff_ids: Sequence[str]) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- blob sources
-
-class _Reader(io.RawIOBase):
-    """Read ``size`` bytes at ``offset`` of a file descriptor with pread (no shared position)."""
-
-    def __init__(self, fd: int, offset: int, size: int) -> None:
-        self._fd, self._off, self._end, self._pos = fd, offset, offset + size, offset
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos - self._off
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: self._off, io.SEEK_CUR: self._pos, io.SEEK_END: self._end}[whence]
-        self._pos = max(self._off, base + pos)
-        return self._pos - self._off
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        n = min(len(view), self._end - self._pos)
-        if n <= 0:
-            return 0
-        got = os.preadv(self._fd, [view[:n]], self._pos)
-        if not got:
-            raise ImageError(f"unexpected end of file at byte {self._pos}",
-                             fix="the image file is truncated; save it again")
-        self._pos += got
-        return got
-
-
-class _Store:
-    """Named blobs of an image source: members of a tar file, or files under a directory."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-    def has(self, name: str) -> bool:
-        raise NotImplementedError
-
-    def size(self, name: str) -> int:
-        raise NotImplementedError
-
-    def open(self, name: str) -> BinaryIO:
-        raise NotImplementedError
-
-    def span(self, name: str) -> tuple[int, int, int, bool]:
-        """``(fd, offset, size, owned)`` of a blob for reading by offset; the caller closes
-        ``fd`` when ``owned``."""
-        raise NotImplementedError
-
-    def read_json(self, name: str) -> tuple[Any, bytes]:
-        if not self.has(name):
-            raise ImageError(f"{self.label}: {name} is missing",
-                             fix="this is not a complete docker-save tar or OCI layout; save it again")
-        if self.size(name) > _JSON_LIMIT:
-            raise ImageError(f"{self.label}: {name} is {self.size(name)} bytes, too big for JSON metadata")
-        with self.open(name) as f:
-            raw = f.read()
-        try:
-            return json.loads(raw), raw
-        except ValueError as exc:
-            raise ImageError(f"{self.label}: {name} is not valid JSON ({exc})",
-                             fix="the file is corrupt; save the image again") from None
-
-    def close(self) -> None:
-        pass
-
-
-class _TarStore(_Store):
-    """Index of an outer (uncompressed) tar: name -> (offset, size); symlinks resolved."""
-
-    def __init__(self, fd: int, label: str, owns_fd: bool) -> None:
-        super().__init__(label)
-        self._fd, self._owns = fd, owns_fd
-        self._members: dict[str, tuple[int, int]] = {}
-        self._finalizer = weakref.finalize(self, os.close, fd) if owns_fd else None
-        total = os.fstat(fd).st_size
-        os.lseek(fd, 0, os.SEEK_SET)          # the index is read from the start
-        links: dict[str, str] = {}
-        try:
-            with os.fdopen(os.dup(fd), "rb") as fo, tarfile.open(fileobj=fo, mode="r:") as tf:
-                for m in tf:
-                    name = _clean(m.name)
-                    if m.issym() or m.islnk():
-                        base = _dirname(name) if m.issym() else ""
-                        links[name] = _clean(_join(base, m.linkname))
-                    elif m.isfile():
-                        if m.sparse:
-                            raise ImageError(f"{label}: member {m.name} is a sparse file",
-                                             fix="docker save never writes sparse members; save it again")
-                        if m.offset_data + m.size > total:
-                            raise ImageError(f"{label}: truncated tar: member {m.name} needs "
-                                             f"{m.offset_data + m.size} bytes, the file has {total}",
-                                             fix="the download or copy was cut short; save the image again")
-                        self._members[name] = (m.offset_data, m.size)
-        except tarfile.TarError as exc:
-            self.close()
-            raise ImageError(f"{label}: not a readable tar archive ({exc})",
-                             fix="pass a file written by `docker save` (gunzip it first if compressed)") from None
-        except ImageError:
-            self.close()
-            raise
-        for name in links:
-            seen, cur = set(), name
-            while cur in links and cur not in seen:
-                seen.add(cur)
-                cur = links[cur]
-            if cur in self._members:
-                self._members[name] = self._members[cur]
-
-    def has(self, name: str) -> bool:
-        return _clean(name) in self._members
-
-    def size(self, name: str) -> int:
-        return self._members[_clean(name)][1]
-
-    def span(self, name: str) -> tuple[int, int, int, bool]:
-        off, size = self._members[_clean(name)]
-        return self._fd, off, size, False
-
-    def open(self, name: str) -> BinaryIO:
-        off, size = self._members[_clean(name)]
-        return io.BufferedReader(_Reader(self._fd, off, size), _CHUNK)  # type: ignore[return-value]
-
-    def close(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-
-
-class _DirStore(_Store):
-    def __init__(self, root: Path) -> None:
-        super().__init__(str(root))
-        self._root = root.resolve()
-
-    def _path(self, name: str) -> Path:
-        p = (self._root / _clean(name)).resolve()
-        if self._root not in p.parents and p != self._root:
-            raise ImageError(f"{self.label}: {name} points outside the layout directory")
-        return p
-
-    def has(self, name: str) -> bool:
-        return self._path(name).is_file()
-
-    def size(self, name: str) -> int:
-        return self._path(name).stat().st_size
-
-    def open(self, name: str) -> BinaryIO:
-        return open(self._path(name), "rb")
-
-    def span(self, name: str) -> tuple[int, int, int, bool]:
-        fd = os.open(self._path(name), os.O_RDONLY)
-        return fd, 0, os.fstat(fd).st_size, True
-
-
-def _dirname(p: str) -> str:
-    return p.rsplit("/", 1)[0] if "/" in p else ""
-
-
-def _join(base: str, rel: str) -> str:
-    return rel if rel.startswith("/") or not base else f"{base}/{rel}"
-
-
-def _clean(name: str) -> str:
-    parts: list[str] = []
-    for c in name.split("/"):
-        if c in ("", "."):
-            continue
-        if c == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(c)
-    return "/".join(parts)
-
-
-# --------------------------------------------------------------------------- layer streams
-
-class _Hashing(io.RawIOBase):
-    """Pass bytes through, hashing and counting them; ``on_eof`` runs once at the end.
-
-    Once a read brings a big chunk, hashing moves to a helper thread (hashlib releases the
-    GIL on big buffers), so the digest of a layer is computed while the caller parses it.
-    The chunks are hashed in order; ``digest`` waits for the helper."""
-
-    def __init__(self, inner: IO[bytes], on_eof: Callable[[str, int], None] | None = None) -> None:
-        self._inner, self._h, self.count, self._cb, self.done = inner, hashlib.sha256(), 0, on_eof, False
-        self._queue: Any = None
-        self._worker: Any = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        n = self._inner.readinto(view)
-        if not n:
-            if not self.done:
-                self.done = True
-                if self._cb:
-                    self._cb(self.digest, self.count)
-            return 0
-        if self._queue is None and n >= _THREAD_HASH_MIN:
-            import queue  # noqa: PLC0415
-            import threading  # noqa: PLC0415
-            self._queue = queue.Queue(maxsize=4)
-            self._worker = threading.Thread(target=_hash_chunks, args=(self._queue, self._h),
-                                            name="labkit-layer-digest", daemon=True)
-            self._worker.start()
-        if self._queue is not None:
-            self._queue.put(bytes(view[:n]))
-        else:
-            self._h.update(view[:n])
-        self.count += n
-        return n
-
-    def _join(self) -> None:
-        if self._queue is not None:
-            self._queue.put(None)
-            self._worker.join()
-            self._queue = self._worker = None
-
-    def close(self) -> None:
-        self._join()
-        super().close()
-
-    @property
-    def digest(self) -> str:
-        self._join()
-        return "sha256:" + self._h.hexdigest()
-
-
-_THREAD_HASH_MIN = 256 << 10
-
-
-def _hash_chunks(q: Any, h: Any) -> None:
-    while True:
-        chunk = q.get()
-        if chunk is None:
-            return
-        h.update(chunk)
-
-
-class LayerStream(io.BufferedReader):
-    """An uncompressed layer tar as a stream. Reading it to the end verifies its digests
-    (blob digest and diffID) and raises ``DigestMismatch`` on a difference; ``finish()``
-    reads what is left and returns ``(diff_id, uncompressed_bytes)``."""
-
-    def __init__(self, raw: _Hashing, blob: _Hashing, resources: Sequence[IO[bytes]]) -> None:
-        super().__init__(raw, _CHUNK)
-        self._outer, self._blob, self._res = raw, blob, resources
-
-    def finish(self) -> tuple[str, int]:
-        """Read to the end (verifying); returns ``(diff_id, uncompressed bytes)``."""
-        while self.read(_CHUNK):
-            pass
-        while self._blob.read(_CHUNK):       # trailing bytes after the gzip stream, if any
-            pass
-        return self._outer.digest, self._outer.count
-
-    @property
-    def blob_digest(self) -> str:
-        """Digest of the stored blob (complete once ``finish()`` returned)."""
-        return self._blob.digest
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            for r in self._res:
-                r.close()
-
-
-def _decompressor(blob: IO[bytes], head: bytes, what: str) -> IO[bytes]:
-    if head.startswith(_GZIP_MAGIC):
-        return _gzip.GzipFile(fileobj=blob, mode="rb")  # type: ignore[return-value]
-    if head.startswith(_ZSTD_MAGIC):
-        try:
-            import zstandard  # noqa: PLC0415 - optional
-        except ImportError:
-            raise ImageError(f"{what} is zstd-compressed and the `zstandard` package is not installed",
-                             fix="pip install zstandard") from None
-        return zstandard.ZstdDecompressor().stream_reader(blob, read_across_frames=True)  # type: ignore[return-value]
-    return blob
-
-
-class LayerChecks:
-    """The digests of an image's plain (uncompressed) layer blobs, checked in background
-    threads while the caller parses the layers with ``open_layer(i, verify=False)``.
-
-    Each worker reads a blob by offset (``os.preadv`` into one reused 16 MiB buffer) and
-    hashes it; both release the GIL, so the hashing runs on other cores while the caller's
-    thread parses. There is one worker per spare core (at least one), biggest blob first, and
-    a caller waiting for a result hashes the blobs still queued itself. A compressed blob is
-    not covered (``covers(i)`` is False): its uncompressed digest needs
-    the decompressed stream, which ``open_layer(i)`` verifies as it is read.
-
-    ``result(i)`` waits for layer ``i`` and returns ``(digest, bytes)`` or raises
-    ``DigestMismatch``; ``check_through(i)`` checks every covered layer up to ``i`` in
-    index order, so the lowest bad layer is the one named. Close it (or use ``with``)."""
-
-    def __init__(self, image: "Image", workers: int | None = None) -> None:
-        import threading  # noqa: PLC0415
-        self._image = image
-        self._done: dict[int, tuple[str, int] | BaseException] = {}
-        self._cond = threading.Condition()
-        self._stop = False
-        store = image._store
-        plain: list[tuple[int, int]] = []
-        if store is not None:
-            for i, b in enumerate(image._blobs):
-                fd, off, size, owned = store.span(b.name)
-                try:
-                    head = os.pread(fd, 4, off) if size else b""
-                finally:
-                    if owned:
-                        os.close(fd)
-                if not (head.startswith(_GZIP_MAGIC) or head.startswith(_ZSTD_MAGIC)):
-                    plain.append((size, i))
-        plain.sort(key=lambda x: (-x[0], x[1]))        # biggest first: the shortest makespan
-        self._covered = frozenset(i for _, i in plain)
-        self._todo = [i for _, i in plain]
-        # one core is left to the caller, who parses meanwhile and joins the hashing when it waits
-        n = workers if workers is not None else max(1, cpu_count() - 1)
-        self._threads = [threading.Thread(target=self._work, name="labkit-layer-digest", daemon=True)
-                         for _ in range(max(0, min(n, len(self._todo))))]
-        # A worker coming back from a system call or a hash waits for the GIL until the parsing
-        # thread yields it: at most the switch interval (5 ms by default), twice per chunk.
-        # A shorter interval while the checks run keeps the hashing going (restored on close).
-        self._switch = sys.getswitchinterval()
-        if self._threads and self._switch > _SWITCH:
-            sys.setswitchinterval(_SWITCH)
-        for t in self._threads:
-            t.start()
-
-    def covers(self, i: int) -> bool:
-        return i in self._covered
-
-    def _work(self) -> None:
-        buf = memoryview(bytearray(_HASH_CHUNK))
-        while self._step(buf):
-            pass
-
-    def _step(self, buf: memoryview) -> bool:
-        """Hash the next layer waiting for a thread; False when none is left."""
-        with self._cond:
-            if self._stop or not self._todo:
-                return False
-            i = self._todo.pop(0)
-        try:
-            out: tuple[str, int] | BaseException = self._hash(i, buf)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            out = exc
-        with self._cond:
-            self._done[i] = out
-            self._cond.notify_all()
-        return True
-
-    def _hash(self, i: int, buf: memoryview) -> tuple[str, int]:
-        store = self._image._store
-        assert store is not None
-        b = self._image._blobs[i]
-        fd, off, size, owned = store.span(b.name)
-        try:
-            h = hashlib.sha256()
-            pos, end = off, off + size
-            while pos < end:
-                if self._stop:
-                    raise ImageError("layer check cancelled")
-                view = buf[:min(len(buf), end - pos)]
-                n = os.preadv(fd, [view], pos)
-                if not n:
-                    raise ImageError(f"{self._image.source}: layer {i} ({b.name}) ends after "
-                                     f"{pos - off} of {size} bytes",
-                                     fix="the image file is truncated; save it again")
-                h.update(view[:n])
-                pos += n
-        finally:
-            if owned:
-                os.close(fd)
-        actual = "sha256:" + h.hexdigest()
-        if b.digest and actual != b.digest:
-            raise DigestMismatch(f"layer {i}", b.digest, actual)
-        if actual != b.diff_id:
-            raise DigestMismatch(f"layer {i}", b.diff_id, actual)
-        return actual, size
-
-    def result(self, i: int) -> tuple[str, int]:
-        """``(digest, bytes)`` of covered layer ``i`` once hashed; raises ``DigestMismatch``."""
-        if i not in self._covered:
-            raise ImageError(f"layer {i} is not checked in the background (it is compressed)")
-        buf: memoryview | None = None
-        while True:
-            with self._cond:
-                if i in self._done:
-                    out = self._done[i]
-                    break
-                idle = not self._todo or self._stop
-                if idle:
-                    self._cond.wait()
-                    continue
-            if buf is None:                 # a waiting caller hashes the layers still queued
-                buf = memoryview(bytearray(_HASH_CHUNK))
-            self._step(buf)
-        if isinstance(out, BaseException):
-            raise out
-        return out
-
-    def check_through(self, last: int) -> None:
-        """Raise the error of the lowest covered layer ``<= last`` that fails its check."""
-        for i in sorted(self._covered):
-            if i <= last:
-                self.result(i)
-
-    def check_all(self) -> None:
-        self.check_through(len(self._image._blobs))
-
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-        for t in self._threads:
-            t.join()
-        if self._threads and sys.getswitchinterval() == _SWITCH != self._switch:
-            sys.setswitchinterval(self._switch)
-        with self._cond:
-            for i in self._covered - self._done.keys():
-                self._done[i] = ImageError(f"layer {i} was not checked: the checks were closed")
-            self._cond.notify_all()
-
-    def __enter__(self) -> "LayerChecks":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-_SWITCH = 0.0005            # seconds: the GIL switch interval while layer checks run
-_HASH_CHUNK = 16 << 20      # bytes per read + hash: the GIL is taken back once per chunk, so few and big
-
-
-
 # --------------------------------------------------------------------------- the image
-
-@dataclass(frozen=True)
-class _Blob:
-    name: str               # member/file name in the store
-    digest: str             # expected digest of the stored blob
-    diff_id: str            # expected digest of the uncompressed tar
-
 
 @dataclass(frozen=True, eq=False)
 class Image:
@@ -611,7 +162,7 @@ class Image:
 
     def iter_entries(self, i: int, *, with_data: bool = False, digest: bool = True,
                      head: int = 0) -> Iterator[Any]:
-        """Stream ``tarlayer.TarEntry`` values of layer ``i``; verifies the layer at the end
+        """Stream ``tar.reader.TarEntry`` values of layer ``i``; verifies the layer at the end
         (the digest check raises from the last step of the iteration)."""
         with self.open_layer(i) as f:
             try:
@@ -670,31 +221,6 @@ class Image:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _GuardedRead(io.RawIOBase):
-    """Turn decompression errors into an ImageError naming the layer."""
-
-    def __init__(self, inner: IO[bytes], what: str, blame: Callable[[], None]) -> None:
-        self._inner, self._what, self._blame = inner, what, blame
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        try:
-            if hasattr(self._inner, "readinto"):
-                return self._inner.readinto(b) or 0
-            data = self._inner.read(len(b))
-        except ImageError:
-            raise
-        except Exception as exc:  # gzip.BadGzipFile, EOFError, zstandard.ZstdError ...
-            self._blame()          # raises DigestMismatch when the blob's digest is wrong
-            raise ImageError(f"{self._what} cannot be decompressed: {exc}",
-                             fix="the blob is corrupt or truncated; save the image again") from None
-        n = len(data)
-        b[:n] = data
-        return n
 
 
 # --------------------------------------------------------------------------- opening
@@ -994,119 +520,3 @@ def _verified(image: Image) -> Image:
     assert store is not None
     return _assemble(store, dict(image.config), image.manifest, image.ref.id, image.ref.tags,
                      list(image._blobs), metas, image.layout, sizes)
-
-
-# --------------------------------------------------------------------------- writing
-
-def write_image_tar(layers: Sequence[bytes], config: Mapping[str, Any], dest: str | Path | BinaryIO, *,
-                    repo_tags: Sequence[str] = (), layout: Literal["docker", "oci"] = "docker",
-                    gzip: bool = False) -> ImageRef:
-    """Write a tar that ``docker load`` accepts; returns its ``ImageRef``.
-
-    ``layers`` are uncompressed layer tars, bottom first. ``config`` is copied and its
-    ``rootfs.diff_ids`` filled in (``architecture``/``os`` default to amd64/linux); the image
-    id is the sha256 of the config JSON bytes written. ``layout="docker"`` writes the legacy
-    ``docker save`` layout (manifest.json, <id>/layer.tar, <id>.json, repositories);
-    ``layout="oci"`` writes what Docker 25+ saves (oci-layout, index.json, blobs/sha256/*,
-    plus manifest.json). ``gzip`` compresses the layer blobs (deterministically).
-    """
-    if layout not in ("docker", "oci"):
-        raise ImageError(f"unknown layout {layout!r}", fix='use layout="docker" or layout="oci"')
-    cfg = json.loads(json.dumps(dict(config)))
-    cfg.setdefault("architecture", "amd64")
-    cfg.setdefault("os", "linux")
-    diff_ids = [_digest_of(bytes(data)) for data in layers]
-    cfg["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
-    cfg_raw = json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
-    image_id = _digest_of(cfg_raw)
-    blobs = [_gzip.compress(bytes(d), mtime=0) if gzip else bytes(d) for d in layers]
-    files: list[tuple[str, bytes]] = []
-    tags = list(repo_tags)
-    if layout == "docker":
-        chain = chain_ids(diff_ids)
-        layer_paths, seen, parent = [], set(), ""
-        for i, blob in enumerate(blobs):
-            v1 = hashlib.sha256(f"{chain[i]} {parent}".encode()).hexdigest()
-            path = f"{v1}/layer.tar"
-            if path not in seen:
-                seen.add(path)
-                files += [(f"{v1}/VERSION", b"1.0"),
-                          (f"{v1}/json", json.dumps({"id": v1, **({"parent": parent} if parent else {})},
-                                                    separators=(",", ":")).encode()),
-                          (path, blob)]
-            layer_paths.append(path)
-            parent = v1
-        files.append((f"{image_id.split(':', 1)[1]}.json", cfg_raw))
-        manifest = [{"Config": f"{image_id.split(':', 1)[1]}.json", "RepoTags": tags or None,
-                     "Layers": layer_paths}]
-        files.append(("manifest.json", json.dumps(manifest, separators=(",", ":")).encode()))
-        repos: dict[str, dict[str, str]] = {}
-        for t in tags:
-            repo, _, tg = t.rpartition(":") if ":" in t.rsplit("/", 1)[-1] else (t, "", "latest")
-            repos.setdefault(repo, {})[tg] = parent
-        if repos:
-            files.append(("repositories", json.dumps(repos, separators=(",", ":")).encode()))
-    else:
-        mt = OCI_LAYER + ("+gzip" if gzip else "")
-        blob_files: dict[str, bytes] = {}
-        ldescs = []
-        for blob in blobs:
-            d = _digest_of(blob)
-            blob_files[f"blobs/sha256/{d.split(':', 1)[1]}"] = blob
-            ldescs.append({"mediaType": mt, "digest": d, "size": len(blob)})
-        blob_files[f"blobs/sha256/{image_id.split(':', 1)[1]}"] = cfg_raw
-        man = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-               "config": {"mediaType": OCI_CONFIG, "digest": image_id, "size": len(cfg_raw)},
-               "layers": ldescs}
-        man_raw = json.dumps(man, separators=(",", ":")).encode()
-        man_digest = _digest_of(man_raw)
-        blob_files[f"blobs/sha256/{man_digest.split(':', 1)[1]}"] = man_raw
-        descs = []
-        for t in tags or [None]:
-            d: dict[str, Any] = {"mediaType": OCI_MANIFEST, "digest": man_digest, "size": len(man_raw)}
-            if t:
-                full = t if "/" in t else f"docker.io/library/{t}"
-                d["annotations"] = {"io.containerd.image.name": full,
-                                    "org.opencontainers.image.ref.name": t.rsplit(":", 1)[-1]}
-            descs.append(d)
-        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs}
-        files += [("blobs", b""), ("blobs/sha256", b"")]
-        files += sorted(blob_files.items())
-        files.append(("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'))
-        files.append(("index.json", json.dumps(index, separators=(",", ":")).encode()))
-        manifest = [{"Config": f"blobs/sha256/{image_id.split(':', 1)[1]}", "RepoTags": tags or None,
-                     "Layers": [f"blobs/sha256/{x['digest'].split(':', 1)[1]}" for x in ldescs]}]
-        files.append(("manifest.json", json.dumps(manifest, separators=(",", ":")).encode()))
-    _write_tar(files, dest)
-    return ImageRef(id=image_id, tags=tuple(tags), engine="")
-
-
-def _write_tar(files: list[tuple[str, bytes]], dest: str | Path | BinaryIO) -> None:
-    def emit(f: BinaryIO) -> None:
-        with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tf:
-            dirs = set()
-            for name, data in files:
-                parts = name.split("/")
-                for k in range(1, len(parts)):
-                    d = "/".join(parts[:k])
-                    if d not in dirs:
-                        dirs.add(d)
-                        ti = tarfile.TarInfo(d)
-                        ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-                        tf.addfile(ti)
-                if name in ("blobs", "blobs/sha256"):
-                    continue
-                ti = tarfile.TarInfo(name)
-                ti.size, ti.mode = len(data), 0o644
-                tf.addfile(ti, io.BytesIO(data))
-
-    if isinstance(dest, (str, Path)):
-        tmp = Path(f"{dest}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                emit(f)  # type: ignore[arg-type]
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-    else:
-        emit(dest)

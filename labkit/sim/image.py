@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from ..fs.layers import size_on_disk
 from ..fs.node import LayerDir
-from ..oci.tarlayer import layer_bytes
+from ..oci.tar.writer import layer_bytes
 from ..values import HistoryEntry
 
 __all__ = ["SimImage", "canonical_json", "empty_config"]
@@ -70,7 +70,7 @@ class SimImage:
 
     @cached_property
     def diff_ids(self) -> tuple[str, ...]:
-        """``sha256:`` digests of each layer's uncompressed tar (``tarlayer.layer_bytes``)."""
+        """``sha256:`` digests of each layer's uncompressed tar (``oci.tar.writer.layer_bytes``)."""
         return tuple("sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest()
                      for layer in self.layers)
 
