@@ -393,7 +393,8 @@ def test_busybox_applet_table_matches_busybox_list():
 def test_supported_applets_exist_in_busybox_and_usage_texts_match_its_help():
     if not BUSYBOX.exists():
         skip_unless_required("LABKIT_REQUIRE_KERNEL", "needs /bin/busybox")
-    from labkit.sim.shell import _BUILTINS, SUPPORTED_COMMANDS, busybox_usage
+    from labkit.sim.shell import SUPPORTED_COMMANDS, busybox_usage
+    from labkit.sim.shell.commands import _BUILTINS
     applets = set(_applets_from_the_binary_itself())
     shell_only = {"cd", "export", "unset", "set", "exit", "break", "continue", "read", ":",
                   "return", "local", "command"}
