@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.build.cache import CacheState, plan, predict
+from labkit.build.cache import BaseImage, CacheState, plan, predict
 from labkit.build.context import list_context, tarsum_v1
 from labkit.build.dockerfile import parse
 from labkit.errors import BuildError
@@ -128,9 +128,9 @@ def test_env_shadows_arg(tmp_path):
 
 def test_base_image_env_shadows_arg_too(tmp_path):
     ctx = _ctx(tmp_path, {}, "FROM base\nARG MODE=dev\nRUN echo $MODE\n")
-    env = {"base": {"MODE": "from-image"}}
-    state = _run(ctx, CacheState(), base_env=env).state
-    assert _run(ctx, state, base_env=env, build_args={"MODE": "x"}).hits == (True, True)
+    env = {"base": BaseImage("base", (("MODE", "from-image"),))}
+    state = _run(ctx, CacheState(), bases=env).state
+    assert _run(ctx, state, bases=env, build_args={"MODE": "x"}).hits == (True, True)
     assert _run(ctx, state, build_args={"MODE": "x"}).hits == (True, False)
 
 

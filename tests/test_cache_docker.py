@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from labkit.build.events import BuildRecord, parse_docker_stream, record_from_events
-from labkit.build.cache import CacheState, Prediction, predict
+from labkit.build.cache import BaseImage, CacheState, Prediction, predict
 from labkit.build.dockerfile import parse
 from labkit.values import LABEL, SESSION_LABEL
 
@@ -100,22 +100,24 @@ BASE_DOCKERFILE = ('FROM scratch\nCOPY busybox /bin/busybox\n'
                    'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
 
 
-def _base(lab: Lab, folder: Path, name: str) -> tuple[str, str]:
-    """A base image of our own: scratch + busybox, with a session label that makes its id
-    (and so every cache chain on it) unique to this case in this run."""
+def _base(lab: Lab, folder: Path, case) -> tuple[str, BaseImage]:
+    """A base image of our own: scratch + busybox (+ the case's ``base.Dockerfile``), with a
+    session label that makes its id (and so every cache chain on it) unique to this case in
+    this run; what the model needs of it is read back from the daemon."""
     folder.mkdir()
     (folder / "busybox").write_bytes(Path("/bin/busybox").read_bytes())
     (folder / "busybox").chmod(0o755)
-    (folder / "Dockerfile").write_text(BASE_DOCKERFILE)
-    tag = f"labkit-cachetest-base:{SESSION}-{name}"
-    rec = lab.build(folder, {}, tag=tag, labels={**BASE_LABELS, SESSION_LABEL: f"{SESSION}-{name}"})
+    (folder / "Dockerfile").write_text(BASE_DOCKERFILE + case.base_steps)
+    tag = f"labkit-cachetest-base:{SESSION}-{case.name}"
+    rec = lab.build(folder, {}, tag=tag, labels={**BASE_LABELS, SESSION_LABEL: f"{SESSION}-{case.name}"})
     assert rec.ok, rec.failure
-    return tag, rec.image.id
+    config = lab.api.inspect_image(rec.image.id)["Config"]
+    return tag, BaseImage.of(rec.image.id, {"config": config})
 
 
 def _run_case(lab: Lab, case, root: Path) -> list[tuple[str, Prediction, BuildRecord]]:
     """Build the case and each edit on the daemon, predicting each build first."""
-    base, base_id = _base(lab, root / "base", case.name)
+    base, base_image = _base(lab, root / "base", case)
     ctx = case.prepare(root / "context")
     args = dict(case.build_args)
     state = CacheState()
@@ -126,7 +128,7 @@ def _run_case(lab: Lab, case, root: Path) -> list[tuple[str, Prediction, BuildRe
         build_args = {"BASE": base, **args}
         df = parse((ctx / "Dockerfile").read_text(), build_args=build_args)
         pred = predict(df, ctx, cache=state, build_args=build_args, no_cache=no_cache,
-                       labels=LABELS, base_ids={base: base_id})
+                       labels=LABELS, bases={base: base_image})
         rec = lab.build(ctx, build_args, no_cache=no_cache)
         state = state.record(pred, rec)
         out.append((f"{case.name} / {name}", pred, rec))

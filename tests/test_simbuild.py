@@ -22,7 +22,8 @@ from labkit.build import events as ev
 from labkit.sim import builder as simbuild
 from labkit.errors import BuildError, DockerfileError, UnsupportedOperation
 from labkit.sim.image import SimImage
-from labkit.oci.tarlayer import layer_bytes, read_layer
+from labkit.oci.tar.unpack import read_layer
+from labkit.oci.tar.writer import layer_bytes
 
 BUSYBOX = Path("/bin/busybox")
 BASE_DOCKERFILE = ('FROM scratch\nCOPY busybox /bin/busybox\n'

@@ -137,11 +137,12 @@ class Lab:
         finally:
             dest.unlink()
 
-    def own_base(self, name: str, *, sim: bool) -> str:
-        """A copy of the base image only this case uses: ``FROM base`` + one LABEL."""
+    def own_base(self, name: str, *, sim: bool, steps: str = "") -> str:
+        """A copy of the base image only this case uses: ``FROM base`` + one LABEL (+ the
+        case's ``base.Dockerfile`` lines)."""
         tag = f"labkit-simdiff-{name}:{SESSION}"
         ctx = Path(tempfile.mkdtemp(prefix=f"labkit-simdiff-{name}-", dir=self.tmp))
-        (ctx / "Dockerfile").write_text(f"FROM {self.base}\nLABEL org.labkit.test.case={name}\n")
+        (ctx / "Dockerfile").write_text(f"FROM {self.base}\nLABEL org.labkit.test.case={name}\n{steps}")
         if sim:
             _, img = self.sim_build(ctx, {})
             self.sim_images[tag] = img
@@ -182,7 +183,7 @@ def _runs(case):
 
 
 def _docker_case(lab: Lab, case) -> list[DockerRun]:
-    base = lab.own_base(case.name, sim=False)
+    base = lab.own_base(case.name, sim=False, steps=case.base_steps)
     ctx = case.prepare(Path(tempfile.mkdtemp(prefix=f"labkit-simdiff-{case.name}-", dir=lab.tmp)) / "c")
     args = dict(case.build_args)
     out: list[DockerRun] = []
@@ -267,7 +268,7 @@ def test_known_differences_name_real_cases():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_simulator_builds_like_the_daemon(lab, case, tmp_path):
     docker_runs = lab.docker_runs[case.name].result()
-    base = lab.own_base(case.name, sim=True)
+    base = lab.own_base(case.name, sim=True, steps=case.base_steps)
     ctx = case.prepare(tmp_path / "context")
     args = dict(case.build_args)
     for (name, ops, no_cache), d in zip(_runs(case), docker_runs):

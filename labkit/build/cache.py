@@ -38,8 +38,9 @@ model does not have. It assumes they change exactly when that stage was rebuilt;
 predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
 byte-identical files), and their ``key`` is the model's own token. HEALTHCHECK keys are
 Docker's own text (the parsed struct, so ``--interval=60s`` and ``--interval=1m`` hit each
-other); ONBUILD and MAINTAINER keys are their text. The base image's ENV is known only when
-passed as ``base_env``; its ONBUILD triggers are not run.
+other); ONBUILD and MAINTAINER keys are their text. What a FROM image's config contributes
+(ENV, WorkingDir, SHELL) is known when it is passed in ``bases``; its ONBUILD triggers are
+not run.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ from .dockerfile import (
     substitute,
     substitute_words,
 )
-from .healthcheck import parse_healthcheck
+from .healthcheck import Healthcheck, parse_healthcheck
 
 BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                 "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
@@ -70,8 +71,29 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)|([A-Za-z0-9_]+))")
 
 
 @dataclass(frozen=True)
+class BaseImage:
+    """What a step planner needs of a ``FROM`` image: its id (the root of its cache chain) and
+    the config a stage starts from: ENV (shadows ARGs in expansion), WorkingDir, SHELL."""
+
+    id: str
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = ""
+    shell: tuple[str, ...] = DEFAULT_SHELL
+
+    @classmethod
+    def of(cls, image_id: str, config: Mapping) -> "BaseImage":
+        """From an image id and its config JSON (``config`` section read: Env, WorkingDir, Shell)."""
+        c = config.get("config") or {}
+        env = tuple(tuple(item.split("=", 1)) if "=" in item else (item, "")
+                    for item in c.get("Env") or ())
+        return cls(image_id, env, c.get("WorkingDir") or "", tuple(c.get("Shell") or DEFAULT_SHELL))
+
+
+@dataclass(frozen=True)
 class PlannedStep:
-    """One step of a build and the cache key the classic builder would probe with."""
+    """One step of a build, resolved once: the cache key the classic builder probes with and
+    the instruction's arguments after variable substitution, which a builder executes as they
+    are (it never substitutes again)."""
 
     step: int                              # Docker's "Step n/N" number
     stage: str                             # stage name, or its index as text
@@ -85,6 +107,14 @@ class PlannedStep:
     sources: tuple[tuple[str, tuple], ...] = ()   # (context path, fingerprint) of COPY/ADD
     from_stage: str | None = None          # COPY --from=<stage>
     from_stage_rebuilt: bool = False
+    # resolved arguments: RUN/CMD/ENTRYPOINT the argv (shell form under the stage's SHELL);
+    # COPY/ADD sources + destination; WORKDIR the absolute directory; VOLUME, EXPOSE, SHELL
+    # their words; USER, STOPSIGNAL the value
+    words: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str | None], ...] = ()   # ENV, LABEL, ARG (name, value or default)
+    chown: str | None = None               # COPY/ADD --chown, substituted
+    from_ref: str | None = None            # COPY --from, substituted (a stage or an image)
+    healthcheck: Healthcheck | None = None
 
     @property
     def created_by(self) -> str:
@@ -202,16 +232,14 @@ class _StageState:
 
 def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
          build_args: Mapping[str, str] | None = None, labels: Mapping[str, str] | None = None,
-         base_ids: Mapping[str, str] | None = None, target: str | None = None,
-         base_env: Mapping[str, Mapping[str, str]] | None = None) -> tuple[PlannedStep, ...]:
-    """Every step of the build with its cache key (no cache knowledge needed).
-
-    ``base_ids`` maps a FROM image name to its id (the root of its cache chain);
-    ``base_env`` maps it to its config's ENV (which shadows ARGs, like any ENV).
-    """
+         bases: Mapping[str, BaseImage] | None = None,
+         target: str | None = None) -> tuple[PlannedStep, ...]:
+    """Every step of the build with its cache key and resolved arguments (no cache knowledge
+    needed). ``bases`` maps a FROM image name to what the build starts from there (its id,
+    ENV, WorkingDir, SHELL); an image not in it is known by name only."""
     build_args = dict(build_args if build_args is not None else dict(dockerfile.build_args))
     ctx = list_context(context) if isinstance(context, (str, Path)) else context
-    base_ids = dict(base_ids or {})
+    bases = dict(bases or {})
     stages = list(dockerfile.stages)
     if target is not None:
         stages = stages[:dockerfile.stage(target).index + 1]
@@ -230,8 +258,9 @@ def plan(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
             state = _StageState(env=dict(parent_state.env), workdir=parent_state.workdir,
                                 shell=parent_state.shell, node=parent_state.node)
         else:
-            state = _StageState(env=dict((base_env or {}).get(st.base, {})),
-                                node="image:" + base_ids.get(st.base, st.base))
+            base = bases.get(st.base) or BaseImage(st.base)
+            state = _StageState(env=dict(base.env), workdir=base.workdir, shell=base.shell,
+                                node="image:" + base.id)
         extra = list(st.instructions)
         if labels and st is stages[-1]:
             for k in sorted(labels):
@@ -343,18 +372,22 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         extra["args_used"] = tuple(sorted((k, v) for k, v in allowed.items()
                                           if k not in BUILTIN_ARGS or k in state.args))
         extra["vars_used"] = ()
+        extra["words"] = tuple(cmd)
     elif kw in ("ENV", "LABEL"):
         pairs = [(sub(k), sub(v or "")) for k, v in ins.pairs]
         key = nop(kw + "".join(f" {k}={v}" for k, v in pairs))
+        extra["pairs"] = tuple(pairs)
         if kw == "ENV":
             for k, v in pairs:
                 state.env[k] = v
     elif kw == "ARG":
         words = []
+        declared = []
         for k, v in ins.pairs:
             name = sub(k)
             default = sub(v) if v is not None else None
             words.append(name if default is None else f"{name}={default}")
+            declared.append((name, default))
             if name in build_args:
                 state.args[name] = build_args[name]
             elif default is None:
@@ -362,6 +395,7 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
             else:
                 state.args[name] = default
         key = nop("ARG " + " ".join(words))
+        extra["pairs"] = tuple(declared)
     elif kw == "WORKDIR":
         path = sub(ins.args)
         if not path.startswith("/"):
@@ -370,8 +404,10 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
         if state.workdir.startswith("//"):
             state.workdir = "/" + state.workdir.lstrip("/")
         key = state.shell + ("#(nop) WORKDIR " + state.workdir,)
+        extra["words"] = (state.workdir,)
     elif kw == "USER":
-        key = nop("USER " + sub(ins.args))
+        extra["words"] = (sub(ins.args),)
+        key = nop("USER " + extra["words"][0])
     elif kw == "EXPOSE":
         ports: list[str] = []
         for w in ins.words:
@@ -382,25 +418,32 @@ def _plan_step(n: int, st: Stage, ins: Instruction, state: _StageState,
             raise BuildError(exc.message, line=ins.line, instruction=ins.original,
                              fix=exc.fix) from None
         key = nop("EXPOSE " + " ".join(sorted(ports)))
+        extra["words"] = tuple(ports)
     elif kw in ("CMD", "ENTRYPOINT"):
         cmd = ins.words if ins.json else state.shell + (ins.args,)
         key = nop(f"{kw} {_go_quote_list(cmd)}")
         extra["vars_used"] = ()
+        extra["words"] = tuple(cmd)
     elif kw == "SHELL":
-        key = nop(f"SHELL {_go_quote_list(ins.words)}")
-        state.shell = tuple(ins.words)
+        state.shell = tuple(ins.words)          # the step runs, and is recorded, under it
+        key = nop("SHELL [" + " ".join(ins.words) + "]")   # Go's %v of the list: no quotes
         extra["vars_used"] = ()
+        extra["words"] = tuple(ins.words)
     elif kw == "VOLUME":
         vols = [sub(w) for w in (ins.words if ins.json else ins.args.split())]
         key = nop("VOLUME [" + " ".join(vols) + "]")        # Go's %v of the list: no quotes
+        extra["words"] = tuple(vols)
     elif kw == "HEALTHCHECK":
-        key = nop(parse_healthcheck(ins.args, dict(ins.flags), line=ins.line).history_text())
+        extra["healthcheck"] = parse_healthcheck(ins.args, dict(ins.flags), line=ins.line)
+        key = nop(extra["healthcheck"].history_text())
     elif kw in ("COPY", "ADD"):
         key, more = _copy_key(ins, state, ctx, sub, st, dockerfile, finals)
         extra.update(more)
     else:  # STOPSIGNAL, MAINTAINER, ONBUILD: keyed on their text
         rest = ins.original.split(None, 1)[1] if " " in ins.original.strip() else ""
         key = nop(f"{kw} {sub(rest) if kw == 'STOPSIGNAL' else rest}")
+        if kw == "STOPSIGNAL":
+            extra["words"] = (sub(ins.args),)
     key = tuple(key)
     return PlannedStep(n, st.label, st.index, ins, key, parent=state.node,
                        node=_node(state.node, key), **extra)
@@ -418,10 +461,11 @@ def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, su
     srcs, dest = words[:-1], words[-1]
     chown = ins.flag("chown")
     chown_text = f"--chown={sub(chown)}" if chown else ""
-    extra: dict = {}
+    extra: dict = {"words": tuple(words), "chown": sub(chown) if chown else None}
     src_ref = ins.flag("from")
     if src_ref is not None:
         ref = sub(src_ref)
+        extra["from_ref"] = ref
         idx = find_stage(dockerfile.stages[:st.index], ref)
         if idx is None and ref.isdigit():
             why = "refers to current build stage" if int(ref) == st.index else "index out of bounds"
@@ -455,8 +499,8 @@ def _copy_key(ins: Instruction, state: _StageState, ctx: BuildContext | None, su
 def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *,
             cache: CacheState | None = None, build_args: Mapping[str, str] | None = None,
             no_cache: bool = False, labels: Mapping[str, str] | None = None,
-            base_ids: Mapping[str, str] | None = None, target: str | None = None,
-            base_env: Mapping[str, Mapping[str, str]] | None = None) -> Prediction:
+            bases: Mapping[str, BaseImage] | None = None,
+            target: str | None = None) -> Prediction:
     """Predict hit/miss (and why) for every step that probes the cache.
 
     ``cache`` is what earlier builds left (``CacheState()`` for none); the result's
@@ -464,8 +508,7 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
     """
     cache = cache or CacheState()
     ctx = list_context(context) if isinstance(context, (str, Path)) else context
-    steps = plan(dockerfile, ctx, build_args=build_args, labels=labels,
-                 base_ids=base_ids, target=target, base_env=base_env)
+    steps = plan(dockerfile, ctx, build_args=build_args, labels=labels, bases=bases, target=target)
     # The daemon probes under the parent IMAGE and takes the newest image made there with the
     # same key, so a step rebuilt (--no-cache, or under a new parent) is a new image: its
     # identity here is the planned node plus the build that made it. Images made earlier in

@@ -22,8 +22,10 @@ from ..fs.layers import diff, size_on_disk
 from ..fs.overlay import Mount
 from ..fs.users import user_cred
 from ..fs.volumes import make_mountpoints, without_volume_writes
-from ..oci.image import chain_ids, open_image, write_image_tar
-from ..oci.tarlayer import layer_bytes, read_layer
+from ..oci.image import chain_ids, open_image
+from ..oci.tar.unpack import read_layer
+from ..oci.tar.writer import layer_bytes
+from ..oci.write import write_image_tar
 from ..sim import builder as simbuild
 from ..sim.image import SimImage
 from ..sim.shell import run

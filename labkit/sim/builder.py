@@ -57,7 +57,7 @@ import re
 import secrets
 import stat as _stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -66,9 +66,8 @@ from ..build import cache as cachemod
 from ..build import events as ev
 from ..build.cache import exposed_ports
 from ..build.context import list_context
-from ..build.dockerfile import find_stage, parse, substitute, substitute_words
+from ..build.dockerfile import find_stage, parse
 from ..build.events import record_from_events
-from ..build.healthcheck import parse_healthcheck
 from ..errors import BuildError, DockerfileError, LabkitError, LayerError, UnsafeEntry, UnsupportedOperation
 from ..fs.layers import merge
 from ..fs.layers import squash as squash_layers
@@ -76,7 +75,8 @@ from ..fs.node import LayerDir, Node, resolve_in_scope
 from ..fs.overlay import Mount
 from ..fs.users import id_of, user_cred
 from ..fs.volumes import make_mountpoints, without_volume_writes
-from ..oci.tarlayer import iter_entries, layer_bytes
+from ..oci.tar.reader import iter_entries
+from ..oci.tar.writer import layer_bytes
 from .image import SimImage, empty_config
 from .shell import run_argv
 
@@ -114,9 +114,7 @@ class SimBuildCache:
 @dataclass
 class _StageState:
     image: object                       # SimImage
-    args: dict[str, str | None] = field(default_factory=dict)
-    shell: tuple[str, ...] = ("/bin/sh", "-c")
-    cmd_set: bool = False
+    cmd_set: bool = False               # a CMD in this stage (an ENTRYPOINT then keeps it)
 
 
 def _now_iso() -> str:
@@ -175,7 +173,7 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
     bases = run.resolve_bases(stages)
     try:
         plan = cachemod.plan(df, ctx, build_args=build_args, labels=labels,
-                             base_ids=bases, target=target)
+                             bases=bases, target=target)
         failing = None
     except BuildError as exc:              # a COPY source is missing, --chmod ...: Docker
         if not exc.line:                   # runs every step before the one that fails
@@ -183,7 +181,7 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
         failing = exc
         short = parse("\n".join(text.splitlines()[:exc.line - 1]) + "\n", build_args=build_args) \
             if exc.line > 1 else None
-        plan = cachemod.plan(short, ctx, build_args=build_args, base_ids=bases) \
+        plan = cachemod.plan(short, ctx, build_args=build_args, bases=bases) \
             if short is not None and short.stages else ()
     try:
         for p in plan:
@@ -224,7 +222,6 @@ class _Build:
         self.states: dict[int, _StageState] = {}
         self.finals: dict[int, object] = {}
         self.stage_starts: dict[int, object] = {}
-        self.meta = dict(df.meta_values)
         self.started = time.monotonic()
 
     def emit(self, event) -> None:
@@ -233,8 +230,9 @@ class _Build:
             self.on_event(event)
 
     # ------------------------------------------------------------------ FROM
-    def resolve_bases(self, stages) -> dict[str, str]:
-        ids: dict[str, str] = {}
+    def resolve_bases(self, stages) -> dict[str, cachemod.BaseImage]:
+        """The FROM images, resolved once: what the plan starts each stage from."""
+        out: dict[str, cachemod.BaseImage] = {}
         for st in stages:
             if st.base_stage is not None or st.base.lower() == SCRATCH or st.base in self.bases:
                 continue
@@ -247,8 +245,8 @@ class _Build:
                                  fix="build that image first (this engine has no registry), or "
                                      "start FROM labkit/base") from exc
             self.bases[st.base] = img
-            ids[st.base] = img.id
-        return ids
+            out[st.base] = cachemod.BaseImage.of(img.id, img.config)
+        return out
 
     # ------------------------------------------------------------------ steps
     def step(self, p) -> None:
@@ -260,15 +258,12 @@ class _Build:
         if ins.keyword == "FROM":
             st = self.df.stages[p.stage_index]
             if st.base_stage is not None:
-                prev = self.states[st.base_stage]
                 img = self.finals[st.base_stage]
-                state = _StageState(img, shell=prev.shell)
             elif st.base.lower() == SCRATCH:
                 img = _scratch()
-                state = _StageState(img)
             else:
                 img = self.bases[st.base]
-                state = _StageState(img)
+            state = _StageState(img)
             triggers = (img.config.get("config") or {}).get("OnBuild") or []
             if triggers:
                 raise UnsupportedOperation(
@@ -284,49 +279,23 @@ class _Build:
         key = tuple(p.key)
         if ins.keyword == "COPY" and ins.flag("from") is not None:
             try:
-                key = self._from_key(p, state)
+                key = self._from_key(p)
             except BuildError as exc:
                 raise BuildError(exc.reason, step=p.step, line=ins.line, instruction=ins.original,
                                  fix=exc.fix) from None
         parent = state.image.id if (state.image.layers or state.image.config.get("history")) else SCRATCH
         hit = None if self.no_cache else self.cache.get(parent, key)
+        if ins.keyword == "CMD":
+            state.cmd_set = True
         if hit is not None:
             self.emit(ev.StepCached(p.step))
             img = hit
-            self._replay_state(p, state)
         else:
             img = self._execute(p, state, key)
             self.cache.put(parent, key, img)
         state.image = img
         self.finals[p.stage_index] = img
         self.emit(ev.StepFinished(p.step, img.short_id, time.monotonic() - t0))
-
-    def _env_for_subst(self, state: _StageState) -> dict[str, str]:
-        env = {k: v for k, v in state.args.items() if v is not None}
-        env.update(state.image.env)
-        return env
-
-    def _replay_state(self, p, state: _StageState) -> None:
-        """A cache hit still changes what later steps see (ARG values, SHELL, CMD set)."""
-        kw = p.instruction.keyword
-        if kw == "ARG":
-            self._arg(p.instruction, state)
-        elif kw == "SHELL":
-            state.shell = tuple(p.instruction.words)
-        elif kw == "CMD":
-            state.cmd_set = True
-
-    def _arg(self, ins, state: _StageState) -> None:
-        env = self._env_for_subst(state)
-        for k, v in ins.pairs:
-            name = substitute(k, env, escape=self.df.escape, line=ins.line)
-            default = substitute(v, env, escape=self.df.escape, line=ins.line) if v is not None else None
-            if name in self.build_args:
-                state.args[name] = self.build_args[name]
-            elif default is None:
-                state.args[name] = self.meta.get(name)
-            else:
-                state.args[name] = default
 
     # ------------------------------------------------------------------ executing
     def _execute(self, p, state: _StageState, key: tuple[str, ...]):
@@ -335,60 +304,49 @@ class _Build:
         cfg = copy.deepcopy(dict(state.image.config))
         c = cfg.setdefault("config", {})
         layer: LayerDir | None = None
-        env = self._env_for_subst(state)
-        esc = self.df.escape
-
-        def sub(text: str) -> str:
-            return substitute(text, env, escape=esc, line=ins.line)
-
-        if kw == "ENV":
-            for k, v in ins.pairs:             # every pair sees the env from before the step
-                c["Env"] = _env_set(list(c.get("Env") or []), sub(k), sub(v or ""))
+        # p holds the instruction resolved once by the plan (variables substituted, WORKDIR
+        # made absolute, the stage's SHELL applied): it is executed as it is.
+        if kw in ("ENV", "LABEL"):              # every pair sees the env from before the step
+            if kw == "ENV":
+                for k, v in p.pairs:
+                    c["Env"] = _env_set(list(c.get("Env") or []), k, v or "")
+            else:
+                c["Labels"] = {**(c.get("Labels") or {}), **{k: v or "" for k, v in p.pairs}}
         elif kw == "ARG":
-            self._arg(ins, state)
-        elif kw == "LABEL":
-            labels = dict(c.get("Labels") or {})
-            for k, v in ins.pairs:
-                labels[sub(k)] = sub(v or "")
-            c["Labels"] = labels
+            pass                                # only the history records it
         elif kw == "USER":
-            c["User"] = sub(ins.args)
+            c["User"] = p.words[0]
         elif kw == "EXPOSE":
-            specs = [port for w in ins.words for port in substitute_words(w, env, escape=esc, line=ins.line)]
-            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **{p: {} for p in exposed_ports(specs)}}
+            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}),
+                                 **{port: {} for port in exposed_ports(p.words)}}
         elif kw in ("CMD", "ENTRYPOINT"):
-            cmd = list(ins.words) if ins.json else list(state.shell) + [ins.args]
-            c[kw.capitalize() if kw == "CMD" else "Entrypoint"] = cmd
-            if kw == "CMD":
-                state.cmd_set = True
-            elif not state.cmd_set:
+            c[kw.capitalize() if kw == "CMD" else "Entrypoint"] = list(p.words)
+            if kw == "ENTRYPOINT" and not state.cmd_set:
                 c["Cmd"] = None
         elif kw == "SHELL":
-            state.shell = tuple(ins.words)
-            c["Shell"] = list(ins.words)
+            c["Shell"] = list(p.words)
         elif kw == "STOPSIGNAL":
-            c["StopSignal"] = sub(ins.args)
+            c["StopSignal"] = p.words[0]
         elif kw == "MAINTAINER":
             cfg["author"] = ins.args
         elif kw == "WORKDIR":
-            workdir = key[-1].split("WORKDIR ", 1)[1]
-            c["WorkingDir"] = workdir
-            layer = self._workdir(state, workdir, p)
+            c["WorkingDir"] = p.words[0]
+            layer = self._workdir(state, p.words[0], p)
         elif kw == "RUN":
-            layer = self._run(p, state, key)
+            layer = self._run(p, state)
         elif kw in ("COPY", "ADD"):
-            layer = self._copy(p, state, sub)
+            layer = self._copy(p, state)
         elif kw == "VOLUME":
             vols = dict(c.get("Volumes") or {})
-            for v in (ins.words if ins.json else ins.args.split()):
-                v = sub(v).strip()
+            for v in p.words:
+                v = v.strip()
                 if not v:
                     raise DockerfileError("VOLUME specified can not be an empty string",
                                           line=ins.line, fix="name the directory, e.g. VOLUME /data")
                 vols[v] = {}
             c["Volumes"] = vols
         elif kw == "HEALTHCHECK":
-            health = parse_healthcheck(ins.args, dict(ins.flags), line=ins.line).config()
+            health = p.healthcheck.config()
             for k, v in (c.get("Healthcheck") or {}).items():   # the daemon's merge() with the
                 health.setdefault(k, v)                          # parent: zero fields inherited
             c["Healthcheck"] = health
@@ -452,10 +410,10 @@ class _Build:
                              fix="choose a WORKDIR path that is not a file in the image") from exc
         return dict(mount.upper) or None
 
-    def _run(self, p, state: _StageState, key: tuple[str, ...]) -> LayerDir | None:
+    def _run(self, p, state: _StageState) -> LayerDir | None:
         ins = p.instruction
         user = (state.image.config.get("config") or {}).get("User") or ""
-        argv = list(ins.words) if ins.json else list(state.shell) + [ins.args]
+        argv = list(p.words)
         env = dict(p.args_used)
         env.update(state.image.env)
         cwd = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
@@ -486,19 +444,17 @@ class _Build:
         return without_volume_writes(dict(mount.upper), before, volumes) or None
 
     # ------------------------------------------------------------------ COPY / ADD
-    def _from_key(self, p, state: _StageState) -> tuple[str, ...]:
+    def _from_key(self, p) -> tuple[str, ...]:
+        """The daemon's key for ``COPY --from``: the checksum of the files in the source
+        image, in place of the plan's token (the plan does not have that image)."""
         ins = p.instruction
-        env = self._env_for_subst(state)
-        words = [substitute(w, env, escape=self.df.escape, line=ins.line) for w in ins.words]
-        src_img = self._from_image(ins, env)
-        checksum = image_source_checksum(src_img.layers, words[:-1], line=ins.line)
-        chown = ins.flag("chown")
-        chown_text = f"--chown={substitute(chown, env, escape=self.df.escape)}" if chown else ""
-        return tuple(state.shell) + (f"#(nop) {ins.keyword} {chown_text}{checksum} in {words[-1]} ",)
+        checksum = image_source_checksum(self._from_image(p).layers, p.words[:-1], line=ins.line)
+        chown_text = f"--chown={p.chown}" if p.chown else ""
+        return p.key[:-1] + (f"#(nop) {ins.keyword} {chown_text}{checksum} in {p.words[-1]} ",)
 
-    def _from_image(self, ins, env):
+    def _from_image(self, p):
         """The stage (or, as Docker allows, the image) a ``COPY --from`` names."""
-        ref = substitute(ins.flag("from") or "", env, escape=self.df.escape)
+        ins, ref = p.instruction, p.from_ref
         idx = find_stage(self.df.stages, ref)
         if idx is not None and idx in self.finals:
             return self.finals[idx]
@@ -512,18 +468,16 @@ class _Build:
                                  fix="name a stage defined above, or an image this engine has") from None
         return self.bases[ref]
 
-    def _copy(self, p, state: _StageState, sub) -> LayerDir:
+    def _copy(self, p, state: _StageState) -> LayerDir:
         ins = p.instruction
-        words = [sub(w) for w in ins.words]
-        srcs, dest = words[:-1], words[-1]
+        srcs, dest = list(p.words[:-1]), p.words[-1]
         workdir = (state.image.config.get("config") or {}).get("WorkingDir") or "/"
         dest_abs = dest if dest.startswith("/") else posixpath.join(workdir, dest)
         mount = self._mount(state)
-        chown = ins.flag("chown")
-        identity = _parse_chown(sub(chown), mount) if chown else None
-        from_ref = ins.flag("from")
+        identity = _parse_chown(p.chown, mount) if p.chown is not None else None
+        from_ref = p.from_ref
         if from_ref is not None:
-            items = _image_items(self._from_image(ins, {}).layers, srcs, ins)
+            items = _image_items(self._from_image(p).layers, srcs, ins)
             preserve = identity is None
         else:
             items = _context_items(self.ctx, self.root, srcs, ins)

@@ -29,7 +29,7 @@ class Case:
     description: str
     build_args: tuple[tuple[str, str], ...]
     edits: tuple[Edit, ...]
-
+    base_steps: str = ""          # base.Dockerfile: instructions the case's own base adds
     def prepare(self, dest: Path) -> Path:
         """Copy and normalise the context into ``dest`` (which must not exist); returns it."""
         shutil.copytree(self.folder / "context", dest, symlinks=True)
@@ -43,8 +43,10 @@ def load_cases() -> list[Case]:
         spec = json.loads((folder / "edits.json").read_text())
         edits = tuple(Edit(e["name"], tuple(e.get("ops", ())), bool(e.get("no_cache", False)))
                       for e in spec.get("edits", ()))
+        base = folder / "base.Dockerfile"
         out.append(Case(folder.name, folder, spec.get("description", ""),
-                        tuple(sorted(spec.get("build_args", {}).items())), edits))
+                        tuple(sorted(spec.get("build_args", {}).items())), edits,
+                        base.read_text() if base.is_file() else ""))
     return out
 
 

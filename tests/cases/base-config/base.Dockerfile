@@ -1,0 +1,3 @@
+ENV D=/data SUB=inner
+WORKDIR /srv
+SHELL ["/bin/sh", "-ec"]
