@@ -29,8 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
 
     def progress(o) -> None:
-        pts = sum(int(r.get("points", 0)) for r in o.results)
-        mx = sum(int(r.get("max_points", 0)) for r in o.results)
+        pts, mx = o.logged_points
         note = f" ({o.error.splitlines()[0][:100]})" if o.error else ""
         print(f"{o.student}: {o.notebook.name} {o.status} in {o.seconds:.1f} s, "
               f"{pts}/{mx} points checked{note}", flush=True)

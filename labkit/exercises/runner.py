@@ -2,24 +2,20 @@
 
 Failed attempts are counted per exercise in this kernel; the hint shown gets more specific
 with each failure (level 1, 2, then 3). Hidden checks run only when the notebook is being
-graded (``LABKIT_GRADE_LOG`` set); each result is then also appended, as one JSON line, to
-the file that variable names, which is how ``labkit grade`` collects the scores.
+graded (``LABKIT_GRADE_LOG`` set); each result is then also appended to the grade log
+(``log.write``), which is how ``labkit grade`` collects the scores.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
 from typing import Any
 
 from ..engine import connect as connect_module
 from ..engine.base import Engine
 from ..errors import ExerciseError, LabkitError
-from . import registry
+from . import log, registry
 from .spec import Check, CheckOutcome, CheckResult, Exercise
 from .state import State, StateMissing
 
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"
 MAX_HINT_LEVEL = 3
 
 _failures: dict[str, int] = {}        # exercise id -> failed attempts in this kernel
@@ -69,7 +65,7 @@ def _engine_in_notebook() -> Engine | None:
 
 def grading() -> bool:
     """True inside ``labkit grade``: hidden checks run and results are logged."""
-    return bool(os.environ.get(GRADE_LOG_ENV))
+    return log.enabled()
 
 
 def _bind(ex: Exercise, args: tuple[Any, ...], kw: dict[str, Any]) -> dict[str, Any]:
@@ -152,15 +148,5 @@ def check(exercise_id: str, *args: Any, engine: Engine | None = None, **kw: Any)
         max_points=sum(o.max_points for o in outcomes), messages=tuple(messages), hint=hint,
         hint_level=level, attempt=_attempts[ex.id], title=ex.title, outcomes=tuple(outcomes),
         hidden_pending=0 if include_hidden else sum(1 for c in ex.checks if c.hidden))
-    _log(result, state.engine)
+    log.write(result, getattr(state.engine, "name", ""))
     return result
-
-
-def _log(result: CheckResult, engine: Engine) -> None:
-    path = os.environ.get(GRADE_LOG_ENV)
-    if not path:
-        return
-    record = {**result.to_json(), "engine": getattr(engine, "name", ""), "time": time.time()}
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:   # one write per line: safe to append
-        fh.write(line)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -126,12 +126,3 @@ class CheckResult:
                 f"<b style='color:{color}'>{mark}</b> &mdash; <b>{html.escape(self.exercise)}</b> "
                 f"{html.escape(self.title)} <span style='float:right'>{self.points}/{self.max_points}"
                 f" points</span><ul style='margin:4px 0'>{items}</ul>{pending}{hint}</div>")
-
-    def to_json(self) -> Mapping[str, Any]:
-        """The record the grader reads (includes hidden outcomes)."""
-        return {"exercise": self.exercise, "passed": self.passed, "points": self.points,
-                "max_points": self.max_points, "status": self.status, "attempt": self.attempt,
-                "messages": list(self.messages),
-                "checks": [{"name": o.name, "passed": o.passed, "points": o.points,
-                            "max_points": o.max_points, "hidden": o.hidden, "message": o.message}
-                           for o in self.outcomes]}

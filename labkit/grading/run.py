@@ -1,28 +1,17 @@
-"""Classroom grading: run every submitted notebook in a fresh kernel and collect its checks.
+"""Running the batch: find the submitted notebooks, run each one in its own worker process
+(a fresh kernel, with a time limit), then score the runs (``scores``) and write the pages
+(``pages``).
 
-``grade(submissions_dir)`` finds ``<dir>/<student>/*.ipynb`` and ``<dir>/<student>.ipynb``,
-runs each notebook top to bottom with nbclient in its own worker process (``workers`` at a
-time) with a per-notebook time limit, and reads back the ``CheckResult`` s its ``check()``
-calls logged (``LABKIT_GRADE_LOG`` names a fresh JSON-lines file per run; hidden checks run
-because that variable is set). A notebook that raises keeps the points of the checks it
-reached; an endless one is stopped at the limit. Neither stops the batch. The grader writes
-``grades.csv`` (student, exercise, points, max, status), ``summary.html`` (per exercise and
-per student), pages ``students/<student>.html`` and ``exercises/<id>.html``, and the
-executed notebooks under ``executed/``.
-
-Statuses: ``passed``, ``partial``, ``failed`` (the check ran), ``missing`` (never checked),
-``error`` / ``timeout`` (never checked because the notebook raised / ran out of time). A
-failed run also gets one ``(notebook)`` row with its status.
-
-Submitted notebooks are untrusted code: run the grader in a throwaway VM or container. The
-log is written from inside the student's kernel, so a determined student could forge lines;
-points are clamped to each exercise's registered maximum, but only an isolated re-check can
-make grades tamper-proof.
+Each run gets a fresh grade log (``labkit.exercises.log``: ``LABKIT_GRADE_LOG`` names it, so
+hidden checks run in the kernel) and its ``LABKIT_SESSION``. The worker is this module,
+started as ``python -m labkit.grading.run``: it executes the notebook with nbclient and prints
+one JSON line with the outcome. A notebook that raises keeps the points of the checks it
+reached; an endless one is stopped at the limit (the worker's process group and the kernel it
+started are killed after a grace period). Neither stops the batch.
 """
 from __future__ import annotations
 
-import csv
-import html
+import argparse
 import json
 import os
 import re
@@ -32,19 +21,17 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..engine.connect import connect
 from ..errors import ExerciseError
-from ..exercises.registry import get
+from ..exercises.log import GRADE_LOG_ENV, create, read_log
+from .pages import safe_name, write_exercise_pages, write_student_pages, write_summary
+from .scores import GradeRow, RunOutcome, make_rows, write_csv
 
-GRADE_LOG_ENV = "LABKIT_GRADE_LOG"     # same name as labkit.exercises.runner reads
-NOTEBOOK_ROW = "(notebook)"
-CSV_FIELDS = ("student", "exercise", "points", "max", "status")
 _GRACE = 60                            # seconds the worker gets beyond the notebook's limit
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 # --------------------------------------------------------------------------- values
@@ -53,28 +40,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 class Submission:
     student: str
     notebook: Path
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """How running one notebook went, and the check results it logged (last per exercise)."""
-    student: str
-    notebook: Path
-    status: str                                   # "ok" | "error" | "timeout"
-    seconds: float
-    error: str = ""
-    results: tuple[Mapping[str, Any], ...] = ()
-    executed: Path | None = None
-
-
-@dataclass(frozen=True)
-class GradeRow:
-    student: str
-    exercise: str
-    points: int
-    max_points: int
-    status: str
-    messages: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -111,8 +76,36 @@ def find_submissions(root: str | Path) -> list[Submission]:
     return found
 
 
-def safe_name(student: str) -> str:
-    return _SAFE.sub("_", student).strip("._") or "student"
+# --------------------------------------------------------------------------- the batch
+
+def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300, workers: int = 2,
+          out: str | Path | None = None, exercises: Iterable[str] = (), kernel: str = "python3",
+          progress: Any = None) -> GradeReport:
+    """Run every submission (``workers`` at a time) and write grades.csv and the HTML pages."""
+    if engine not in ("sim", "docker"):
+        raise ExerciseError(f"unknown engine {engine!r}", fix="use --engine sim or --engine docker")
+    subs = find_submissions(submissions)
+    if not subs:
+        raise ExerciseError(f"no notebooks in {submissions}",
+                            fix="put <student>/*.ipynb or <student>.ipynb in it")
+    out = Path(out) if out else Path(submissions).resolve().parent / "grades"
+    out.mkdir(parents=True, exist_ok=True)
+    work = out
+    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+        futures = [pool.submit(run_submission, s, engine=engine, timeout=timeout, workdir=work,
+                               kernel=kernel) for s in subs]
+        outcomes = []
+        for f in futures:
+            outcome = f.result()
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+    rows = make_rows(outcomes, exercises)
+    csv_path = write_csv(rows, out / "grades.csv")
+    pages = write_student_pages(rows, outcomes, out / "students")
+    write_exercise_pages(rows, out / "exercises")
+    summary = write_summary(rows, outcomes, out / "summary.html")
+    return GradeReport(tuple(rows), tuple(outcomes), csv_path, summary, pages)
 
 
 # --------------------------------------------------------------------------- running one
@@ -127,7 +120,7 @@ def run_submission(sub: Submission, *, engine: str, timeout: float, workdir: Pat
     executed = workdir / "executed" / safe_name(sub.student) / sub.notebook.name
     for p in (log.parent, executed.parent):
         p.mkdir(parents=True, exist_ok=True)
-    log.touch()
+    create(log)
     env = {**os.environ, GRADE_LOG_ENV: str(log), "LABKIT_ENGINE": engine,
            "LABKIT_SESSION": "grade" + re.sub(r"[^a-z0-9]", "", tag.lower())}
     cmd = [sys.executable, "-m", "labkit.grading.run", "--notebook", str(sub.notebook),
@@ -174,29 +167,10 @@ def _kill(proc: subprocess.Popen, pidfile: Path) -> None:
                 pass
 
 
-def read_log(path: Path) -> list[Mapping[str, Any]]:
-    """The check results a run logged, the LAST one per exercise (the final state), in the
-    order the exercises were first checked. Malformed lines are skipped."""
-    last: dict[str, Mapping[str, Any]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("exercise"), str):
-            last[rec["exercise"]] = rec
-    return list(last.values())
-
-
 # --------------------------------------------------------------------------- the worker
 
 def _worker(argv: Sequence[str]) -> int:
     """Inside the worker process: execute one notebook, print one JSON line with the outcome."""
-    import argparse
     p = argparse.ArgumentParser(prog="python -m labkit.grading.run")
     p.add_argument("--notebook", required=True)
     p.add_argument("--timeout", type=float, required=True)
@@ -267,183 +241,6 @@ def _clean_docker_session() -> int:
         return len(connect("docker", quiet=True).clean(session_only=True))
     except Exception:
         return -1
-
-
-# --------------------------------------------------------------------------- the batch
-
-def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300, workers: int = 2,
-          out: str | Path | None = None, exercises: Iterable[str] = (), kernel: str = "python3",
-          progress: Any = None) -> GradeReport:
-    """Run every submission (``workers`` at a time) and write grades.csv and the HTML pages."""
-    if engine not in ("sim", "docker"):
-        raise ExerciseError(f"unknown engine {engine!r}", fix="use --engine sim or --engine docker")
-    subs = find_submissions(submissions)
-    if not subs:
-        raise ExerciseError(f"no notebooks in {submissions}",
-                            fix="put <student>/*.ipynb or <student>.ipynb in it")
-    out = Path(out) if out else Path(submissions).resolve().parent / "grades"
-    out.mkdir(parents=True, exist_ok=True)
-    work = out
-    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-        futures = [pool.submit(run_submission, s, engine=engine, timeout=timeout, workdir=work,
-                               kernel=kernel) for s in subs]
-        outcomes = []
-        for f in futures:
-            outcome = f.result()
-            outcomes.append(outcome)
-            if progress:
-                progress(outcome)
-    rows = make_rows(outcomes, exercises)
-    csv_path = write_csv(rows, out / "grades.csv")
-    pages = write_student_pages(rows, outcomes, out / "students")
-    write_exercise_pages(rows, out / "exercises")
-    summary = write_summary(rows, outcomes, out / "summary.html")
-    return GradeReport(tuple(rows), tuple(outcomes), csv_path, summary, pages)
-
-
-def _max_points(exercise: str, seen: Mapping[str, int]) -> int:
-    """The registry's maximum (a log line cannot raise it), else what the logs said."""
-    try:
-        return get(exercise).max_points
-    except Exception:  # an exercise the course defined in a notebook
-        return seen.get(exercise, 0)
-
-
-def make_rows(outcomes: Sequence[RunOutcome], exercises: Iterable[str] = ()) -> list[GradeRow]:
-    """One row per student and exercise (every exercise anyone checked, plus ``exercises``)."""
-    wanted = list(dict.fromkeys(exercises))
-    seen_max: dict[str, int] = {}
-    for o in outcomes:
-        for r in o.results:
-            seen_max.setdefault(r["exercise"], int(r.get("max_points", 0)))
-            if r["exercise"] not in wanted:
-                wanted.append(r["exercise"])
-    wanted.sort()
-    students = list(dict.fromkeys(o.student for o in sorted(outcomes, key=lambda o: o.student)))
-    rows: list[GradeRow] = []
-    for student in students:
-        runs = [o for o in outcomes if o.student == student]
-        got: dict[str, Mapping[str, Any]] = {}
-        for o in runs:
-            for r in o.results:
-                got[r["exercise"]] = r
-        bad = next((o.status for o in runs if o.status in ("timeout", "error")), None)
-        for ex in wanted:
-            r = got.get(ex)
-            if r is None:
-                rows.append(GradeRow(student, ex, 0, _max_points(ex, seen_max), bad or "missing"))
-            else:
-                msgs = tuple(str(c.get("message", "")) for c in r.get("checks", ())) or \
-                    tuple(map(str, r.get("messages", ())))
-                mx = _max_points(ex, {ex: int(r.get("max_points", 0))})
-                pts = max(0, min(int(r.get("points", 0)), mx))
-                status = "passed" if pts == mx and r.get("passed") else ("partial" if pts else "failed")
-                rows.append(GradeRow(student, ex, pts, mx, status, msgs))
-        for o in runs:
-            if o.status != "ok":
-                rows.append(GradeRow(student, NOTEBOOK_ROW, 0, 0, o.status,
-                                     (f"{o.notebook.name}: {o.error}",)))
-    return rows
-
-
-# --------------------------------------------------------------------------- writing
-
-def write_csv(rows: Sequence[GradeRow], path: Path) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(CSV_FIELDS)
-        for r in rows:
-            w.writerow((r.student, r.exercise, r.points, r.max_points, r.status))
-    return path
-
-
-_CSS = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left}"
-        ".passed{background:#dafbe1}.partial{background:#fff8c5}.failed,.error,.timeout"
-        "{background:#ffebe9}.missing{background:#f6f8fa}")
-
-
-def _page(title: str, body: str) -> str:
-    t = html.escape(title)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{t}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{t}</h1>{body}</body></html>\n")
-
-
-def _cell(text: Any, cls: str = "") -> str:
-    return f"<td class='{html.escape(cls)}'>{html.escape(str(text))}</td>" if cls else \
-        f"<td>{html.escape(str(text))}</td>"
-
-
-def write_student_pages(rows: Sequence[GradeRow], outcomes: Sequence[RunOutcome],
-                        folder: Path) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    pages: dict[str, Path] = {}
-    for student in dict.fromkeys(r.student for r in rows):
-        mine = [r for r in rows if r.student == student]
-        pts, mx = sum(r.points for r in mine), sum(r.max_points for r in mine)
-        body = [f"<p>Total: <b>{pts} / {mx}</b> points</p><table><tr><th>exercise</th><th>points</th>"
-                "<th>max</th><th>status</th><th>details</th></tr>"]
-        for r in mine:
-            details = "<br>".join(html.escape(m) for m in r.messages)
-            body.append(f"<tr>{_cell(r.exercise)}{_cell(r.points)}{_cell(r.max_points)}"
-                        f"{_cell(r.status, r.status)}<td>{details}</td></tr>")
-        body.append("</table><h2>Runs</h2><ul>")
-        for o in outcomes:
-            if o.student == student:
-                err = f": {html.escape(o.error)}" if o.error else ""
-                body.append(f"<li>{html.escape(o.notebook.name)} &mdash; {html.escape(o.status)} in "
-                            f"{o.seconds:.1f} s{err}</li>")
-        body.append("</ul>")
-        path = folder / f"{safe_name(student)}.html"
-        path.write_text(_page(f"labkit grades: {student}", "".join(body)), encoding="utf-8")
-        pages[student] = path
-    return pages
-
-
-def write_exercise_pages(rows: Sequence[GradeRow], folder: Path) -> dict[str, Path]:
-    """One page per exercise: every student's points, status and check messages."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pages: dict[str, Path] = {}
-    for ex in dict.fromkeys(r.exercise for r in rows if r.exercise != NOTEBOOK_ROW):
-        body = ["<table><tr><th>student</th><th>points</th><th>max</th><th>status</th>"
-                "<th>details</th></tr>"]
-        for r in (r for r in rows if r.exercise == ex):
-            details = "<br>".join(html.escape(m) for m in r.messages)
-            body.append(f"<tr>{_cell(r.student)}{_cell(r.points)}{_cell(r.max_points)}"
-                        f"{_cell(r.status, r.status)}<td>{details}</td></tr>")
-        body.append("</table>")
-        path = folder / f"{safe_name(ex)}.html"
-        path.write_text(_page(f"labkit grades: exercise {ex}", "".join(body)), encoding="utf-8")
-        pages[ex] = path
-    return pages
-
-
-def write_summary(rows: Sequence[GradeRow], outcomes: Sequence[RunOutcome], path: Path) -> Path:
-    exercises = [e for e in dict.fromkeys(r.exercise for r in rows) if e != NOTEBOOK_ROW]
-    students = list(dict.fromkeys(r.student for r in rows))
-    statuses = ("passed", "partial", "failed", "missing", "error", "timeout")
-    body = ["<h2>Per exercise</h2><table><tr><th>exercise</th><th>max</th><th>mean points</th>"
-            + "".join(f"<th>{s}</th>" for s in statuses) + "</tr>"]
-    for ex in exercises:
-        mine = [r for r in rows if r.exercise == ex]
-        mean = sum(r.points for r in mine) / len(mine) if mine else 0.0
-        counts = "".join(_cell(sum(1 for r in mine if r.status == s)) for s in statuses)
-        link = f"<a href='exercises/{html.escape(safe_name(ex))}.html'>{html.escape(ex)}</a>"
-        body.append(f"<tr><td>{link}</td>{_cell(max(r.max_points for r in mine))}{_cell(f'{mean:.2f}')}"
-                    f"{counts}</tr>")
-    body.append("</table><h2>Per student</h2><table><tr><th>student</th><th>points</th><th>max</th>"
-                "<th>run</th><th>seconds</th></tr>")
-    for st in students:
-        mine = [r for r in rows if r.student == st]
-        runs = [o for o in outcomes if o.student == st]
-        run = next((o.status for o in runs if o.status != "ok"), "ok")
-        link = f"<a href='students/{html.escape(safe_name(st))}.html'>{html.escape(st)}</a>"
-        body.append(f"<tr><td>{link}</td>{_cell(sum(r.points for r in mine))}"
-                    f"{_cell(sum(r.max_points for r in mine))}{_cell(run, '' if run == 'ok' else run)}"
-                    f"{_cell(f'{sum(o.seconds for o in runs):.1f}')}</tr>")
-    body.append("</table>")
-    path.write_text(_page("labkit grades", "".join(body)), encoding="utf-8")
-    return path
 
 
 if __name__ == "__main__":
