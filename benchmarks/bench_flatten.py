@@ -5,7 +5,7 @@
 Everything is generated in a temporary directory and removed afterwards. Prints the load
 average, then wall and CPU seconds (this process plus its children) and both ratios to tar:
 * ``tar -t`` over the same layer tars (one process per layer);
-* the reader before the speed work (benchmarks/tarlayer_v1.py) and ``iter_entries`` now,
+* the reader before the speed work (tests/oracles/tarlayer_v1.py) and ``iter_entries`` now,
   listing only, and ``iter_entries`` with per-file sha256;
 * the whole ``flatten`` (read + Docker's unpack rules + merge + layer digest checks),
   without per-file sha256 (what ``labkit flatten`` prints) and with it (``--json``), in this
@@ -98,9 +98,9 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 
 def _old_reader():
-    """The tar reader as it was before the speed work (benchmarks/tarlayer_v1.py)."""
+    """The tar reader as it was before the speed work (tests/oracles/tarlayer_v1.py)."""
     import importlib.util  # noqa: PLC0415
-    spec = importlib.util.spec_from_file_location("labkit._tarlayer_v1", Path(__file__).with_name("tarlayer_v1.py"))
+    spec = importlib.util.spec_from_file_location("labkit._tarlayer_v1", Path(__file__).resolve().parents[1] / "tests" / "oracles" / "tarlayer_v1.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)

@@ -122,3 +122,9 @@ def _fresh_hints(monkeypatch):
     reset_attempts()
     yield
     reset_attempts()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``runs_last`` run after every other collected test, wherever their file
+    sits and whatever its name (the safety check must see what the whole suite did)."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)   # stable

@@ -221,3 +221,45 @@ def norm_layer(layer: LayerDir, start: int, **kw: bool) -> dict[str, tuple]:
 
 def now() -> int:
     return int(time.time())
+
+
+@contextlib.contextmanager
+def kernel_overlay_of(tmp: Path, lowers: list[LayerDir], upper: LayerDir | None):
+    """The same layers on the kernel's overlayfs; yields (merged, upperdir or None)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    dirs = []
+    for i, layer in enumerate(lowers):
+        d = tmp / f"lower{i}"
+        d.mkdir()
+        write_dir(layer, d)
+        dirs.append(d)
+    if upper is None and len(dirs) < 2:       # the kernel wants two lowers when read-only
+        (tmp / "lower-empty").mkdir()
+        dirs.append(tmp / "lower-empty")
+    opts = "lowerdir=" + ":".join(str(d) for d in dirs) + "," + MOUNT_OPTS
+    up = None
+    if upper is not None:
+        up, work = tmp / "upper", tmp / "work"
+        up.mkdir()
+        work.mkdir()
+        write_dir(upper, up)
+        opts += f",upperdir={up},workdir={work}"
+    merged = tmp / "merged"
+    merged.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], check=True,
+                   capture_output=True)
+    try:
+        yield merged, up
+    finally:
+        subprocess.run(["umount", str(merged)], check=True)
+
+
+def kernel_walk(root: Path) -> dict[str, str]:
+    """path -> kind of everything under a real directory (no symlinks followed)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = Path(dirpath) / name
+            rel = str(full.relative_to(root))
+            out[rel] = ("symlink" if full.is_symlink() else "dir" if full.is_dir() else "file")
+    return out

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parent.parent
+from layout import ROOT  # noqa: E402  (the repository)
 
 
 def load_solutions(relpath: str) -> ModuleType:
