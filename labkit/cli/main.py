@@ -1,4 +1,4 @@
-"""``labkit`` command line: one small module per sub-command, imported only when used."""
+"""``labkit`` command line: the parser and dispatch to one small module per sub-command."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,8 @@ import importlib
 import sys
 
 from ..errors import LabkitError
+
+DESCRIPTION = "``labkit`` command line: one small module per sub-command, imported only when used."
 
 # name -> module under labkit.cli; each module has register(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {
@@ -21,7 +23,7 @@ COMMANDS: dict[str, str] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="labkit", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = argv[0] if argv and not argv[0].startswith("-") else None
     for name, module in COMMANDS.items():
@@ -29,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_parser(name)  # listed in help without importing it
             continue
         try:
-            mod = importlib.import_module(f"{__name__}.{module}")
+            mod = importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module}":
+            if exc.name != f"{__package__}.{module}":
                 raise
             continue
         p = sub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0])
