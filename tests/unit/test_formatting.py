@@ -9,11 +9,10 @@ import subprocess
 import uuid
 
 import pytest
-
 from requirekit import skip_unless_required
 
-from labkit.values import LABEL
-from labkit.formatting import human_size
+from labkit.formatting import format_history, human_size, short_instruction
+from labkit.values import LABEL, instruction_of
 
 # one layer per file: edges of each unit and of three-digit rounding
 SIZES = (0, 1, 999, 1000, 1001, 1234, 1995, 1996, 99_949, 99_950, 999_499, 999_500, 999_999,
@@ -101,3 +100,21 @@ def test_units_and_edges():
     assert human_size(-1) == "?"
     from labkit.ui import viz
     assert viz.human_size is human_size                    # one function, imported by viz
+
+
+def test_every_view_names_a_step_by_the_line_the_learner_wrote(engine, tmp_path):
+    """``instruction_of`` (and the views built on it: history, findings, diagrams) turns what
+    the engine records — ``#(nop)`` metadata, ``|N ARG=v`` build-arg prefixes on RUN — back
+    into the Dockerfile line, on both engines."""
+    lines = ["ARG V=2", "ENV W=3", "RUN echo $V > /v", "COPY note.txt /note.txt"]
+    (tmp_path / "note.txt").write_text("n\n")
+    (tmp_path / "Dockerfile").write_text(f"FROM {engine.base_image().tags[0]}\n" + "\n".join(lines) + "\n")
+    record = engine.build(tmp_path)
+    made = {}
+    for h in engine.history(record.image):
+        made.setdefault(instruction_of(h.created_by).split()[0], instruction_of(h.created_by))
+    assert made["ARG"] == "ARG V=2" and made["ENV"] == "ENV W=3" and made["RUN"] == "RUN echo $V > /v"
+    assert made["COPY"].startswith("COPY file:") and made["COPY"].endswith(" in /note.txt")
+    run = next(h for h in engine.history(record.image) if h.created_by.startswith("|1 V=2 "))
+    assert short_instruction(run.created_by, 12) == "RUN echo $V\u2026"
+    assert format_history(engine.history(record.image)).count("RUN echo $V > /v") == 1
