@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from requirekit import skip_unless_required
+from requirekit import forgotten_in_ci, skip_unless_required
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +122,15 @@ def _fresh_hints(monkeypatch):
     reset_attempts()
     yield
     reset_attempts()
+
+
+def pytest_sessionstart(session):
+    """Under CI every real system is required: a CI run that forgot a LABKIT_REQUIRE_* variable
+    stops here, loudly, instead of passing its Docker, kernel or browser tests as skips."""
+    missing = forgotten_in_ci()
+    if missing:
+        raise pytest.UsageError(f"CI is set but {', '.join(missing)} is not: set it (.ci/run sets "
+                                "them all), or unset CI to allow skips")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,3 +17,12 @@ def skip_unless_required(var: str, why: str) -> None:
     if required(var):
         pytest.fail(f"{var} is set but {why}")
     pytest.skip(why)
+
+
+REQUIRE_VARS = ("LABKIT_REQUIRE_DOCKER", "LABKIT_REQUIRE_KERNEL", "LABKIT_REQUIRE_BROWSER")
+
+
+def forgotten_in_ci() -> list[str]:
+    """The ``LABKIT_REQUIRE_*`` variables a CI run (``CI`` set) did not set: such a run would let
+    a missing daemon, kernel or browser pass as skipped tests."""
+    return [v for v in REQUIRE_VARS if not required(v)] if required("CI") else []
