@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "format_history": "labkit.formatting",
     "instruction_of": "labkit.values",
     "example": "labkit.lessons.examples",
+    "scratch": "labkit.engine.session",
     "format_build": "labkit.formatting",
     "human_size": "labkit.formatting",
     "short_instruction": "labkit.formatting",

@@ -6,6 +6,8 @@ is unset. CI sets both, so there they always run.
 """
 from __future__ import annotations
 
+import atexit
+import multiprocessing.util   # imported first: its exit hook runs after ours (see pytest_configure)
 import os
 import shutil
 import subprocess
@@ -122,6 +124,28 @@ def _fresh_hints(monkeypatch):
     reset_attempts()
     yield
     reset_attempts()
+
+
+def pytest_configure(config):
+    """One temp directory for the whole run (this process, its kernels and subprocesses, and
+    pytest's tmp_path), removed when this process exits: the suite leaves nothing in the temp
+    directory. World-writable with the sticky bit, like /tmp, for tests that run as another
+    user. LABKIT_KEEP_TMP=1 keeps it for debugging."""
+    root = Path(tempfile.mkdtemp(prefix="labkit-tests-"))
+    root.chmod(0o1777)
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = str(root)
+    if not os.environ.get("LABKIT_KEEP_TMP"):
+        # registered after multiprocessing's own exit hook, so it runs before it: leave the
+        # pymp-* directories to that hook, then remove what is left (the root) last of all
+        atexit.register(_remove_run_tmp, root)
+
+
+def _remove_run_tmp(root: Path) -> None:
+    for child in root.iterdir() if root.is_dir() else ():
+        if not child.name.startswith("pymp-"):
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(str(root), True), exitpriority=-101)   # after pymp-* (-100)
 
 
 def pytest_sessionstart(session):

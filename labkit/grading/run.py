@@ -12,10 +12,12 @@ started are killed after a grace period). Neither stops the batch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,6 +102,8 @@ def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300,
             outcomes.append(outcome)
             if progress:
                 progress(outcome)
+    with contextlib.suppress(OSError):
+        (work / "tmp").rmdir()             # each run removed its own temp dir
     rows = make_rows(outcomes, exercises)
     csv_path = write_csv(rows, out / "grades.csv")
     pages = write_student_pages(rows, outcomes, out / "students")
@@ -118,10 +122,11 @@ def run_submission(sub: Submission, *, engine: str, timeout: float, workdir: Pat
     log = workdir / "logs" / f"{tag}.jsonl"
     pidfile = workdir / "logs" / f"{tag}.kernel-pid"
     executed = workdir / "executed" / safe_name(sub.student) / sub.notebook.name
-    for p in (log.parent, executed.parent):
+    tmp = workdir / "tmp" / tag        # the submission's temp dir: removed after its run
+    for p in (log.parent, executed.parent, tmp):
         p.mkdir(parents=True, exist_ok=True)
     create(log)
-    env = {**os.environ, GRADE_LOG_ENV: str(log), "LABKIT_ENGINE": engine,
+    env = {**os.environ, GRADE_LOG_ENV: str(log), "LABKIT_ENGINE": engine, "TMPDIR": str(tmp),
            "LABKIT_SESSION": "grade" + re.sub(r"[^a-z0-9]", "", tag.lower())}
     cmd = [sys.executable, "-m", "labkit.grading.run", "--notebook", str(sub.notebook),
            "--timeout", str(timeout), "--executed", str(executed), "--pidfile", str(pidfile),
@@ -138,6 +143,7 @@ def run_submission(sub: Submission, *, engine: str, timeout: float, workdir: Pat
         proc.communicate()
         report = {"status": "timeout", "error": f"stopped after {timeout + _GRACE:.0f} s (hard limit)"}
     seconds = time.monotonic() - start
+    shutil.rmtree(tmp, ignore_errors=True)
     return RunOutcome(sub.student, sub.notebook, report.get("status", "error"), round(seconds, 2),
                       report.get("error", ""), tuple(read_log(log)),
                       executed if executed.exists() else None)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
+from ..engine.session import scratch
 from ..errors import LabkitError
 
 
@@ -15,12 +15,13 @@ def example_names() -> list[str]:
 
 
 def example(name: str, dest: str | Path | None = None) -> Path:
-    """A fresh copy of the example build context ``name`` (in a new temp dir unless ``dest``)."""
+    """A fresh copy of the example build context ``name`` (in a new scratch directory of this
+    session, removed when the process ends, unless ``dest``)."""
     root = resources.files("labkit") / "data" / "examples" / name
     if not root.is_dir():
         raise LabkitError(f"no example called {name!r}",
                           fix=f"use one of: {', '.join(example_names())}")
-    target = Path(dest) if dest else Path(tempfile.mkdtemp(prefix=f"labkit-{name}-")) / name
+    target = Path(dest) if dest else scratch(name) / name
     with resources.as_file(root) as src:
         shutil.copytree(src, target, dirs_exist_ok=True)
     return target

@@ -52,13 +52,16 @@ def graded(tmp_path_factory):
     subs = work / "submissions"
     shutil.copytree(FIXTURES, subs)
     out = work / "out"
-    env = {**os.environ, "LABKIT_ENGINE": "docker"}     # the grader must override it with --engine
+    tmpdir = work / "tmpdir"                # the grader's temp dir: submissions must not use it
+    tmpdir.mkdir()
+    env = {**os.environ, "LABKIT_ENGINE": "docker",     # the grader must override it with --engine
+           "TMPDIR": str(tmpdir)}
     env.pop("LABKIT_GRADE_LOG", None)
     proc = subprocess.run([sys.executable, "-m", "labkit", "grade", str(subs), "--engine", "sim",
                            "--timeout", "5", "--workers", "2", "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"out": out, "stdout": proc.stdout, "subs": subs}
+    return {"out": out, "stdout": proc.stdout, "subs": subs, "tmpdir": tmpdir}
 
 
 def test_csv_has_every_student_and_exercise(graded):
@@ -77,6 +80,15 @@ def test_cli_prints_each_run_and_the_totals(graded):
     assert [line.split()[0] for line in out.splitlines() if line.startswith("  ")] == \
         ["alice", "bob", "carol", "dave"]
     assert "alice                      16 / 16" in out
+
+
+def test_no_submission_leaves_temp_files_behind(graded):
+    """Every fixture notebook makes a temp dir (tempfile.mkdtemp); each run's temp dir is the
+    submission's own, removed when it ends: nothing stays in the output or the temp dir."""
+    assert not (graded["out"] / "tmp").exists()
+    assert sorted(p.name for p in graded["out"].iterdir()) == [
+        "executed", "exercises", "grades.csv", "logs", "students", "summary.html"]
+    assert list(graded["tmpdir"].iterdir()) == []      # the grader's own TMPDIR stayed clean
 
 
 def test_endless_notebook_is_stopped_and_its_kernel_killed(graded):
