@@ -748,6 +748,8 @@ def evaluate_ci(dive: DiveScore, rules: Mapping[str, str]) -> list[CiResult]:
                 msg = f"too many bytes wasted (wasted-bytes={dive.wasted_bytes} > threshold={limit_b})"
             else:
                 limit = float(value)
+                if not 0 <= limit <= 1:            # dive refuses a fraction outside 0-1 too
+                    raise ValueError("outside allowed range (0-1)")
                 if rule == "lowestEfficiency":
                     bad = limit > dive.efficiency
                     msg = f"image efficiency is too low (efficiency={dive.efficiency} < threshold={limit})"

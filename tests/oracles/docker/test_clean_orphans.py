@@ -4,6 +4,7 @@ another image is built on, not an untagged image someone built FROM labkit's bas
 inherits labkit's label), not an image without labkit's label."""
 from __future__ import annotations
 
+import docker
 import pytest
 
 from labkit.values import LABEL
@@ -30,7 +31,7 @@ def test_session_clean_removes_orphaned_labkit_leaves_only(docker_client, docker
     try:
         removed = docker_engine.clean(session_only=True)
         assert any(orphan.split(":")[1][:12] in line for line in removed)
-        with pytest.raises(Exception):
+        with pytest.raises(docker.errors.ImageNotFound, match="(?i)no such image"):
             api.inspect_image(orphan)
         assert api.inspect_image(parent)["Id"] == parent        # something is built on it
         assert api.inspect_image(child)["Id"] == child
@@ -59,7 +60,7 @@ def test_clean_removes_an_image_and_what_was_built_on_it_in_any_order(docker_cli
         removed = docker_engine._remove_images([rows[parent], rows[child]], False)  # noqa: SLF001
         assert len(removed) == 2 and removed[0].startswith(f"image {child.split(':')[1][:12]}")
         for image in (parent, child):
-            with pytest.raises(Exception):
+            with pytest.raises(docker.errors.ImageNotFound, match="(?i)no such image"):
                 api.inspect_image(image)
     finally:
         for image in (child, parent):

@@ -287,6 +287,57 @@ def test_evaluate_ci(tmp_path: Path) -> None:
     assert verdict == {"lowestEfficiency": "SKIP", "highestWastedBytes": "FAIL", "highestUserWastedPercent": "SKIP"}
 
 
+# dive's rules (cmd/dive/cli/internal/command/ci/rules.go): lowestEfficiency fails when
+# threshold > efficiency, highestWastedBytes when wastedBytes > threshold, highestUserWastedPercent
+# when wastedUserPercent > threshold. A value exactly at its threshold passes every rule.
+# Layers: 0 = a 1000 + b 7000, 1 = a 1000 + c 7000. Leaves a (2000, smallest 1000), b 7000, c 7000:
+# efficiency = 15000 / 16000 = 0.9375, wasted = 2000 (both copies of a), user bytes = layer 1 = 8000,
+# user wasted = 2000 / 8000 = 0.25 (0.9375 and 0.25 are exact binary fractions: no rounding).
+_RULES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
+_EFF, _PCT = 0.9375, 0.25
+
+
+@pytest.fixture(scope="module")
+def boundary_score(tmp_path_factory):
+    a = analysis_of(tmp_path_factory.mktemp("ci"), (("f", "a", bytes(1000)), ("f", "b", bytes(7000))),
+                    (("f", "a", bytes(1000)), ("f", "c", bytes(7000))))
+    assert (a.dive.efficiency, a.dive.wasted_bytes, a.dive.user_size_bytes, a.dive.user_wasted_percent) == \
+        (_EFF, 2000, 8000, _PCT)
+    return a.dive
+
+
+@pytest.mark.parametrize("rule, threshold, status", [
+    ("lowestEfficiency", "0.9375", "PASS"),                              # efficiency == threshold
+    ("lowestEfficiency", repr(math.nextafter(_EFF, 1)), "FAIL"),         # the next float up
+    ("lowestEfficiency", repr(math.nextafter(_EFF, 0)), "PASS"),         # the next float down
+    ("lowestEfficiency", "0.9376", "FAIL"),
+    ("lowestEfficiency", "0.9374", "PASS"),
+    ("highestWastedBytes", "2000", "PASS"),                              # wasted == threshold
+    ("highestWastedBytes", "2KB", "PASS"),
+    ("highestWastedBytes", "1999", "FAIL"),
+    ("highestWastedBytes", "2001", "PASS"),
+    ("highestUserWastedPercent", "0.25", "PASS"),                        # percent == threshold
+    ("highestUserWastedPercent", repr(math.nextafter(_PCT, 0)), "FAIL"),
+    ("highestUserWastedPercent", repr(math.nextafter(_PCT, 1)), "PASS"),
+    ("highestUserWastedPercent", "0.2499", "FAIL"),
+    ("highestUserWastedPercent", "0.2501", "PASS"),
+])
+def test_ci_rule_at_and_around_its_threshold(boundary_score, rule: str, threshold: str, status: str) -> None:
+    rules = {r: "disabled" for r in _RULES} | {rule: threshold}
+    verdict = {r.rule: r.status for r in evaluate_ci(boundary_score, rules)}
+    assert verdict == {r: "SKIP" for r in _RULES} | {rule: status}
+
+
+@pytest.mark.parametrize("rule", ["lowestEfficiency", "highestUserWastedPercent"])
+@pytest.mark.parametrize("threshold", ["20", "1.01", "-0.1"])
+def test_a_fraction_rule_outside_zero_to_one_is_a_config_error(boundary_score, rule: str, threshold: str) -> None:
+    """dive refuses ``highestUserWastedPercent: 20`` (someone meaning 20%) instead of letting
+    nearly every image pass: "outside allowed range (0-1)"."""
+    (result,) = [r for r in evaluate_ci(boundary_score, {rule: threshold}) if r.rule == rule]
+    assert result.status == "FAIL" and "invalid config value" in result.message
+    assert "outside allowed range (0-1)" in result.message
+
+
 # --------------------------------------------------------------------------- property: the kernel agrees
 
 _DIRS = ("a", "a/b", "c")
