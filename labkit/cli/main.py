@@ -12,6 +12,7 @@ DESCRIPTION = "``labkit`` command line: one small module per sub-command, import
 # name -> module under labkit.cli; each module has register(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {
     "doctor": "doctor",
+    "notebooks": "notebooks",
     "clean": "clean",
     "flatten": "flatten",
     "inspect": "inspect",
