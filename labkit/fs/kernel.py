@@ -8,22 +8,56 @@
         (ovl.merged / "etc" / "motd").read_text()   # real files, real kernel
         ovl.tree()                                  # the merged view as a Tree
         ovl.upper()                                 # the upper dir: whiteouts, opaque dirs
+        ovl.route                                   # "root" or "user namespace"
 
-Leaving the ``with`` block always unmounts and removes the directories, even after an
-error. It needs Linux and root; ``kernel_unavailable()`` says why it cannot work here
-(``None`` when it can), so a lesson can fall back to the simulator.
+It takes one of two routes (``ovl.route``):
+
+``"root"``
+    As root: ``mount -t overlay`` in this process's own mount namespace; opaque directories
+    carry ``trusted.overlay.opaque=y``, as under Docker's overlay2.
+``"user namespace"``
+    Anyone, where the kernel lets an unprivileged user mount overlayfs inside a user
+    namespace (Linux 5.11+, the ``userxattr`` option; how rootless Docker and Podman do it).
+    A helper process (this module, run by ``sys.executable``) enters a new user + mount
+    namespace in which it is root (mapped to you outside), writes the layers, mounts them
+    with ``userxattr`` and stays alive while the ``with`` block runs. The mount exists only
+    in its namespace: ``merged`` is therefore reached through ``/proc/<helper>/root``, and
+    ``tree()``, ``upper()``, ``upper_entries()`` are read by the helper. On disk an opaque
+    directory carries ``user.overlay.opaque=y`` (translated to and from labkit's
+    ``trusted.overlay.opaque``); whiteouts are char devices 0/0 as under root. The namespace
+    maps one id, yours, as 0 (all an unprivileged user may map; the same when root forces
+    this route): entries owned by anyone else are written owned by root, and
+    ``ovl.lost_owners`` lists their paths.
+
+By default root takes the root route (the user-namespace one when root cannot mount) and
+anyone else the user-namespace route; ``KernelOverlay(..., route=...)`` or the environment
+variable ``LABKIT_KERNEL_ROUTE`` (``root``, ``userns``) chooses one. ``kernel_unavailable()``
+says why no route can work here (``None`` when one can), so a lesson can fall back to the
+simulator; ``kernel_route()`` names the route that would run.
+
+Leaving the ``with`` block always unmounts and removes the temporary directories, on every
+path out (errors included, and at interpreter exit for an overlay never closed). A
+user-namespace mount cannot outlive its helper: the namespace dies with it, and the helper
+cleans up and exits as soon as this process closes the pipe to it (or dies).
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import pickle
 import shutil
+import signal
 import stat as st
+import struct
 import subprocess
+import sys
 import tempfile
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, BinaryIO, Sequence
 
+from .. import errors as lk_errors
 from ..errors import EngineUnavailable, LabkitError
 from .node import OPAQUE_XATTR, LayerDir, Tree, norm_path
 from .realfs import read_dir, write_dir
@@ -31,17 +65,84 @@ from .realfs import read_dir, write_dir
 MOUNT_OPTIONS = "index=off,redirect_dir=off,metacopy=off"
 """What Docker's overlay2 driver leaves off: hard links break on copy-up, no renamed dirs."""
 
+USERNS_MOUNT_OPTIONS = "index=off,redirect_dir=nofollow,metacopy=off,userxattr"
+"""The same in a user namespace: ``userxattr`` keeps overlay's marks in ``user.overlay.*``.
+It refuses ``redirect_dir=off`` where the kernel turns "off" into "follow"
+(CONFIG_OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW); ``nofollow`` neither makes nor follows
+redirects, which is the same as "off" for layers that carry none."""
+
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+"""Where overlayfs mounted with ``userxattr`` reads and writes the opaque mark."""
+
+ROUTE_ROOT = "root"
+ROUTE_USERNS = "user namespace"
+ROUTES = (ROUTE_ROOT, ROUTE_USERNS)
+ROUTE_ENV = "LABKIT_KERNEL_ROUTE"
+_ROUTE_NAMES = {"root": ROUTE_ROOT, "user namespace": ROUTE_USERNS, "userns": ROUTE_USERNS,
+                "user-namespace": ROUTE_USERNS, "user_namespace": ROUTE_USERNS}
+
+_FIX = ("run as root on Linux, or where the kernel lets users mount overlayfs in a user "
+        "namespace (Linux 5.11+); else use labkit.Mount (the simulator)")
+
 
 def _mount(opts: str, target: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(target)],
                           capture_output=True, text=True)
 
 
-def kernel_unavailable() -> str | None:
-    """Why the kernel's overlayfs cannot be mounted here, or ``None`` when it can
-    (tries one empty mount in a temporary directory)."""
-    if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
-        return "overlayfs is a Linux filesystem"
+def _unmount(target: Path) -> bool:
+    """Unmount ``target`` (lazily when busy); True when nothing is mounted there any more."""
+    if not os.path.ismount(target):
+        return True
+    try:
+        if subprocess.run(["umount", str(target)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(target)], capture_output=True)
+    except OSError:
+        pass
+    return not os.path.ismount(target)
+
+
+def _remove_tree(base: Path, merged: Path | None) -> None:
+    """Remove ``base``, never through a mount that could not be taken down (that would
+    delete the lower layers' files through the overlay)."""
+    if merged is not None and not _unmount(merged):
+        return
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _remove_own_tree(base: Path) -> None:
+    """Remove a tree whose entries are all ours but may be unreadable to us outside the
+    namespace that made them (overlay's ``work/work`` is mode 000): open up its directories,
+    then remove it."""
+    if not base.is_dir() or base.is_symlink():
+        return
+    stack = [base]
+    while stack:
+        d = stack.pop()
+        try:
+            os.chmod(d, 0o700)
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        stack += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+    shutil.rmtree(base, ignore_errors=True)
+
+
+# -- which route can run --------------------------------------------------------------------
+
+def _candidates(route: str | None) -> tuple[str, ...]:
+    want = route if route is not None else os.environ.get(ROUTE_ENV, "")
+    want = want.strip().lower()
+    if want in ("", "auto"):
+        return ROUTES
+    if want not in _ROUTE_NAMES:
+        raise LabkitError(f"unknown kernel overlay route {want!r}",
+                          fix=f"use route='root' or route='user namespace' (or set {ROUTE_ENV} "
+                              "to root, userns or auto)")
+    return (_ROUTE_NAMES[want],)
+
+
+def _why_not_root() -> str | None:
     if os.geteuid() != 0:
         return "mounting overlayfs needs root"
     base = Path(tempfile.mkdtemp(prefix="labkit-kprobe-"))
@@ -51,35 +152,77 @@ def kernel_unavailable() -> str | None:
         r = _mount(f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'}", base / "m")
         if r.returncode != 0:
             return r.stderr.strip() or "mount -t overlay failed"
-        subprocess.run(["umount", str(base / "m")], capture_output=True)
         return None
     except OSError as exc:
         return f"cannot run mount: {exc}"
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_tree(base, base / "m")
 
+
+def _why_not_userns() -> str | None:
+    try:
+        helper = _Helper.start()
+    except EngineUnavailable as exc:
+        return exc.message
+    try:
+        return helper.call("probe")
+    except LabkitError as exc:
+        return exc.message
+    finally:
+        helper.stop()
+
+
+def _pick(route: str | None) -> tuple[str | None, str]:
+    """The first route that works here, or ``None`` and why none does."""
+    if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
+        return None, "overlayfs is a Linux filesystem"
+    reasons = []
+    for r in _candidates(route):
+        why = _why_not_root() if r == ROUTE_ROOT else _why_not_userns()
+        if why is None:
+            return r, ""
+        reasons.append(why if r == ROUTE_ROOT else f"the user-namespace route failed: {why}")
+    return None, ", and ".join(reasons)
+
+
+def kernel_unavailable(route: str | None = None) -> str | None:
+    """Why the kernel's overlayfs cannot be mounted here by any route (or by ``route``), or
+    ``None`` when it can. Tries one empty mount per route, root first."""
+    chosen, why = _pick(route)
+    return None if chosen else why
+
+
+def kernel_route(route: str | None = None) -> str | None:
+    """The route ``KernelOverlay`` would take here ("root" or "user namespace"), or ``None``
+    when none works (``kernel_unavailable()`` says why)."""
+    return _pick(route)[0]
+
+
+# -- the upper directory as it is on disk ---------------------------------------------------
 
 @dataclass(frozen=True)
 class RawEntry:
     """One entry of a real directory as ``ls -l`` would show its type: ``kind`` is "file",
-    "dir", "symlink", "char 0/0" (a whiteout) ...; ``opaque`` when the directory carries
-    ``trusted.overlay.opaque=y``."""
+    "dir", "symlink", "char 0/0" (a whiteout) ...; ``opaque`` when the directory carries the
+    opaque mark, whose xattr name (``trusted.overlay.opaque``, or ``user.overlay.opaque`` on a
+    user-namespace mount) is ``xattr``."""
     path: str
     kind: str
     size: int = 0
     opaque: bool = False
+    xattr: str = field(default=OPAQUE_XATTR, compare=False)
 
     def __str__(self) -> str:
-        what = self.kind + (", xattr trusted.overlay.opaque=y" if self.opaque else "")
+        what = self.kind + (f", xattr {self.xattr}=y" if self.opaque else "")
         if self.kind == "file":
             what += f", {self.size} bytes"
         return f"{self.path:<24} {what}"
 
 
-def raw_entries(root: Path) -> list[RawEntry]:
+def raw_entries(root: Path, *, opaque_xattr: str = OPAQUE_XATTR) -> list[RawEntry]:
     """The entries under a real directory (e.g. an overlay upper dir), sorted by path, with
-    device numbers and the opaque xattr read from the disk itself (``os.lstat``,
-    ``os.getxattr``)."""
+    device numbers and the opaque xattr (``opaque_xattr``) read from the disk itself
+    (``os.lstat``, ``os.getxattr``)."""
     root = Path(root)
     out: list[RawEntry] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -92,7 +235,7 @@ def raw_entries(root: Path) -> list[RawEntry]:
             if st.S_ISDIR(s.st_mode):
                 kind = "dir"
                 try:
-                    opaque = os.getxattr(full, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+                    opaque = os.getxattr(full, opaque_xattr, follow_symlinks=False) == b"y"
                 except OSError:
                     opaque = False
             elif st.S_ISREG(s.st_mode):
@@ -103,77 +246,142 @@ def raw_entries(root: Path) -> list[RawEntry]:
                 kind = f"char {os.major(s.st_rdev)}/{os.minor(s.st_rdev)}"
             else:
                 kind = "other"
-            out.append(RawEntry(rel, kind, s.st_size if kind == "file" else 0, opaque))
+            out.append(RawEntry(rel, kind, s.st_size if kind == "file" else 0, opaque, opaque_xattr))
     return sorted(out, key=lambda e: tuple(e.path.split("/")))
+
+
+# -- the layout both routes mount -----------------------------------------------------------
+
+def _lay_out(base: Path, lowers: Sequence[LayerDir], upper: LayerDir | None,
+             extra: str) -> tuple[str, Path | None]:
+    """Write the layers under ``base`` and make ``base/merged``; the mount options and the
+    upper directory (``None`` for a read-only mount)."""
+    dirs = []
+    for i, layer in enumerate(lowers):
+        d = base / f"lower{i}"
+        write_dir(layer, d)
+        os.chmod(d, 0o755)
+        dirs.append(str(d))
+    if upper is None and len(dirs) == 1:   # the kernel wants 2 lowers then
+        (base / "empty").mkdir()
+        dirs.append(str(base / "empty"))
+    opts = "lowerdir=" + ":".join(dirs)
+    upper_dir = None
+    if upper is not None:
+        upper_dir = base / "upper"
+        write_dir(upper, upper_dir)
+        os.chmod(upper_dir, 0o755)
+        (base / "work").mkdir()
+        opts += f",upperdir={upper_dir},workdir={base / 'work'}"
+    (base / "merged").mkdir()
+    return opts + "," + extra, upper_dir
 
 
 class KernelOverlay:
     """A real overlay mount of ``lowers`` (TOP first, like ``lowerdir=``) under ``upper``
     (``None``: read-only, no upper). Use it as a context manager; ``merged`` is the mount
-    point, ``upper_dir`` the upper directory (``None`` when read-only)."""
+    point, ``upper_dir`` the upper directory (``None`` when read-only), ``route`` how it was
+    mounted ("root" or "user namespace"; ``route=`` or ``LABKIT_KERNEL_ROUTE`` chooses),
+    ``lost_owners`` the paths whose owner the user namespace could not hold (written as root),
+    ``helper_pid`` the process holding a user-namespace mount (``None`` for root)."""
 
-    def __init__(self, lowers: Sequence[LayerDir], upper: LayerDir | None = None) -> None:
+    def __init__(self, lowers: Sequence[LayerDir], upper: LayerDir | None = None, *,
+                 route: str | None = None) -> None:
         if not lowers:
             raise LabkitError("an overlay mount needs at least one lower layer",
                               fix="pass lowers=[layer_dir, ...] (top first)")
+        _candidates(route)    # an unknown route name fails here, not at `with`
         self.lowers = list(lowers)
         self.initial_upper = upper
+        self.wanted_route = route
+        self.route: str | None = None
         self.base: Path | None = None
         self.merged: Path | None = None
         self.upper_dir: Path | None = None
         self.options = ""
+        self.opaque_xattr = OPAQUE_XATTR
+        self.lost_owners: tuple[str, ...] = ()
+        self.helper_pid: int | None = None
         self._mounted = False
+        self._helper: _Helper | None = None
+        self._cleanup: weakref.finalize | None = None
+
+    @property
+    def route_line(self) -> str:
+        """One line naming how the kernel's overlay was mounted, for a lesson to print."""
+        if self.route == ROUTE_USERNS:
+            return ("kernel overlayfs, mounted in a user namespace (userxattr: opaque dirs carry "
+                    f"{USER_OPAQUE_XATTR})")
+        if self.route == ROUTE_ROOT:
+            return "kernel overlayfs, mounted as root"
+        return "kernel overlayfs, not mounted"
 
     def __enter__(self) -> "KernelOverlay":
-        why = kernel_unavailable()
-        if why:
-            raise EngineUnavailable(f"cannot mount the kernel's overlayfs: {why}",
-                                    fix="run as root on Linux, or use labkit.Mount "
-                                        "(the simulator)")
-        self.base = Path(tempfile.mkdtemp(prefix="labkit-kovl-"))
+        if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
+            raise EngineUnavailable("cannot mount the kernel's overlayfs: overlayfs is a Linux "
+                                    "filesystem", fix=_FIX)
+        reasons = []
         try:
-            dirs = []
-            for i, layer in enumerate(self.lowers):
-                d = self.base / f"lower{i}"
-                write_dir(layer, d)
-                os.chmod(d, 0o755)
-                dirs.append(str(d))
-            if self.initial_upper is None and len(dirs) == 1:   # the kernel wants 2 lowers then
-                (self.base / "empty").mkdir()
-                dirs.append(str(self.base / "empty"))
-            opts = "lowerdir=" + ":".join(dirs)
-            if self.initial_upper is not None:
-                self.upper_dir = self.base / "upper"
-                write_dir(self.initial_upper, self.upper_dir)
-                os.chmod(self.upper_dir, 0o755)
-                (self.base / "work").mkdir()
-                opts += f",upperdir={self.upper_dir},workdir={self.base / 'work'}"
-            self.options = opts + "," + MOUNT_OPTIONS
-            self.merged = self.base / "merged"
-            self.merged.mkdir()
-            r = _mount(self.options, self.merged)
-            if r.returncode != 0:
-                raise EngineUnavailable(f"mount -t overlay failed: {r.stderr.strip()}",
-                                        fix="check `dmesg | tail` for the kernel's reason")
-            self._mounted = True
-            return self
+            for r in _candidates(self.wanted_route):
+                why = self._enter_root() if r == ROUTE_ROOT else self._enter_userns()
+                if why is None:
+                    self.route = r
+                    return self
+                reasons.append(why if r == ROUTE_ROOT else f"the user-namespace route failed: {why}")
         except BaseException:
             self.close()
             raise
+        raise EngineUnavailable("cannot mount the kernel's overlayfs: " + ", and ".join(reasons),
+                                fix=_FIX)
+
+    def _enter_root(self) -> str | None:
+        why = _why_not_root()
+        if why:
+            return why
+        self.base = Path(tempfile.mkdtemp(prefix="labkit-kovl-"))
+        self.merged = self.base / "merged"
+        self._cleanup = weakref.finalize(self, _remove_tree, self.base, self.merged)
+        self.options, self.upper_dir = _lay_out(self.base, self.lowers, self.initial_upper,
+                                                MOUNT_OPTIONS)
+        r = _mount(self.options, self.merged)
+        if r.returncode != 0:
+            raise EngineUnavailable(f"mount -t overlay failed: {r.stderr.strip()}",
+                                    fix="check `dmesg | tail` for the kernel's reason")
+        self._mounted = True
+        return None
+
+    def _enter_userns(self) -> str | None:
+        try:
+            helper = _Helper.start()
+        except EngineUnavailable as exc:
+            return exc.message
+        self._helper = helper
+        self._cleanup = weakref.finalize(self, helper.stop)
+        try:
+            info = helper.call("mount", self.lowers, self.initial_upper)
+        except EngineUnavailable as exc:      # this route cannot: stop it, say why
+            self.close()
+            return exc.message
+        self.base = Path(info["base"])
+        self.helper_pid = helper.pid
+        self.merged = Path(f"/proc/{helper.pid}/root") / self.base.relative_to("/") / "merged"
+        self.upper_dir = None if info["upper"] is None else Path(info["upper"])
+        self.options = info["options"]
+        self.lost_owners = tuple(info["lost_owners"])
+        self.opaque_xattr = USER_OPAQUE_XATTR
+        self._mounted = True
+        return None
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
         """Unmount (lazily if busy) and remove the temporary directories."""
-        if self._mounted and self.merged is not None:
-            r = subprocess.run(["umount", str(self.merged)], capture_output=True)
-            if r.returncode != 0:
-                subprocess.run(["umount", "-l", str(self.merged)], capture_output=True)
-            self._mounted = False
-        if self.base is not None:
-            shutil.rmtree(self.base, ignore_errors=True)
-            self.base = None
+        self._mounted = False
+        if self._cleanup is not None:
+            self._cleanup()          # runs once: umount + rmtree, or stop the helper
+        self._helper = None
+        self.base = None
 
     # -- reading back ------------------------------------------------------------------
     def _need(self) -> Path:
@@ -192,16 +400,354 @@ class KernelOverlay:
 
     def tree(self, *, with_data: bool = True) -> Tree:
         """The merged view the kernel shows, as a ``Tree``."""
-        return read_dir(self._need(), with_data=with_data)
+        merged = self._need()
+        if self._helper is not None:
+            return self._helper.call("tree", with_data)
+        return read_dir(merged, with_data=with_data)
 
     def upper(self, *, with_data: bool = True) -> LayerDir:
         """The upper directory as the kernel left it (whiteouts, opaque dirs) as a ``LayerDir``."""
         self._need()
         if self.upper_dir is None:
             return {}
+        if self._helper is not None:
+            return self._helper.call("upper", with_data)
         return read_dir(self.upper_dir, with_data=with_data)
 
     def upper_entries(self) -> list[RawEntry]:
         """The upper directory's entries as they are on the disk (``char 0/0``, opaque xattr)."""
         self._need()
-        return [] if self.upper_dir is None else raw_entries(self.upper_dir)
+        if self.upper_dir is None:
+            return []
+        if self._helper is not None:
+            return self._helper.call("upper_entries")
+        return raw_entries(self.upper_dir)
+
+
+# -- the user-namespace helper: this process's side -----------------------------------------
+
+_HELPER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from labkit.fs.kernel import _helper_main; _helper_main()")
+_HEAD = struct.Struct("!Q")
+
+
+def _send(out: BinaryIO, obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_HEAD.pack(len(data)))
+    out.write(data)
+    out.flush()
+
+
+def _recv(inp: BinaryIO) -> Any:
+    """The next message, or ``EOFError`` when the other side is gone."""
+    head = inp.read(_HEAD.size)
+    if len(head) < _HEAD.size:
+        raise EOFError
+    n = _HEAD.unpack(head)[0]
+    data = inp.read(n)
+    if len(data) < n:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+class _Helper:
+    """A child process in its own user + mount namespace that does what needs them."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.base: str | None = None
+
+    @classmethod
+    def start(cls) -> "_Helper":
+        if not sys.executable:
+            raise EngineUnavailable("no Python interpreter to run the helper (sys.executable "
+                                    "is empty)", fix=_FIX)
+        try:
+            proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _HELPER_CODE,
+                                     _package_root()], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot start the helper: {exc}", fix=_FIX) from None
+        helper = cls(proc)
+        try:
+            why = helper._reply()
+        except BaseException:
+            helper.stop()
+            raise
+        if why:
+            helper.stop()
+            raise EngineUnavailable(why, fix=_FIX)
+        return helper
+
+    def _reply(self) -> Any:
+        try:
+            if self.proc.stdout is None or self.proc.stdout.closed:
+                raise EOFError
+            status, value = _recv(self.proc.stdout)
+        except (EOFError, pickle.UnpicklingError, ValueError):
+            self.proc.kill()
+            self.proc.wait()
+            err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+            raise EngineUnavailable("the user-namespace helper stopped: "
+                                    + (err.splitlines()[-1] if err else f"exit {self.proc.returncode}"),
+                                    fix=_FIX) from None
+        if status == "ok":
+            return value
+        raise _rebuild(value)
+
+    def call(self, op: str, *args: object) -> Any:
+        if self.proc.poll() is not None or self.proc.stdin is None:
+            raise EngineUnavailable("the user-namespace helper is gone", fix=_FIX)
+        try:
+            _send(self.proc.stdin, (op, *args))
+        except (BrokenPipeError, OSError):
+            pass     # its reply (none) says what happened
+        value = self._reply()
+        if op == "mount":
+            self.base = value["base"]
+        return value
+
+    def stop(self) -> None:
+        """Ask the helper to unmount and clean up, wait for it, and remove what is left."""
+        proc = self.proc
+        try:
+            if proc.poll() is None and proc.stdin is not None:
+                if proc.stdout is not None:
+                    proc.stdout.close()   # a reply nobody waits for (an interrupted call) fails fast
+                try:
+                    _send(proc.stdin, ("close",))
+                    proc.stdin.close()
+                except OSError:
+                    pass
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            for f in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    if f is not None:
+                        f.close()
+                except OSError:
+                    pass
+            if self.base is not None:     # the helper is gone, so is its mount namespace
+                _remove_own_tree(Path(self.base))
+
+
+def _describe(exc: BaseException) -> dict:
+    """An exception as plain values the other process can rebuild."""
+    attrs = {}
+    for k, v in vars(exc).items():
+        try:
+            pickle.dumps(v)
+            attrs[k] = v
+        except Exception:
+            continue
+    return {"module": type(exc).__module__, "name": type(exc).__name__, "text": str(exc),
+            "errno": getattr(exc, "errno", None), "strerror": getattr(exc, "strerror", None),
+            "filename": getattr(exc, "filename", None), "attrs": attrs}
+
+
+def _rebuild(d: dict) -> BaseException:
+    cls = getattr(lk_errors, d["name"], None) if d["module"] == lk_errors.__name__ else None
+    if isinstance(cls, type) and issubclass(cls, LabkitError):
+        exc = cls.__new__(cls)
+        Exception.__init__(exc, d["text"])
+        exc.__dict__.update(d["attrs"])
+        return exc
+    if d["errno"] is not None:
+        args = (d["errno"], d["strerror"]) + ((d["filename"],) if d["filename"] else ())
+        return OSError(*args)     # the subclass for the errno (FileNotFoundError ...)
+    return EngineUnavailable(f"the user-namespace helper failed: {d['name']}: {d['text']}", fix=_FIX)
+
+
+# -- the user-namespace helper: the child's side --------------------------------------------
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_MS_REC = 0x4000
+_MS_PRIVATE = 1 << 18
+
+
+def _enter_namespace() -> str | None:
+    """Make this process root of a new user + mount namespace, mapped to its own uid and gid
+    outside (only those: what an unprivileged user can map); why not, or ``None``."""
+    uid, gid = os.geteuid(), os.getegid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        why = f"unshare(CLONE_NEWUSER|CLONE_NEWNS): {os.strerror(err)}"
+        for knob, bad in (("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+                          ("/proc/sys/user/max_user_namespaces", "0"),
+                          ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1")):
+            try:
+                if Path(knob).read_text().strip() == bad:
+                    why += f" ({knob[10:].replace('/', '.')} is {bad})"
+            except OSError:
+                pass
+        return why
+    try:       # one id each, as any user may map itself (root outside too: same result)
+        Path("/proc/self/setgroups").write_text("deny\n")
+        Path("/proc/self/uid_map").write_text(f"0 {uid} 1\n")
+        Path("/proc/self/gid_map").write_text(f"0 {gid} 1\n")
+    except OSError as exc:
+        return f"cannot map ids in the user namespace: {exc.strerror} ({exc.filename})"
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return f"cannot make the new mount namespace private: {os.strerror(ctypes.get_errno())}"
+    return None
+
+
+def _mapped(path: str) -> list[tuple[int, int]]:
+    """The id ranges (first, count) mapped inside this namespace."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        inside, _outside, count = (int(x) for x in line.split())
+        out.append((inside, count))
+    return out
+
+
+def _is_mapped(i: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(first <= i < first + count for first, count in ranges)
+
+
+def _to_userxattr(layer: LayerDir, uids: list, gids: list, lost: set[str]) -> LayerDir:
+    """A layer in the form overlayfs reads under ``userxattr``, with owners the namespace can
+    hold (unmapped ones become root; their paths go to ``lost``)."""
+    out: LayerDir = {}
+    for path, node in layer.items():
+        if node.kind in ("char", "block"):
+            raise EngineUnavailable(f"/{path} is a device node: only root can make one",
+                                    fix="mount as root, or use labkit.Mount (the simulator)")
+        xattrs = []
+        for key, value in node.xattrs:
+            if key == OPAQUE_XATTR:
+                key = USER_OPAQUE_XATTR
+            elif key.startswith("trusted."):
+                raise EngineUnavailable(f"/{path} carries the xattr {key}: only root can set "
+                                        "trusted.* xattrs", fix="mount as root, or use labkit.Mount "
+                                        "(the simulator)")
+            xattrs.append((key, value))
+        if node.kind != "whiteout" and not (_is_mapped(node.uid, uids) and _is_mapped(node.gid, gids)):
+            lost.add(path)
+            node = replace(node, uid=0, gid=0)
+        out[path] = replace(node, xattrs=tuple(xattrs)) if xattrs != list(node.xattrs) else node
+    return out
+
+
+def _from_userxattr(layer: LayerDir) -> LayerDir:
+    """``user.overlay.opaque`` back to labkit's mark; other overlay bookkeeping dropped."""
+    out: LayerDir = {}
+    for path, node in layer.items():
+        if any(k.startswith("user.overlay.") for k, _ in node.xattrs):
+            xattrs = tuple(sorted((OPAQUE_XATTR if k == USER_OPAQUE_XATTR else k, v)
+                                  for k, v in node.xattrs
+                                  if k == USER_OPAQUE_XATTR or not k.startswith("user.overlay.")))
+            node = replace(node, xattrs=xattrs)
+        out[path] = node
+    return out
+
+
+class _Served:
+    """What the helper holds: at most one mount, its directories."""
+
+    def __init__(self) -> None:
+        self.base: Path | None = None
+        self.merged: Path | None = None
+        self.upper: Path | None = None
+
+    def probe(self) -> str | None:
+        """Why overlayfs cannot be mounted in this namespace (one tiny mount), or ``None``."""
+        base = self.base = Path(os.path.realpath(tempfile.mkdtemp(prefix="labkit-kprobe-")))
+        self.merged = base / "m"
+        for d in ("l", "u", "w", "m", "u/d"):
+            (base / d).mkdir()
+        try:
+            os.mknod(base / "u" / "gone", st.S_IFCHR, os.makedev(0, 0))
+        except OSError as exc:
+            return f"mknod of a whiteout (char 0/0) in the user namespace: {exc.strerror}"
+        try:
+            os.setxattr(base / "u" / "d", USER_OPAQUE_XATTR, b"y")
+        except OSError as exc:
+            return (f"the temporary directory {base.parent} does not take user.* xattrs: "
+                    f"{exc.strerror}")
+        r = _mount(f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'},"
+                   + USERNS_MOUNT_OPTIONS, self.merged)
+        if r.returncode != 0:
+            return (r.stderr.strip() or "mount -t overlay failed") + " (with userxattr)"
+        return None
+
+    def mount(self, lowers: Sequence[LayerDir], upper: LayerDir | None) -> dict:
+        uids, gids = _mapped("/proc/self/uid_map"), _mapped("/proc/self/gid_map")
+        lost: set[str] = set()
+        lowers = [_to_userxattr(layer, uids, gids, lost) for layer in lowers]
+        upper = None if upper is None else _to_userxattr(upper, uids, gids, lost)
+        self.base = Path(os.path.realpath(tempfile.mkdtemp(prefix="labkit-kovl-")))
+        self.merged = self.base / "merged"
+        try:
+            options, self.upper = _lay_out(self.base, lowers, upper, USERNS_MOUNT_OPTIONS)
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot write the layers in the user namespace: {exc}",
+                                    fix=_FIX) from None
+        r = _mount(options, self.merged)
+        if r.returncode != 0:
+            raise EngineUnavailable(f"mount -t overlay (in a user namespace) failed: "
+                                    f"{r.stderr.strip()}", fix=_FIX)
+        return {"base": str(self.base), "upper": None if self.upper is None else str(self.upper),
+                "options": options, "lost_owners": sorted(lost)}
+
+    def tree(self, with_data: bool) -> Tree:
+        if self.merged is None:
+            raise LabkitError("the helper holds no mount", fix="send 'mount' first")
+        return _from_userxattr(read_dir(self.merged, with_data=with_data))
+
+    def upper_layer(self, with_data: bool) -> LayerDir:
+        return {} if self.upper is None else _from_userxattr(read_dir(self.upper, with_data=with_data))
+
+    def upper_entries(self) -> list[RawEntry]:
+        return [] if self.upper is None else raw_entries(self.upper, opaque_xattr=USER_OPAQUE_XATTR)
+
+    def cleanup(self) -> None:
+        if self.base is not None:
+            _remove_tree(self.base, self.merged)
+            self.base = self.merged = self.upper = None
+
+
+def _helper_main() -> None:
+    """The helper's loop: enter the namespace, say whether that worked, then serve requests
+    until "close" or end of input; always unmount and remove its directories on the way out."""
+    out, inp = sys.stdout.buffer, sys.stdin.buffer
+    sys.stdout = sys.stderr                          # nothing else may write to the pipe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(1))
+    served = _Served()
+    try:
+        why = _enter_namespace()
+        _send(out, ("ok", why))
+        if why:
+            return
+        ops = {"probe": served.probe, "mount": served.mount, "tree": served.tree,
+               "upper": served.upper_layer, "upper_entries": served.upper_entries}
+        while True:
+            try:
+                op, *args = _recv(inp)
+            except EOFError:
+                return
+            if op == "close":
+                served.cleanup()
+                return
+            try:
+                reply = ("ok", ops[op](*args))
+            except Exception as exc:
+                reply = ("err", _describe(exc))
+            _send(out, reply)
+    except BrokenPipeError:
+        return
+    finally:
+        served.cleanup()
