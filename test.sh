@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: pytest, then nbval over every lesson on the simulator engine, and on the
-# Docker engine too whenever a daemon is reachable (always under LABKIT_REQUIRE_DOCKER).
+# Docker engine too whenever a daemon is reachable (always under LABKIT_REQUIRE_DOCKER); as root,
+# also on the simulator the Binder way (scripts/binder_check.sh).
 # Extra arguments go to the first pytest run.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
@@ -14,6 +15,15 @@ python -m pytest tests/ "$@"
 
 echo "== nbval: lessons on the simulator engine ==" >&2
 LABKIT_ENGINE=sim python -m pytest "${nbval[@]}"
+
+# the Binder way: an ordinary user without the Docker socket, in an environment made only from
+# binder/, through binder/start (a non-root run of this script already is an ordinary user's)
+if [ "$(id -u)" -eq 0 ]; then
+    echo "== nbval: lessons the Binder way (unprivileged user, environment from binder/) ==" >&2
+    "$LABKIT_ROOT/scripts/binder_check.sh"
+else
+    echo "== nbval the Binder way: SKIPPED, it needs root to run as another user (this run is unprivileged) ==" >&2
+fi
 
 if [ -n "${LABKIT_REQUIRE_DOCKER:-}" ] || labkit_docker_reachable; then
     echo "== nbval: lessons on the Docker engine ==" >&2

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..errors import LabkitError
-from ..fs.kernel import KernelOverlay, kernel_unavailable
+from ..fs.kernel import KernelOverlay, RawEntry, kernel_unavailable
 from ..fs.node import LayerDir, Node, Tree, norm_path
 from ..fs.overlay import Mount
 from ..ui.viz import entry_sources
@@ -101,6 +101,14 @@ def _sig(node: Node) -> tuple:
     return (node.kind,)
 
 
+def model_entries(layer: LayerDir | Tree) -> list[RawEntry]:
+    """A layer of the model as ``kernel.raw_entries`` lists a real directory: the same
+    ``RawEntry`` values (a whiteout is ``char 0/0``), sorted the same way."""
+    return [RawEntry(p, "char 0/0" if n.kind == "whiteout" else n.kind,
+                     n.size if n.kind == "file" else 0, n.opaque)
+            for p, n in sorted(layer.items(), key=lambda kv: tuple(kv[0].split("/")))]
+
+
 def signature(layer: LayerDir | Tree) -> dict[str, tuple]:
     """A layer or a merged view reduced to what both sides must agree on."""
     return {p: _sig(n) for p, n in layer.items()}
@@ -145,10 +153,29 @@ class SideBySide:
         return out
 
     def verdict(self) -> str:
-        """One line that reads the same on every machine where the kernel ran."""
+        """One line that says which side ran and, when both did, whether they agree:
+        ``kernel and simulator agree: True``, ``... False (N differences: ...)``, or
+        ``... not checked, the simulator ran alone (why the kernel could not)``."""
         if self.agree is None:
-            return f"kernel and simulator agree: not checked ({self.why_no_kernel})"
-        return f"kernel and simulator agree: {self.agree}"
+            return ("kernel and simulator agree: not checked, the simulator ran alone "
+                    f"({self.why_no_kernel})")
+        if self.agree:
+            return "kernel and simulator agree: True"
+        return (f"kernel and simulator agree: False ({len(self.differences())} differences: "
+                "see .differences())")
+
+    def upper_on_disk(self) -> str:
+        """The upper directory as it is stored on disk, one entry a line (whiteouts as
+        ``char 0/0``, the opaque xattr): read from the kernel's upper directory when the kernel
+        ran, else the simulator's upper in the same words. The first line says which."""
+        if self.kernel_tree is None:
+            head = ("upper directory as the simulator holds it, in the disk's words "
+                    f"(the kernel did not run: {self.why_no_kernel}):")
+            entries = model_entries(self.sim_upper)
+        else:
+            head = "upper directory as the kernel left it on disk:"
+            entries = list(self.kernel_upper_raw)
+        return "\n".join([head] + ([str(e) for e in entries] or ["(empty)"]))
 
     def where_from(self) -> str:
         return format_sources(self.sources)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LabkitError
-from ..fs.kernel import RawEntry, raw_entries
+from ..fs.kernel import raw_entries
 from ..fs.node import LayerDir, norm_path
 from ..fs.realfs import write_dir
 from ..oci.image import open_image
 from ..oci.tar.reader import iter_entries
+from .lesson02 import model_entries
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,6 @@ class DiskView:
         return "\n".join(self.lines) or "(empty)"
 
 
-def _model_kind(node) -> str:
-    if node.kind == "whiteout":
-        return "char 0/0"
-    return node.kind
-
-
 def on_disk(layer: LayerDir, *, under: str = "", real: bool = True) -> DiskView:
     """Write ``layer`` to a temporary directory the way overlay2 unpacks a layer (whiteouts
     as char devices 0/0, opaque dirs with ``trusted.overlay.opaque=y``), read it back with
@@ -111,6 +106,5 @@ def on_disk(layer: LayerDir, *, under: str = "", real: bool = True) -> DiskView:
             return DiskView(tuple(str(e) for e in found), "read back from a real directory")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    found = [RawEntry(p, _model_kind(n), n.size if n.kind == "file" else 0, n.opaque)
-             for p, n in sorted(layer.items(), key=lambda kv: tuple(kv[0].split("/"))) if keep(p)]
+    found = [e for e in model_entries(layer) if keep(e.path)]
     return DiskView(tuple(str(e) for e in found), "the model" + ("" if not real else " (device nodes need root)"))

@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from tarkit import make_layer
@@ -46,6 +46,54 @@ CONFIG = {"architecture": "amd64", "os": "linux", "config": {"Labels": {"org.lab
 def members(tar: Path) -> dict[str, bytes]:
     with tarfile.open(tar) as tf:
         return {m.name: tf.extractfile(m).read() for m in tf if m.isfile()}
+
+
+def unpack_files(tar: Path, dest: Path) -> None:
+    """Unpack a tar of directories and regular files (an OCI layout) into the new directory
+    ``dest``, the same way on every Python from 3.10 on: ``extractall(filter="data")`` is
+    missing from some of them (Debian 12's 3.11.2). The tar is untrusted: an absolute name, a
+    ``..`` part or any other kind of entry (links, devices) is refused, and since only
+    directories and new files are made under a new ``dest``, nothing is written outside it."""
+    dest.mkdir()
+    with tarfile.open(tar) as tf:
+        for m in tf:
+            parts = PurePosixPath(m.name).parts
+            if m.name.startswith("/") or ".." in parts:
+                raise ValueError(f"unsafe name in the tar: {m.name!r}")
+            if not (m.isdir() or m.isfile()):
+                raise ValueError(f"not a directory or regular file in the tar: {m.name!r}")
+            target = dest.joinpath(*(p for p in parts if p != "."))
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tf.extractfile(m) as src, open(target, "xb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def test_unpack_files_refuses_what_could_write_outside(tmp_path: Path) -> None:
+    def tar_of(*entries: tuple[str, bytes | None, str]) -> Path:
+        path = tmp_path / f"t{len(list(tmp_path.iterdir()))}.tar"
+        with tarfile.open(path, "w") as tf:
+            for name, data, link in entries:
+                info = tarfile.TarInfo(name)
+                if link:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                    tf.addfile(info)
+                else:
+                    info.size = len(data or b"")
+                    tf.addfile(info, io.BytesIO(data or b""))
+        return path
+
+    ok = tar_of(("./blobs/sha256/ab", b"blob", ""), ("index.json", b"{}", ""))
+    unpack_files(ok, tmp_path / "ok")
+    assert (tmp_path / "ok" / "blobs" / "sha256" / "ab").read_bytes() == b"blob"
+    assert (tmp_path / "ok" / "index.json").read_bytes() == b"{}"
+    for i, bad in enumerate([tar_of(("../escaped", b"x", "")), tar_of(("/abs", b"x", "")),
+                             tar_of(("link", None, "/"), ("link/escaped", b"x", ""))]):
+        with pytest.raises(ValueError):
+            unpack_files(bad, tmp_path / f"bad{i}")
+    assert not (tmp_path / "escaped").exists() and not Path("/escaped").exists()
 
 
 @pytest.fixture
@@ -87,8 +135,7 @@ def test_round_trip(tmp_path: Path, layers: list[bytes], layout: str, gz: bool) 
 def test_oci_layout_directory(tmp_path: Path, layers: list[bytes]) -> None:
     ref = write_image_tar(layers, CONFIG, tmp_path / "img.tar", layout="oci", gzip=True)
     out = tmp_path / "layout"
-    with tarfile.open(tmp_path / "img.tar") as tf:
-        tf.extractall(out, filter="data")
+    unpack_files(tmp_path / "img.tar", out)
     (out / "manifest.json").unlink()               # a pure OCI layout has no manifest.json
     with open_image(out) as img:
         assert img.layout == "oci-dir"
@@ -318,8 +365,7 @@ def test_oci_index_of_platforms_picks_this_machine(tmp_path: Path, layers: list[
     import platform
     write_image_tar(layers, CONFIG, tmp_path / "img.tar", layout="oci")
     out = tmp_path / "layout"
-    with tarfile.open(tmp_path / "img.tar") as tf:
-        tf.extractall(out, filter="data")
+    unpack_files(tmp_path / "img.tar", out)
     index = json.loads((out / "index.json").read_text())
     real = index["manifests"][0]
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
@@ -355,8 +401,7 @@ def test_layer_checks_hash_each_plain_blob(tmp_path: Path, layers: list[bytes], 
     src: Path = tmp_path / "img.tar"
     if source == "oci-dir":
         src = tmp_path / "layout"
-        with tarfile.open(tmp_path / "img.tar") as tf:
-            tf.extractall(src, filter="data")
+        unpack_files(tmp_path / "img.tar", src)
         (src / "manifest.json").unlink()
     with open_image(src, verify=False) as img, img.layer_checks() as checks:
         for i, layer in enumerate(layers):
@@ -404,8 +449,7 @@ def test_a_broken_tar_header_is_reported_as_the_digest_mismatch_it_is(tmp_path: 
     src = dest
     if layout == "oci-dir":
         src = tmp_path / "layout"
-        with tarfile.open(dest) as tf:
-            tf.extractall(src, filter="data")
+        unpack_files(dest, src)
         (src / "manifest.json").unlink()
     for verify in (True, False):
         with pytest.raises(DigestMismatch, match=r"^layer 0 digest mismatch: expected " + sha(layers[0])):
