@@ -1,4 +1,5 @@
-"""Check this machine: Python packages, graphviz, busybox, the Docker daemon, overlayfs."""
+"""Check this machine: Python packages, graphviz, busybox, the Docker daemon, overlayfs; with
+--dev also the developer tools (the test suite's packages and programs)."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,12 @@ from ..engine.doctor import doctor
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
+    parser.add_argument("--dev", action="store_true",
+                        help="also check the developer tools (pytest, nbval, hypothesis, playwright, "
+                             "dockerfile-parse, ...); the exit status then counts them too")
 
 
 def run(args: argparse.Namespace) -> int:
-    report = doctor()
+    report = doctor(dev=args.dev)
     print(report)
-    return 0 if report.ok else 1
+    return 0 if report.ok and report.dev_ok else 1

@@ -240,6 +240,26 @@ class _Build:
                 img = self.resolve(st.base)
             except (LabkitError, LookupError) as exc:
                 why = str(exc).splitlines()[0] if str(exc) else "not found"
+                name = st.base.split("@", 1)[0]
+                tagged = ":" in name.rsplit("/", 1)[-1]
+                if (name.rsplit(":", 1)[0] if tagged else name) == "labkit/base":
+                    # labkit's base image is made on this machine, never looked up: the Dockerfile
+                    # is right, so say what stopped it (and that error's own fix), or, when the
+                    # base is made fine, that this tag of it does not exist here
+                    try:
+                        made = tagged and bool(self.resolve("labkit/base"))
+                    except (LabkitError, LookupError):
+                        made = False
+                    if made:
+                        raise BuildError(f"FROM {st.base}: {why}", line=st.line,
+                                         instruction=st.from_instruction.original,
+                                         fix="start FROM labkit/base: its other tags name base images "
+                                             "made from another busybox, which do not exist here") from exc
+                    raise BuildError(f"FROM {st.base}: labkit's base image could not be made on this "
+                                     f"machine: {why}", line=st.line,
+                                     instruction=st.from_instruction.original,
+                                     fix=getattr(exc, "fix", None) or "run `labkit doctor`: it says what "
+                                         "this machine lacks and the command that fixes it") from exc
                 raise BuildError(f"FROM {st.base}: {why}", line=st.line,
                                  instruction=st.from_instruction.original,
                                  fix="build that image first (this engine has no registry), or "
