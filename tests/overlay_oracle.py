@@ -73,6 +73,12 @@ def _kind(mode: int) -> str:
         return "file"
     if st.S_ISLNK(mode):
         return "symlink"
+    if st.S_ISCHR(mode):     # a whiteout (char 0/0) is never seen through the mount
+        return "char"
+    if st.S_ISBLK(mode):
+        return "block"
+    if st.S_ISFIFO(mode):
+        return "fifo"
     return "other"
 
 

@@ -2,18 +2,21 @@
 ``diff`` against ``docker diff``, plus squash/apply properties and the layer limits."""
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tarkit import BLK, CHR, DIR, E, layer_tar
 
 from labkit.values import LABEL, Change
 from labkit.errors import LayerError
 from labkit.fs.node import Node
 from labkit.fs.layers import (
     KERNEL_MAX_LOWERS, MAX_DOCKER_LAYERS, apply, check_layer_count, diff, merge, squash)
+from labkit.oci.tar.unpack import read_layer
 
 W = Node.whiteout()
 
@@ -94,6 +97,72 @@ def test_merge_matches_kernel_overlayfs(kernel_overlay, tmp_path, case):
 @given(stacks)
 def test_merge_matches_kernel_overlayfs_on_random_stacks(kernel_overlay, tmp_path_factory, layers):
     assert view(merge(layers)) == view(mount_view(layers, tmp_path_factory.mktemp("stack")))
+
+
+# A whiteout deletes a directory with everything under it, from every layer below it; a
+# directory above the whiteout starts empty. (layers BOTTOM first, the kernel's merged paths)
+SUBTREE = {"d": Node.dir(), "d/x": Node.file(b"x"), "d/sub": Node.dir(), "d/sub/y": Node.file(b"y"),
+           "d/sub/deep": Node.dir(), "d/sub/deep/z": Node.file(b"z"), "keep": Node.file(b"k")}
+MORE = {"d": Node.dir(), "d/more": Node.dir(), "d/more/m": Node.file(b"m")}
+WHITEOUT_STACKS = {
+    "whiteout-of-the-dir": ([SUBTREE, {"d": W}], ["keep"]),
+    "whiteout-of-a-dir-of-two-layers": ([SUBTREE, MORE, {"d": W}], ["keep"]),
+    "new-dir-above-the-whiteout": (
+        [SUBTREE, {"d": W}, {"d": Node.dir(0o700), "d/new": Node.file(b"n")}], ["d", "d/new", "keep"]),
+    "new-file-above-the-whiteout": ([SUBTREE, MORE, {"d": W}, {"d": Node.file(b"file")}], ["d", "keep"]),
+    "whiteout-of-a-grandchild-dir": ([SUBTREE, {"d": Node.dir(), "d/sub": W}], ["d", "d/x", "keep"]),
+    "same-names-again-above-a-whiteout": (
+        [SUBTREE, {"d": Node.dir(), "d/sub": W},
+         {"d": Node.dir(), "d/sub": Node.dir(), "d/sub/y": Node.file(b"new")}],
+        ["d", "d/sub", "d/sub/y", "d/x", "keep"]),
+}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("case", sorted(WHITEOUT_STACKS))
+def test_whiteout_of_a_dir_hides_its_subtree_in_merge_and_apply(kernel_overlay, tmp_path, case):
+    layers, paths = WHITEOUT_STACKS[case]
+    kernel = view(mount_view(layers, tmp_path))      # kinds, modes, sizes, content digests
+    assert sorted(kernel) == paths
+    assert view(merge(layers)) == kernel
+    assert view(apply(merge(layers[:-1]), layers[-1])) == kernel
+
+
+# Only a char device 0/0 is a whiteout: a char device 0/5 or 5/0 (or a block device 0/0) is a
+# device node that stays visible and hides the file below it, whether the layer is given as
+# Nodes or read from a layer tar by read_layer.
+UNDER_DEVICES = {"dev": Node.dir(), "dev/c05": Node.file(b"below"), "dev/c50": Node.file(b"below"),
+                 "dev/b00": Node.file(b"below"), "dev/c00": Node.file(b"below"), "dev/x": Node.file(b"x")}
+DEVICE_TAR = layer_tar([E("dev", DIR), E("dev/c05", CHR, dev=(0, 5), mode=0o640),
+                        E("dev/c50", CHR, dev=(5, 0), mode=0o640), E("dev/b00", BLK, mode=0o640),
+                        E("dev/c00", CHR, mode=0o640)])
+
+
+def _device_layer(source: str) -> dict:
+    if source == "tar":
+        return read_layer(io.BytesIO(DEVICE_TAR))
+    dev = {"mode": 0o640, "mtime": 1_600_000_000}
+    return {"dev": Node.dir(mtime=1_600_000_000), "dev/c05": Node("char", rdev=(0, 5), **dev),
+            "dev/c50": Node("char", rdev=(5, 0), **dev), "dev/b00": Node("block", **dev),
+            "dev/c00": W}
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("source", ["nodes", "tar"])
+def test_only_char_0_0_is_a_whiteout_in_merge_and_read_layer(kernel_overlay, tmp_path, source):
+    layer = _device_layer(source)
+    assert {p: (n.kind, n.rdev) for p, n in layer.items()} == {
+        "dev": ("dir", (0, 0)), "dev/c05": ("char", (0, 5)), "dev/c50": ("char", (5, 0)),
+        "dev/b00": ("block", (0, 0)), "dev/c00": ("whiteout", (0, 0))}
+    kernel = mount_view([UNDER_DEVICES, layer], tmp_path)
+
+    def seen(tree: dict) -> dict:      # view() and the device numbers
+        return {p: v + (tree[p].rdev,) for p, v in view(tree).items()}
+    assert {p: (n.kind, n.rdev) for p, n in kernel.items()} == {
+        "dev": ("dir", (0, 0)), "dev/c05": ("char", (0, 5)), "dev/c50": ("char", (5, 0)),
+        "dev/b00": ("block", (0, 0)), "dev/x": ("file", (0, 0))}
+    assert seen(merge([UNDER_DEVICES, layer])) == seen(kernel)
+    assert seen(apply(merge([UNDER_DEVICES]), layer)) == seen(kernel)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

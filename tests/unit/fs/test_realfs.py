@@ -5,13 +5,19 @@ import os
 import stat
 
 import pytest
+from requirekit import skip_unless_required
 
 from labkit.errors import LabkitError, UnsafeEntry
 from labkit.fs.node import OPAQUE_XATTR, Node
 from labkit.fs.realfs import read_dir, write_dir
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="device nodes, owners and "
-                                "trusted.* xattrs need root")
+
+@pytest.fixture(autouse=True)
+def _as_root():
+    if os.geteuid() != 0:
+        skip_unless_required("LABKIT_REQUIRE_KERNEL", "device nodes, owners and trusted.* xattrs "
+                             "need root")
+
 
 LAYER = {
     "etc": Node.dir(0o750, uid=3, gid=4, mtime=1000),

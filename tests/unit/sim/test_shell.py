@@ -21,11 +21,9 @@ import pytest
 from requirekit import skip_unless_required
 
 from labkit.errors import UnsupportedOperation
+from labkit.fs import overlay, realfs
 from labkit.fs.node import Node
-
-overlay = pytest.importorskip("labkit.fs.overlay")
-realfs = pytest.importorskip("labkit.fs.realfs")
-from labkit.sim.shell import ShellResult, busybox_applets, run, run_argv  # noqa: E402
+from labkit.sim.shell import ShellResult, busybox_applets, run, run_argv
 
 BUSYBOX = Path("/bin/busybox")
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
