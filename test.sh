@@ -8,6 +8,12 @@ source "$(dirname "$0")/scripts/setup.sh"
 labkit_system_packages chromium docker-registry
 labkit_venv
 cd "$LABKIT_ROOT"
+# everything this run writes to the temp directory (lesson kernels that nbval kills cannot
+# remove their own scratch files) goes into one directory, removed at the end
+run_tmp=$(mktemp -d -t labkit-testsh-XXXXXX)
+chmod 1777 "$run_tmp"
+trap 'rm -rf "$run_tmp"' EXIT
+export TMPDIR="$run_tmp"
 nbval=(--nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg --nbval-current-env -p no:cacheprovider)
 
 echo "== pytest: package tests ==" >&2

@@ -59,9 +59,11 @@ as_user() {  # run "$@" as the user with a clean environment (pip's settings whe
         done
     fi
     runuser -u "$BINDER_USER" -- env -i HOME="$STATE" USER="$BINDER_USER" LANG=C.UTF-8 \
-        PATH="$VENV_BIN:/usr/local/bin:/usr/bin:/bin" "${keep[@]}" "$@"
+        TMPDIR="$USER_TMP" PATH="$VENV_BIN:/usr/local/bin:/usr/bin:/bin" "${keep[@]}" "$@"
 }
 VENV_BIN=/nonexistent
+USER_TMP=/tmp      # then the run's own temp dir, removed with the run: kernels killed by nbval
+                   # cannot clean up after themselves
 
 # the Python binder/environment.yml asks for (python=3.11 -> python3.11), as Debian ships it
 want=$(sed -n 's/^[[:space:]]*-[[:space:]]*python[[:space:]]*=\{1,2\}[[:space:]]*\([0-9.]*\).*/\1/p' \
@@ -143,6 +145,8 @@ command -v dot >/dev/null 2>&1 || die "graphviz's dot is missing (binder/environ
 run=$(mktemp -d "$STATE/repo.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 chown "$BINDER_USER:" "$run"
+as_user mkdir "$run/.tmp"
+USER_TMP="$run/.tmp"
 if git -C "$LABKIT_ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     # what a clone of this work tree holds: tracked and new files, not ignored ones
     git ls-files -z --cached --others --exclude-standard \

@@ -11,14 +11,13 @@
 # on your own engine — the numbers below are measured here, not copied from a book.
 
 # %%
-import tempfile
 from pathlib import Path
 
 import labkit
 from labkit.lessons.lesson01 import count_steps, format_path_history, format_recorded, layer_table, path_history
 
 engine = labkit.connect()
-work = Path(tempfile.mkdtemp(prefix="labkit-lesson01-"))
+work = labkit.scratch("lesson01")          # removed when this kernel shuts down
 
 # %% [markdown]
 # ## A Dockerfile with eight steps

@@ -11,7 +11,6 @@
 
 # %%
 import hashlib
-import tempfile
 from pathlib import Path
 
 import labkit
@@ -20,7 +19,7 @@ from labkit.lessons.lesson05 import (compressed_copy, config_view, flip_byte, id
                                      restack, sharing_text, show_json)
 
 engine = labkit.connect()
-work = Path(tempfile.mkdtemp(prefix="labkit-lesson05-"))
+work = labkit.scratch("lesson05")          # removed when this kernel shuts down
 
 # %% [markdown]
 # ## Image A

@@ -16,14 +16,13 @@
 # they would to a real one); keys and findings are only ever printed masked.
 
 # %%
-import tempfile
 from pathlib import Path
 
 import labkit
 from labkit.lessons.lesson08 import container_sees, recover, scan_layers, write_fake_key
 
 engine = labkit.connect()
-work = Path(tempfile.mkdtemp(prefix="labkit-lesson08-"))
+work = labkit.scratch("lesson08")          # removed when this kernel shuts down
 
 # %% [markdown]
 # ## The leaky build

@@ -14,7 +14,6 @@
 # **your** engine against the bad image as built here — not against numbers from a book.
 
 # %%
-import tempfile
 from pathlib import Path
 
 import labkit
@@ -24,7 +23,7 @@ from labkit.lessons.lesson11 import (build_and_rebuild, capstone_context, edit_s
                                      size_limit, start_dockerfile)
 
 engine = labkit.connect()
-work = Path(tempfile.mkdtemp(prefix="labkit-lesson11-"))
+work = labkit.scratch("lesson11")          # removed when this kernel shuts down
 
 # %% [markdown]
 # ## The bad Dockerfile
