@@ -1,7 +1,9 @@
 """Make the lesson notebooks from their sources and record reference outputs.
 
 Lessons are written as ``notebooks/src/NN-topic.py`` in the percent format (``# %%`` starts a
-code cell, ``# %% [markdown]`` a markdown cell whose lines start with ``# ``). This script
+code cell, ``# %% tags=["nbval-ignore-output"]`` one with cell tags, ``# %% [markdown]`` a
+markdown cell whose lines start with ``# ``). Test plumbing lives in tags, never in the code a
+learner reads. This script
 turns each into ``notebooks/NN-topic.ipynb`` and runs it in a fresh kernel on the simulator
 engine, so the committed outputs are what nbval then demands of BOTH engines.
 
@@ -10,6 +12,7 @@ engine, so the committed outputs are what nbval then demands of BOTH engines.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -22,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "notebooks" / "src"
 OUT = ROOT / "notebooks"
 _CELL = re.compile(r"^# %%(.*)$", re.M)
+_TAGS = re.compile(r"tags=(\[.*\])")
 
 
 def cells_of(text: str) -> list:
@@ -33,7 +37,11 @@ def cells_of(text: str) -> list:
             lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in body.splitlines()]
             cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
         else:
-            cells.append(nbformat.v4.new_code_cell(body))
+            cell = nbformat.v4.new_code_cell(body)
+            tags = _TAGS.search(header)
+            if tags:                   # `# %% tags=["nbval-ignore-output"]`: nbval reads cell tags
+                cell.metadata["tags"] = json.loads(tags.group(1))
+            cells.append(cell)
     return cells
 
 

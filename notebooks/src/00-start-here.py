@@ -55,8 +55,7 @@ print(engine.run(record.image, "cat /srv/greeting.txt /srv/data/motd; echo GREET
 diagram = labkit.viz.layer_stack(history, title="hello")
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 

@@ -96,8 +96,7 @@ print(engine.run(record.image, "cat /app/version.txt; ls /app", keep=False).outp
 diagram = labkit.viz.layer_stack(history, title="layers01")
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 

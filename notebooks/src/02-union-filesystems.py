@@ -100,8 +100,7 @@ print(format_layer(after.sim_upper, title="upper after the calls"))
 diagram = labkit.overlay_diagram(mount, title="demo overlay")
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 

@@ -46,8 +46,7 @@ file_size = int(engine.exec(c, "wc -c < /bin/busybox").output)
 print("the writable layer grew by the whole file:", after - before == file_size)
 print(*engine.diff(c), sep="\n")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the size of busybox depends on the machine's busybox package)
 print(f"/bin/busybox: {file_size:,} bytes; writable layer {before:,} -> {after:,} bytes")
 
@@ -62,8 +61,7 @@ print(f"/bin/busybox: {file_size:,} bytes; writable layer {before:,} -> {after:,
 cost = measure_copy_up()
 print(cost.conclusions())
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: timings vary with the machine and its load; the conclusions above are checked)
 print(cost.table())
 copy_up_chart(cost)

@@ -60,8 +60,7 @@ deleted = engine.commit(c, tag="whiteouts-rm")
 top = engine.layer_dirs(deleted)[-1]
 print(on_disk(top))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: machine-specific: whether this machine could make device nodes)
 print(on_disk(top).source)
 

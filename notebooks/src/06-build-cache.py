@@ -148,8 +148,7 @@ print(run.reasons())
 diagram = labkit.viz.cache_diagram(run.prediction.steps, title="build with APP_VERSION=2.0")
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 

@@ -60,8 +60,7 @@ sizes = size_table(engine, {"single stage": single, "single stage + rm": cleanup
                             "multi-stage": multi})
 print(sizes)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the bars include the base layer (this machine's busybox); the bytes above the base are compared in the table above)
 sizes.chart()
 
@@ -81,8 +80,7 @@ analyses = {name: analyze_image(engine, record.image)
 for name, analysis in analyses.items():
     print(efficiency_line(name, analysis))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: bar lengths include the base layer (this machine's busybox); the wasted bytes are compared above)
 labkit.viz.efficiency_chart(analyses["single stage + rm"])
 

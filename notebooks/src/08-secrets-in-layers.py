@@ -61,8 +61,7 @@ print(labkit.format_history(history))
 diagram = labkit.viz.layer_stack(history, title="the leaky image", highlight=2)
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 

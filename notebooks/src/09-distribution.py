@@ -27,8 +27,7 @@ registry = open_registry(engine).start()
 # Which registry, and where it keeps its files (a port and a folder that change every run —
 # so this cell's output is not compared by the tests):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (why: the registry's port and storage folder are new on every run)
 print(registry.describe())
 
@@ -104,8 +103,7 @@ print("the pulled image is version 2, byte for byte:", pulled.image.id == v2.ima
 diagram = transfer_diagram(first_push, second_push, pulled)
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (why: a drawing of the source printed above, as SVG)
 diagram
 

@@ -56,13 +56,11 @@ print(report.conclusions())
 # On the simulator or without root there is nothing to measure, and the cell says so — which
 # is why its output is not compared by the tests.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (why: measured on Docker as root only; sizes depend on this machine)
 print(report.measurement())
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (why: a picture of the totals above; bar lengths depend on this machine's busybox)
 labkit.size_chart([("overlay2 (model)", report.total("overlay2")), ("vfs (model)", report.total("vfs"))],
                   title="bytes on disk for the same image")

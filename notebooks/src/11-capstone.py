@@ -61,8 +61,7 @@ history = engine.history(bad.image)
 diagram = labkit.viz.layer_stack(history, title="capstone-bad")
 print(diagram.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 diagram
 
@@ -91,8 +90,7 @@ print(prediction)
 cache_graph = labkit.viz.cache_diagram(prediction.steps, title="capstone-bad after a source edit")
 print(cache_graph.source)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # (not compared: the SVG drawing depends on the graphviz version; its DOT source is checked above)
 cache_graph
 
