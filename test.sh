@@ -10,7 +10,7 @@ labkit_venv
 cd "$LABKIT_ROOT"
 # everything this run writes to the temp directory (lesson kernels that nbval kills cannot
 # remove their own scratch files) goes into one directory, removed at the end
-run_tmp=$(mktemp -d -t labkit-testsh-XXXXXX)
+run_tmp=$(mktemp -d -t lk-XXXXXX)     # short: tests make unix sockets below it (108 bytes)
 chmod 1777 "$run_tmp"
 trap 'rm -rf "$run_tmp"' EXIT
 export TMPDIR="$run_tmp"

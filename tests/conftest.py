@@ -131,10 +131,12 @@ def pytest_configure(config):
     pytest's tmp_path), removed when this process exits: the suite leaves nothing in the temp
     directory. World-writable with the sticky bit, like /tmp, for tests that run as another
     user. LABKIT_KEEP_TMP=1 keeps it for debugging."""
-    root = Path(tempfile.mkdtemp(prefix="labkit-tests-"))
+    root = Path(tempfile.mkdtemp(prefix="lkt-"))     # short: unix socket paths end at 108 bytes
     root.chmod(0o1777)
     os.environ["TMPDIR"] = str(root)
     tempfile.tempdir = str(root)
+    if not config.option.basetemp:                   # tmp_path: <root>/t/<test name>
+        config.option.basetemp = str(root / "t")
     if not os.environ.get("LABKIT_KEEP_TMP"):
         # registered after multiprocessing's own exit hook, so it runs before it: leave the
         # pymp-* directories to that hook, then remove what is left (the root) last of all
