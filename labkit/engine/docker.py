@@ -265,6 +265,8 @@ class DockerEngine(Engine):
         for ref, line in wanted:
             if "$" in ref:
                 continue
+            if ref.split(":")[0] == baseimage.BASE_REPO:
+                self.base_image()          # labkit's own base is built when missing, as on the simulator
             try:
                 with _calls(f"docker image inspect {ref}"):
                     self._api.inspect_image(ref)

@@ -156,3 +156,18 @@ def test_a_build_record_names_its_image_and_open_image_reads_it(engine, tmp_path
     assert failed.image is None
     with pytest.raises(EngineError, match="the build made no image"):
         engine.ref(failed)
+
+
+def test_a_build_from_labkit_base_makes_the_base_when_the_daemon_lacks_it(docker_engine, docker_client,
+                                                                          tmp_path):
+    """On a fresh daemon the first build FROM labkit/base works, as on the simulator: labkit's
+    own offline base is made on demand (it is never pulled)."""
+    base = docker_engine.base_image()
+    for tag in base.tags:                 # untag only: images built on it keep their parent
+        docker_client.api.remove_image(tag, noprune=True)
+    import docker.errors
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.api.inspect_image("labkit/base:latest")
+    (tmp_path / "Dockerfile").write_text("FROM labkit/base\nRUN echo hi > /hi\n")
+    record = docker_engine.build(tmp_path)
+    assert record.ok and docker_client.api.inspect_image("labkit/base:latest")["Id"] == base.id
