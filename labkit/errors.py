@@ -5,6 +5,7 @@ Every error a learner can meet says what went wrong and how to fix it::
     LabkitError
     ├── EngineError             an engine cannot be used or failed
     │   ├── EngineUnavailable   e.g. LABKIT_ENGINE=docker but no daemon answers
+    │   │   └── KernelUnavailable  the kernel's overlayfs cannot be mounted here (``.why``)
     │   └── UnsupportedOperation the simulator does not model this (use Docker)
     ├── LayerError              a layer tar is unsafe or Docker would refuse it
     │   └── UnsafeEntry         path escape, device file, huge size ... (names the entry)
@@ -33,6 +34,14 @@ class EngineError(LabkitError):
 
 class EngineUnavailable(EngineError):
     """The requested engine cannot work on this machine."""
+
+
+class KernelUnavailable(EngineUnavailable):
+    """No route can mount the kernel's overlayfs here; ``why`` is the reason alone."""
+
+    def __init__(self, why: str, *, fix: str | None = None) -> None:
+        self.why = why
+        super().__init__(f"cannot mount the kernel's overlayfs: {why}", fix=fix)
 
 
 class UnsupportedOperation(EngineError):

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 from .. import errors as lk_errors
-from ..errors import EngineUnavailable, LabkitError
+from ..errors import EngineUnavailable, KernelUnavailable, LabkitError
 from .node import OPAQUE_XATTR, LayerDir, Tree, norm_path
 from .realfs import read_dir, write_dir
 
@@ -318,8 +318,7 @@ class KernelOverlay:
 
     def __enter__(self) -> "KernelOverlay":
         if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
-            raise EngineUnavailable("cannot mount the kernel's overlayfs: overlayfs is a Linux "
-                                    "filesystem", fix=_FIX)
+            raise KernelUnavailable("overlayfs is a Linux filesystem", fix=_FIX)
         reasons = []
         try:
             for r in _candidates(self.wanted_route):
@@ -331,13 +330,12 @@ class KernelOverlay:
         except BaseException:
             self.close()
             raise
-        raise EngineUnavailable("cannot mount the kernel's overlayfs: " + ", and ".join(reasons),
-                                fix=_FIX)
+        raise KernelUnavailable(", and ".join(reasons), fix=_FIX)
 
     def _enter_root(self) -> str | None:
-        why = _why_not_root()
-        if why:
-            return why
+        """Mount as root; the mount itself is the probe (its failure is the reason)."""
+        if os.geteuid() != 0:
+            return "mounting overlayfs needs root"
         self.base = Path(tempfile.mkdtemp(prefix="labkit-kovl-"))
         self.merged = self.base / "merged"
         self._cleanup = weakref.finalize(self, _remove_tree, self.base, self.merged)
@@ -345,8 +343,8 @@ class KernelOverlay:
                                                 MOUNT_OPTIONS)
         r = _mount(self.options, self.merged)
         if r.returncode != 0:
-            raise EngineUnavailable(f"mount -t overlay failed: {r.stderr.strip()}",
-                                    fix="check `dmesg | tail` for the kernel's reason")
+            self.close()
+            return f"mount -t overlay failed: {r.stderr.strip() or 'see dmesg'}"
         self._mounted = True
         return None
 

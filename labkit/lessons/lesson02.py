@@ -8,14 +8,15 @@ simulator's answer alone.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..errors import LabkitError
-from ..fs.kernel import KernelOverlay, RawEntry, kernel_unavailable
+from ..errors import KernelUnavailable, LabkitError
+from ..fs.kernel import KernelOverlay, RawEntry
 from ..fs.node import LayerDir, Node, Tree, norm_path
 from ..fs.overlay import Mount
 from ..ui.viz import entry_sources
@@ -197,10 +198,13 @@ def side_by_side(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
     result = dict(ops=ops, sim_outcomes=sim_out, sim_tree=mount.tree(),
                   sim_upper=dict(mount.upper) if start is not None else {},
                   sources=entry_sources(mount))
-    why = kernel_unavailable() if kernel else "not asked for"
-    if why:
-        return SideBySide(**result, why_no_kernel=why)
-    with KernelOverlay(list(lowers), start) as ovl:
+    if not kernel:
+        return SideBySide(**result, why_no_kernel="not asked for")
+    with contextlib.ExitStack() as stack:  # the mount is its own probe: one attempt, not two
+        try:
+            ovl = stack.enter_context(KernelOverlay(list(lowers), start))
+        except KernelUnavailable as exc:
+            return SideBySide(**result, why_no_kernel=exc.why)
         k_out = tuple(_outcome(_run_kernel, ovl, op) for op in ops)
         return SideBySide(**result, kernel_outcomes=k_out, kernel_tree=ovl.tree(),
                           kernel_upper=ovl.upper(), kernel_upper_raw=tuple(ovl.upper_entries()))
