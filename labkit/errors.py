@@ -7,6 +7,7 @@ Every error a learner can meet says what went wrong and how to fix it::
     │   ├── EngineUnavailable   e.g. LABKIT_ENGINE=docker but no daemon answers
     │   │   └── KernelUnavailable  the kernel's overlayfs cannot be mounted here (``.why``)
     │   └── UnsupportedOperation the simulator does not model this (use Docker)
+    ├── LimitExceeded           input bigger than a resource budget (names the limit and option)
     ├── LayerError              a layer tar is unsafe or Docker would refuse it
     │   └── UnsafeEntry         path escape, device file, huge size ... (names the entry)
     ├── ImageError              a saved image / OCI layout is malformed
@@ -46,6 +47,17 @@ class KernelUnavailable(EngineUnavailable):
 
 class UnsupportedOperation(EngineError):
     """The simulator does not model this; the Docker engine does."""
+
+
+class LimitExceeded(LabkitError):
+    """Untrusted input is bigger than one of labkit's resource budgets (``oci.limits``).
+    ``limit`` names the budget, ``value`` is what the input needed; the fix says how to raise it."""
+
+    def __init__(self, what: str, limit: str, value: int, allowed: int) -> None:
+        self.limit, self.value, self.allowed = limit, value, allowed
+        super().__init__(f"{what}: {value} is over the {limit} limit of {allowed}",
+                         fix=f"if the input is trusted, raise it: --limit {limit}=N on the command "
+                             f"line, or LABKIT_LIMITS={limit}=N in the environment")
 
 
 class LayerError(LabkitError):
