@@ -81,6 +81,9 @@ VALID: dict[str, list[list[dict]]] = {
     "whiteout-then-same-name": [[E("whx/f", data=b"old")], [E("whx/.wh.f"), E("whx/f", data=b"new")]],
     "whiteout-then-dir": [[E("wrd/d/x", data=b"x")], [E("wrd/.wh.d"), E("wrd/d", DIR), E("wrd/d/y", data=b"y")]],
     "char-0-0-is-whiteout": [[E("c00/a", data=b"a"), E("c00/b", data=b"b")], [E("c00/a", CHR)]],
+    # only 0/0 is a whiteout: a char device 0/5 or 5/0 over a file replaces it and stays visible
+    "char-0-n-is-a-device": [[E("c0n/a", data=b"a"), E("c0n/b", data=b"b")],
+                             [E("c0n/a", CHR, dev=(0, 5)), E("c0n/b", CHR, dev=(5, 0))]],
     "devices": [[E("devs/c", CHR, dev=(1, 3), mode=0o666), E("devs/b", BLK, dev=(7, 0), mode=0o660),
                  E("devs/p", FIFO)]],
     "same-layer-symlink": [[E("sl/d", DIR), E("sl/l", SYM, link="d"), E("sl/l/x", data=b"via link"),

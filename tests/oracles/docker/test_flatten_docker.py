@@ -33,6 +33,7 @@ def test_valid_cases_match_docker_export(docker_client, tmp_path, capsys, layout
     assert flat["hl2/h"]["sha256"] == hashlib.sha256(b"old").hexdigest()
     assert flat["wrd/d/x"]["type"] == "file"   # a dir over a whiteout is not opaque
     assert "c00/a" not in flat
+    assert {p: flat[p]["type"] for p in ("c0n/a", "c0n/b")} == {"c0n/a": "char", "c0n/b": "char"}
 
 
 def test_root_level_names_and_oci_gzip_layout(docker_client, tmp_path, capsys):
