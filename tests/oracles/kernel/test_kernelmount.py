@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,15 +165,36 @@ def test_refuses_no_lowers_unknown_routes_and_use_outside_with(monkeypatch):
         kernel_unavailable()
 
 
-def test_kernel_unavailable_and_kernel_route_agree(routes_here):
-    why, route = kernel_unavailable(), kernel_route()
-    assert (why is None) == (route is not None)
-    if route is None:
+def _mount_works(route: str, tmp: Path) -> bool:
+    """Mount an overlay the plain way, without labkit: ``mount -t overlay`` as root, or the
+    same inside ``unshare -Urm`` with ``userxattr`` (what an unprivileged user can do)."""
+    b = tmp / ("root" if route == ROUTE_ROOT else "userns")
+    for d in ("l", "u", "w", "m"):
+        (b / d).mkdir(parents=True)
+    opts = f"lowerdir={b/'l'},upperdir={b/'u'},workdir={b/'w'}"
+    if route == ROUTE_ROOT:
+        if os.geteuid() != 0:
+            return False
+        ok = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(b / "m")],
+                            capture_output=True).returncode == 0
+        if ok:
+            subprocess.run(["umount", str(b / "m")], check=True)
+        return ok
+    script = 'mount -t overlay overlay -o "$1" "$2" && touch "$2/x"'
+    return subprocess.run(["unshare", "-Urm", "sh", "-c", script, "sh", f"{opts},userxattr", str(b / "m")],
+                          capture_output=True).returncode == 0
+
+
+def test_each_route_is_offered_exactly_when_the_kernel_mounts_that_way(routes_here, tmp_path):
+    """labkit's probe against the kernel itself, and the route chosen from the two."""
+    works = {r: _mount_works(r, tmp_path) for r in ROUTES}
+    assert {r: routes_here[r] is None for r in ROUTES} == works
+    expect = ROUTE_ROOT if works[ROUTE_ROOT] else ROUTE_USERNS if works[ROUTE_USERNS] else None
+    assert kernel_route() == expect
+    why = kernel_unavailable()
+    assert (why is None) == (expect is not None)
+    if expect is None:
         assert why and "root" in why and "user-namespace route" in why
-    else:
-        assert routes_here[route] is None
-        if os.geteuid() == 0 and routes_here[ROUTE_ROOT] is None:
-            assert route == ROUTE_ROOT                     # root mounts the way Docker does
     if os.geteuid() != 0:
         assert routes_here[ROUTE_ROOT] == "mounting overlayfs needs root"
 
