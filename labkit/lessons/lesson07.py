@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..analysis.efficiency import analyze, evaluate_ci, parse_dive_ci
+from ..analysis.efficiency import DiveScore, analyze, dive_score, evaluate_ci, parse_dive_ci
 from ..analysis.report import ci_text
 from ..build.dockerfile import parse
 from ..errors import BuildError, LabkitError
@@ -116,10 +116,24 @@ def analyze_image(engine, image):
         return analyze(img, scan_secrets=False)
 
 
-def efficiency_line(name: str, analysis) -> str:
-    """dive's image score in one line: efficiency, wasted bytes, and what is invisible."""
+def above_base(img) -> DiveScore:
+    """dive's numbers for the layers of an open image above the bottom one (labkit/base's
+    busybox layer): the same on every machine, since only the base layer is this machine's."""
+    return dive_score(img.iter_entries(i) for i in range(1, len(img.layers)))
+
+
+def dive_above_base(engine, image) -> DiveScore:
+    """``above_base`` of an engine's image (an ImageRef, tag or BuildRecord)."""
+    with engine.open_image(image) as img:
+        return above_base(img)
+
+
+def efficiency_line(name: str, analysis, above_base: DiveScore) -> str:
+    """dive's score in one line: efficiency of the layers above the base (compared on every
+    machine), the whole image's (with this machine's base), wasted and invisible bytes."""
     d = analysis.dive
-    return (f"{name}: efficiency {d.efficiency:.4f} {INCL_BASE}, dive counts {d.wasted_bytes:,} "
+    return (f"{name}: efficiency above the base {above_base.efficiency:.4f}; whole image: "
+            f"efficiency {d.efficiency:.4f} {INCL_BASE}, dive counts {d.wasted_bytes:,} "
             f"wasted bytes; {analysis.reclaimable_bytes:,} bytes stored but invisible at the top")
 
 

@@ -1,6 +1,6 @@
 """Lesson 11 helpers: the capstone's build context (with a fake key written at lesson time)
 and a scorecard that measures images on the learner's own engine, one row per image: layers,
-bytes above the base, dive efficiency, secrets found in any layer.
+bytes above the base, dive efficiency of those layers, secrets found in any layer.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..analysis.efficiency import analyze
+from .lesson07 import above_base
 from ..errors import BuildError, LabkitError
 from ..exercises.lesson11 import SIZE_RATIO, added_bytes
 from .examples import example
@@ -60,13 +61,13 @@ class Score:
     name: str
     layers: int
     above_base: int               # bytes of the layers above the bottom one (engine history)
-    efficiency: float             # dive's score
+    efficiency: float             # dive's score of the layers above the base (machine-independent)
     wasted: int                   # dive's wasted bytes
     secrets: tuple[str, ...]      # "/path (kind), layer N" for every finding
 
     def __str__(self) -> str:
         return (f"{self.name}: {self.layers} layers, {self.above_base:,} B above the base, "
-                f"efficiency {self.efficiency:.4f}, {len(self.secrets)} secret(s)")
+                f"efficiency above the base {self.efficiency:.4f}, {len(self.secrets)} secret(s)")
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,10 @@ class Scorecard:
 
     def __str__(self) -> str:
         width = max([len(r.name) for r in self.rows] + [5])
-        lines = [f"{'image':<{width}}  layers  {'above the base':>14}  efficiency  secrets"]
+        lines = [f"{'image':<{width}}  layers  {'above the base':>14}  efficiency above it  secrets"]
         for r in self.rows:
             lines.append(f"{r.name:<{width}}  {r.layers:>6}  {r.above_base:>12,} B  "
-                         f"{r.efficiency:>10.4f}  {len(r.secrets):>7}")
+                         f"{r.efficiency:>19.4f}  {len(r.secrets):>7}")
         for r in self.rows:
             lines += [f"  {r.name}: {s}" for s in r.secrets]
         return "\n".join(lines)
@@ -97,10 +98,11 @@ def score(engine, image, name: str = "") -> Score:
     ref = engine.ref(image)
     with engine.open_image(ref) as img:
         a = analyze(img)
+        efficiency = above_base(img).efficiency
     found = tuple(f"/{f.path} ({f.kind}), layer {f.added_by}"
                   + ("" if f.visible else f", {f.how} by layer {f.removed_by}") for f in a.secrets)
     return Score(name or ref.short_id, len(a.layers), added_bytes(engine, ref),
-                 a.dive.efficiency, a.dive.wasted_bytes, found)
+                 efficiency, a.dive.wasted_bytes, found)
 
 
 def size_limit(engine, bad) -> int:

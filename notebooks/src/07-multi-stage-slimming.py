@@ -11,7 +11,8 @@
 
 # %%
 import labkit
-from labkit.lessons.lesson07 import analyze_image, build_stages, ci_gate, efficiency_line, size_table
+from labkit.lessons.lesson07 import (analyze_image, build_stages, ci_gate, dive_above_base, efficiency_line,
+                                     size_table)
 
 engine = labkit.connect()
 
@@ -74,11 +75,10 @@ sizes.chart()
 # stage image scores perfectly although it ships the toolchain.
 
 # %%
-analyses = {name: analyze_image(engine, record.image)
-            for name, record in [("single stage", single), ("single stage + rm", cleanup),
-                                 ("multi-stage", multi)]}
+built = {"single stage": single, "single stage + rm": cleanup, "multi-stage": multi}
+analyses = {name: analyze_image(engine, record.image) for name, record in built.items()}
 for name, analysis in analyses.items():
-    print(efficiency_line(name, analysis))
+    print(efficiency_line(name, analysis, dive_above_base(engine, built[name].image)))
 
 # %% tags=["nbval-ignore-output"]
 # (not compared: bar lengths include the base layer (this machine's busybox); the wasted bytes are compared above)
@@ -107,7 +107,7 @@ for name, analysis in analyses.items():
 # %%
 squashed = engine.build(context, dockerfile="cleanup.Dockerfile", tag="slim-squashed", squash=True)
 print(size_table(engine, {"single stage + rm": cleanup, "squashed": squashed, "multi-stage": multi}))
-print(efficiency_line("squashed", analyze_image(engine, squashed.image)))
+print(efficiency_line("squashed", analyze_image(engine, squashed.image), dive_above_base(engine, squashed.image)))
 print(engine.run(squashed.image, "/out/app", keep=False).output, end="")
 
 # %% [markdown]

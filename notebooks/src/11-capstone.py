@@ -47,7 +47,7 @@ print(labkit.format_build(bad))
 # %% [markdown]
 # ## Measure it
 # One row per image: layers, bytes above the base layer (the engine's own history), dive's
-# efficiency score, and every secret found in any layer — visible or not.
+# efficiency score of those layers, and every secret found in any layer — visible or not.
 
 # %%
 print(scorecard(engine, {"bad": bad}))
