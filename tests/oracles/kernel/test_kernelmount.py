@@ -10,15 +10,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-from labkit.errors import EngineUnavailable, LabkitError
-from labkit.fs.kernel import (ROUTE_ROOT, ROUTE_USERNS, ROUTES, USER_OPAQUE_XATTR, KernelOverlay,
-                              kernel_route, kernel_unavailable, raw_entries)
-from labkit.fs.node import OPAQUE_XATTR, Node
 from requirekit import skip_unless_required
+from usernskit import python_for, run_as, unprivileged_user
+
+from labkit.errors import LabkitError
+from labkit.fs.kernel import (
+    ROUTE_ROOT,
+    ROUTE_USERNS,
+    ROUTES,
+    USER_OPAQUE_XATTR,
+    KernelOverlay,
+    kernel_route,
+    kernel_unavailable,
+    raw_entries,
+)
+from labkit.fs.node import OPAQUE_XATTR, Node
 
 pytestmark = pytest.mark.kernel
 
@@ -176,13 +186,13 @@ def _mount_works(route: str, tmp: Path) -> bool:
         if os.geteuid() != 0:
             return False
         ok = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(b / "m")],
-                            capture_output=True).returncode == 0
+                            capture_output=True, check=False).returncode == 0
         if ok:
             subprocess.run(["umount", str(b / "m")], check=True)
         return ok
     script = 'mount -t overlay overlay -o "$1" "$2" && touch "$2/x"'
     return subprocess.run(["unshare", "-Urm", "sh", "-c", script, "sh", f"{opts},userxattr", str(b / "m")],
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 def test_each_route_is_offered_exactly_when_the_kernel_mounts_that_way(routes_here, tmp_path):
@@ -206,11 +216,21 @@ def test_the_environment_chooses_the_route(route, monkeypatch):
         assert ovl.route == route
 
 
-def test_without_root_the_root_route_refuses_with_a_fix():
-    """Run by an unprivileged user (the runuser test covers it when this run is root)."""
+def test_without_root_the_root_route_refuses_with_a_fix(tmp_path):
+    """By an unprivileged user: this run when it is one, else nobody through runuser."""
+    code = ("from labkit.errors import EngineUnavailable\nfrom labkit.fs.kernel import KernelOverlay\n"
+            "from labkit.fs.node import Node\n"
+            "try:\n    KernelOverlay([{'f': Node.file(b'x')}], {}, route='root').__enter__()\n"
+            "except EngineUnavailable as exc:\n    print('refused:', exc)\n")
     if os.geteuid() == 0:
-        pytest.skip("this run is root: test_userns_route.py runs it as an unprivileged user")
-    with pytest.raises(EngineUnavailable) as exc:
-        with KernelOverlay([BASE], {}, route="root"):
-            pass
-    assert "needs root" in str(exc.value) and "labkit.Mount" in str(exc.value)
+        user = unprivileged_user()
+        python = python_for(user)
+        if python is None:
+            skip_unless_required("LABKIT_REQUIRE_KERNEL", f"no Python 3.10+ that {user} may run")
+        tmp_path.chmod(0o1777)
+        r = run_as(user, python, code, tmpdir=tmp_path)
+    else:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("refused: ")
+    assert "needs root" in r.stdout and "labkit.Mount" in r.stdout

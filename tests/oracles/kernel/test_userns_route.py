@@ -175,9 +175,7 @@ def test_as_an_unprivileged_user_through_runuser(both, root_seen, tmp_path):
     """The scenario run by a real unprivileged user (``LABKIT_UNPRIVILEGED_USER``, default
     nobody): the default route is the user namespace, the root route refuses with a fix, the
     kernel's answers equal the root route's, and nothing is left in its TMPDIR."""
-    if os.geteuid() != 0:
-        pytest.skip("switching to another user needs root (this run is that user already)")
-    user = unprivileged_user()
+    user = unprivileged_user()          # `both` has made sure this run is root
     python = python_for(user)
     if python is None:
         skip_unless_required("LABKIT_REQUIRE_KERNEL", f"no Python 3.10+ that {user} may run")
