@@ -2,7 +2,8 @@
 
 Docker tests skip only when no daemon answers AND ``LABKIT_REQUIRE_DOCKER`` is unset;
 kernel-overlay tests skip only when mounting is impossible AND ``LABKIT_REQUIRE_KERNEL``
-is unset. CI sets both, so there they always run.
+is unset; tests of root or an apt tool (busybox, zstd) likewise under ``LABKIT_REQUIRE_TOOLS``
+(``requirekit``). CI sets them all, so there they always run.
 """
 from __future__ import annotations
 

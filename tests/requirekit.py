@@ -19,7 +19,24 @@ def skip_unless_required(var: str, why: str) -> None:
     pytest.skip(why)
 
 
-REQUIRE_VARS = ("LABKIT_REQUIRE_DOCKER", "LABKIT_REQUIRE_KERNEL", "LABKIT_REQUIRE_BROWSER")
+# TOOLS: the rest of what CI's machine has: root, and the apt tools .ci/run installs
+# (busybox-static, zstd, graphviz)
+REQUIRE_VARS = ("LABKIT_REQUIRE_DOCKER", "LABKIT_REQUIRE_KERNEL", "LABKIT_REQUIRE_BROWSER", "LABKIT_REQUIRE_TOOLS")
+
+
+def need_busybox() -> str:
+    """The installed busybox's path, or skip (fail under LABKIT_REQUIRE_TOOLS)."""
+    import shutil
+    found = shutil.which("busybox")
+    if not found:
+        skip_unless_required("LABKIT_REQUIRE_TOOLS", "no busybox installed (apt-get install busybox-static)")
+    return found
+
+
+def need_root(why: str) -> None:
+    """Skip (fail under LABKIT_REQUIRE_TOOLS) unless this run is root."""
+    if os.geteuid() != 0:
+        skip_unless_required("LABKIT_REQUIRE_TOOLS", f"this run is not root: {why}")
 
 
 def forgotten_in_ci() -> list[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from layout import ROOT
+from requirekit import need_busybox, need_root
 
 from labkit.engine import doctor as doctor_mod
 
@@ -33,7 +34,12 @@ except ModuleNotFoundError:   # Python 3.10: pytest's own dependency
 NO_DAEMON = "unix:///nonexistent/labkit-doctor-test.sock"
 DEV_PACKAGES = ("pytest", "nbval", "hypothesis", "playwright", "dockerfile-parse")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to act as another user)")
+@pytest.fixture
+def root_only():
+    need_root("the test acts as another user")
+
+
+ROOT_ONLY = pytest.mark.usefixtures("root_only")
 
 
 def doctor(tmp_path: Path, *args: str, python: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess:
@@ -70,9 +76,7 @@ def _lab_requirements() -> list[str]:
 
 # ---------------------------------------------------------------------------- busybox
 def test_sim_engine_ready_with_busybox(tmp_path):
-    busybox = shutil.which("busybox")
-    if not busybox:
-        pytest.skip("no busybox installed")
+    busybox = need_busybox()
     r = doctor(tmp_path, LABKIT_ENGINE="sim", LABKIT_BUSYBOX="")      # the busybox on PATH
     assert r.returncode == 0, r.stdout + r.stderr
     assert "engine sim is ready" in r.stdout
