@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 from labkit.fs.node import OPAQUE_XATTR, LayerDir, Node
 from labkit.fs.overlay import Mount
-from labkit.fs.realfs import write_dir
+from labkit.fs.realfs import TRUSTED, write_dir
 
 MOUNT_OPTS = "index=off,redirect_dir=off,metacopy=off"
 
@@ -38,7 +38,7 @@ def kernel_mount(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
         dirs = []
         for i, layer in enumerate(lowers):
             d = base / f"l{i}"
-            write_dir(layer, d)
+            write_dir(layer, d, trust=TRUSTED)
             os.chmod(d, 0o755)
             os.utime(d, (0, 0))     # the model's root: Node.dir(0o755), mtime 0
             dirs.append(str(d))
@@ -47,7 +47,7 @@ def kernel_mount(lowers: Sequence[LayerDir], upper: LayerDir | None = None,
         upperdir = None
         if not read_only:
             upperdir = base / "u"
-            write_dir(upper or {}, upperdir)
+            write_dir(upper or {}, upperdir, trust=TRUSTED)
             os.chmod(upperdir, 0o755)
             os.utime(upperdir, (0, 0))
             (base / "w").mkdir()
@@ -237,7 +237,7 @@ def kernel_overlay_of(tmp: Path, lowers: list[LayerDir], upper: LayerDir | None)
     for i, layer in enumerate(lowers):
         d = tmp / f"lower{i}"
         d.mkdir()
-        write_dir(layer, d)
+        write_dir(layer, d, trust=TRUSTED)
         dirs.append(d)
     if upper is None and len(dirs) < 2:       # the kernel wants two lowers when read-only
         (tmp / "lower-empty").mkdir()
@@ -248,7 +248,7 @@ def kernel_overlay_of(tmp: Path, lowers: list[LayerDir], upper: LayerDir | None)
         up, work = tmp / "upper", tmp / "work"
         up.mkdir()
         work.mkdir()
-        write_dir(upper, up)
+        write_dir(upper, up, trust=TRUSTED)
         opts += f",upperdir={up},workdir={work}"
     merged = tmp / "merged"
     merged.mkdir()

@@ -5,7 +5,8 @@ Contract: a *layer directory* (``node.LayerDir``) is ``dict[path, Node]`` in ove
 ``trusted.overlay.opaque=y``); a merged view (``Tree``) holds neither. ``overlay.Mount(lowers
 top first, upper)`` behaves like a kernel overlayfs mount and raises ``OSError`` with the
 kernel's errno; ``layers`` merges, applies, diffs and squashes layer directories (bottom
-first); ``realfs`` writes and reads them as real directories; ``kernel`` mounts the real
-overlayfs; ``users`` and ``volumes`` add USER permissions and image volumes. Standard
+first); ``realfs`` writes and reads them as real directories, never anything privileged (no device
+other than a whiteout, no set-id bit, no xattr but the opaque mark); ``kernel`` mounts the
+real overlayfs with nodev,nosuid; ``users`` and ``volumes`` add USER permissions and image volumes. Standard
 library only; imports nothing outside ``values``, ``errors`` and ``formatting``.
 """

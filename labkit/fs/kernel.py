@@ -2,7 +2,8 @@
 
 ``KernelOverlay(lowers, upper)`` writes each ``LayerDir`` to a temporary directory with
 ``realfs.write_dir`` and mounts them the way Docker's overlay2 driver does
-(``lowerdir=`` top first, ``index=off,redirect_dir=off,metacopy=off``)::
+(``lowerdir=`` top first, ``index=off,redirect_dir=off,metacopy=off``), plus ``nodev,nosuid``
+(``MOUNT_FLAGS``)::
 
     with KernelOverlay([app_layer, base_layer], {}) as ovl:
         (ovl.merged / "etc" / "motd").read_text()   # real files, real kernel
@@ -35,6 +36,14 @@ variable ``LABKIT_KERNEL_ROUTE`` (``root``, ``userns``) chooses one. ``kernel_un
 says why no route can work here (``None`` when one can), so a lesson can fall back to the
 simulator; ``kernel_route()`` names the route that would run.
 
+The layers may come from an untrusted tar, so nothing privileged reaches the host:
+``realfs.write_dir`` makes no device node but whiteouts, no set-user-ID or set-group-ID bit and
+no xattr but the opaque mark (``ovl.dropped`` lists what it left out), and the mount takes
+``nodev,nosuid`` on both routes. A layer holding a device node cannot be shown by the kernel
+without one, so ``with`` raises ``KernelUnavailable`` naming it (a lesson then uses the
+simulator); other hostile values (a NUL in a name, a uid out of range ...) raise
+``UnsafeEntry`` before anything is written, whichever the route.
+
 Leaving the ``with`` block always unmounts and removes the temporary directories, on every
 path out (errors included, and at interpreter exit for an overlay never closed). A
 user-namespace mount cannot outlive its helper: the namespace dies with it, and the helper
@@ -42,10 +51,10 @@ cleans up and exits as soon as this process closes the pipe to it (or dies).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pickle
-import shutil
 import signal
 import stat as st
 import struct
@@ -58,9 +67,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 from .. import errors as lk_errors
-from ..errors import EngineUnavailable, KernelUnavailable, LabkitError
-from .node import OPAQUE_XATTR, LayerDir, Tree, norm_path
-from .realfs import read_dir, write_dir
+from ..errors import EngineUnavailable, KernelUnavailable, LabkitError, LayerError, UnsafeEntry
+from .node import OPAQUE_XATTR, LayerDir, Node, Tree, norm_path
+from .realfs import Dropped, check_layer, read_dir, remove_tree, walk, write_dir
 
 MOUNT_OPTIONS = "index=off,redirect_dir=off,metacopy=off"
 """What Docker's overlay2 driver leaves off: hard links break on copy-up, no renamed dirs."""
@@ -70,6 +79,10 @@ USERNS_MOUNT_OPTIONS = "index=off,redirect_dir=nofollow,metacopy=off,userxattr"
 It refuses ``redirect_dir=off`` where the kernel turns "off" into "follow"
 (CONFIG_OVERLAY_FS_REDIRECT_ALWAYS_FOLLOW); ``nofollow`` neither makes nor follows
 redirects, which is the same as "off" for layers that carry none."""
+
+MOUNT_FLAGS = "nodev,nosuid"
+"""Added to every mount, by both routes: a layer from an untrusted tar can make no device
+usable and no set-id program run through the mount (``realfs`` writes neither anyway)."""
 
 USER_OPAQUE_XATTR = "user.overlay.opaque"
 """Where overlayfs mounted with ``userxattr`` reads and writes the opaque mark."""
@@ -107,25 +120,16 @@ def _remove_tree(base: Path, merged: Path | None) -> None:
     delete the lower layers' files through the overlay)."""
     if merged is not None and not _unmount(merged):
         return
-    shutil.rmtree(base, ignore_errors=True)
+    remove_tree(base)
 
 
 def _remove_own_tree(base: Path) -> None:
     """Remove a tree whose entries are all ours but may be unreadable to us outside the
-    namespace that made them (overlay's ``work/work`` is mode 000): open up its directories,
-    then remove it."""
+    namespace that made them (overlay's ``work/work`` is mode 000): open up each directory
+    as it goes."""
     if not base.is_dir() or base.is_symlink():
         return
-    stack = [base]
-    while stack:
-        d = stack.pop()
-        try:
-            os.chmod(d, 0o700)
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        stack += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
-    shutil.rmtree(base, ignore_errors=True)
+    remove_tree(base, open_up=True)
 
 
 # -- which route can run --------------------------------------------------------------------
@@ -149,7 +153,8 @@ def _why_not_root() -> str | None:
     try:
         for d in ("l", "u", "w", "m"):
             (base / d).mkdir()
-        r = _mount(f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'}", base / "m")
+        r = _mount(f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'},"
+                   + MOUNT_FLAGS, base / "m")
         if r.returncode != 0:
             return r.stderr.strip() or "mount -t overlay failed"
         return None
@@ -223,19 +228,15 @@ def raw_entries(root: Path, *, opaque_xattr: str = OPAQUE_XATTR) -> list[RawEntr
     """The entries under a real directory (e.g. an overlay upper dir), sorted by path, with
     device numbers and the opaque xattr (``opaque_xattr``) read from the disk itself
     (``os.lstat``, ``os.getxattr``)."""
-    root = Path(root)
     out: list[RawEntry] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            s = os.lstat(full)
+    with contextlib.closing(walk(Path(root))) as entries:     # iterative, bounded fds
+        for rel, s, dfd, name in entries:
             opaque = False
             if st.S_ISDIR(s.st_mode):
                 kind = "dir"
                 try:
-                    opaque = os.getxattr(full, opaque_xattr, follow_symlinks=False) == b"y"
+                    opaque = os.getxattr(f"/proc/self/fd/{dfd}/{name}", opaque_xattr,
+                                         follow_symlinks=False) == b"y"
                 except OSError:
                     opaque = False
             elif st.S_ISREG(s.st_mode):
@@ -247,19 +248,29 @@ def raw_entries(root: Path, *, opaque_xattr: str = OPAQUE_XATTR) -> list[RawEntr
             else:
                 kind = "other"
             out.append(RawEntry(rel, kind, s.st_size if kind == "file" else 0, opaque, opaque_xattr))
-    return sorted(out, key=lambda e: tuple(e.path.split("/")))
+    return sorted(out, key=lambda e: e.path.replace("/", "\0"))
 
 
 # -- the layout both routes mount -----------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Layout:
+    """What ``_lay_out`` made: the mount options, the upper directory (``None`` for a
+    read-only mount) and what ``write_dir`` left out of the layers."""
+    options: str
+    upper: Path | None
+    dropped: tuple[Dropped, ...]
+
+
 def _lay_out(base: Path, lowers: Sequence[LayerDir], upper: LayerDir | None,
-             extra: str) -> tuple[str, Path | None]:
-    """Write the layers under ``base`` and make ``base/merged``; the mount options and the
-    upper directory (``None`` for a read-only mount)."""
+             extra: str, opaque_xattr: str = OPAQUE_XATTR) -> _Layout:
+    """Write the layers under ``base`` (the opaque mark as ``opaque_xattr``) and make
+    ``base/merged``."""
     dirs = []
+    dropped: list[Dropped] = []
     for i, layer in enumerate(lowers):
         d = base / f"lower{i}"
-        write_dir(layer, d)
+        dropped += write_dir(layer, d, opaque_xattr=opaque_xattr)
         os.chmod(d, 0o755)
         dirs.append(str(d))
     if upper is None and len(dirs) == 1:   # the kernel wants 2 lowers then
@@ -269,12 +280,22 @@ def _lay_out(base: Path, lowers: Sequence[LayerDir], upper: LayerDir | None,
     upper_dir = None
     if upper is not None:
         upper_dir = base / "upper"
-        write_dir(upper, upper_dir)
+        dropped += write_dir(upper, upper_dir, opaque_xattr=opaque_xattr)
         os.chmod(upper_dir, 0o755)
         (base / "work").mkdir()
         opts += f",upperdir={upper_dir},workdir={base / 'work'}"
     (base / "merged").mkdir()
-    return opts + "," + extra, upper_dir
+    return _Layout(f"{opts},{extra},{MOUNT_FLAGS}", upper_dir, tuple(dropped))
+
+
+def _device_in(layers: Sequence[LayerDir | None]) -> str | None:
+    """Why the kernel cannot show these layers as they are: the first device node, or None."""
+    for layer in layers:
+        for path, node in (layer or {}).items():
+            if isinstance(node, Node) and node.kind in ("char", "block"):
+                return (f"/{path} is a {node.kind} device node, and labkit never creates one on "
+                        "the host (only whiteouts, char 0/0)")
+    return None
 
 
 class KernelOverlay:
@@ -283,7 +304,8 @@ class KernelOverlay:
     point, ``upper_dir`` the upper directory (``None`` when read-only), ``route`` how it was
     mounted ("root" or "user namespace"; ``route=`` or ``LABKIT_KERNEL_ROUTE`` chooses),
     ``lost_owners`` the paths whose owner the user namespace could not hold (written as root),
-    ``helper_pid`` the process holding a user-namespace mount (``None`` for root)."""
+    ``dropped`` what ``realfs.write_dir`` left out (set-id bits, xattrs other than the opaque
+    mark), ``helper_pid`` the process holding a user-namespace mount (``None`` for root)."""
 
     def __init__(self, lowers: Sequence[LayerDir], upper: LayerDir | None = None, *,
                  route: str | None = None) -> None:
@@ -301,6 +323,7 @@ class KernelOverlay:
         self.options = ""
         self.opaque_xattr = OPAQUE_XATTR
         self.lost_owners: tuple[str, ...] = ()
+        self.dropped: tuple[Dropped, ...] = ()
         self.helper_pid: int | None = None
         self._mounted = False
         self._helper: _Helper | None = None
@@ -319,6 +342,13 @@ class KernelOverlay:
     def __enter__(self) -> "KernelOverlay":
         if not hasattr(os, "geteuid") or os.uname().sysname != "Linux":
             raise KernelUnavailable("overlayfs is a Linux filesystem", fix=_FIX)
+        layers = [*self.lowers, self.initial_upper]
+        device = _device_in(layers)
+        if device:
+            raise KernelUnavailable(device, fix="leave device nodes out of the layers, or use "
+                                    "labkit.Mount (the simulator), which models them")
+        for layer in layers:          # before any route: the same refusal from both
+            check_layer(layer or {})
         reasons = []
         try:
             for r in _candidates(self.wanted_route):
@@ -339,8 +369,14 @@ class KernelOverlay:
         self.base = Path(tempfile.mkdtemp(prefix="labkit-kovl-"))
         self.merged = self.base / "merged"
         self._cleanup = weakref.finalize(self, _remove_tree, self.base, self.merged)
-        self.options, self.upper_dir = _lay_out(self.base, self.lowers, self.initial_upper,
-                                                MOUNT_OPTIONS)
+        try:
+            layout = _lay_out(self.base, self.lowers, self.initial_upper, MOUNT_OPTIONS)
+        except UnsafeEntry:
+            raise                   # the layer's fault: the other route would refuse it too
+        except (OSError, LayerError) as exc:     # this machine's: try the other route
+            self.close()
+            return f"cannot write the layers: {getattr(exc, 'message', exc)}"
+        self.options, self.upper_dir, self.dropped = layout.options, layout.upper, layout.dropped
         r = _mount(self.options, self.merged)
         if r.returncode != 0:
             self.close()
@@ -366,6 +402,7 @@ class KernelOverlay:
         self.upper_dir = None if info["upper"] is None else Path(info["upper"])
         self.options = info["options"]
         self.lost_owners = tuple(info["lost_owners"])
+        self.dropped = tuple(info["dropped"])
         self.opaque_xattr = USER_OPAQUE_XATTR
         self._mounted = True
         return None
@@ -614,27 +651,16 @@ def _is_mapped(i: int, ranges: list[tuple[int, int]]) -> bool:
     return any(first <= i < first + count for first, count in ranges)
 
 
-def _to_userxattr(layer: LayerDir, uids: list, gids: list, lost: set[str]) -> LayerDir:
-    """A layer in the form overlayfs reads under ``userxattr``, with owners the namespace can
-    hold (unmapped ones become root; their paths go to ``lost``)."""
+def _owned_here(layer: LayerDir, uids: list, gids: list, lost: set[str]) -> LayerDir:
+    """A layer with owners the namespace can hold (unmapped ones become root; their paths go
+    to ``lost``). ``write_dir(..., opaque_xattr=USER_OPAQUE_XATTR)`` writes the opaque mark
+    the way overlayfs reads it under ``userxattr`` (and refuses device nodes)."""
     out: LayerDir = {}
     for path, node in layer.items():
-        if node.kind in ("char", "block"):
-            raise EngineUnavailable(f"/{path} is a device node: only root can make one",
-                                    fix="mount as root, or use labkit.Mount (the simulator)")
-        xattrs = []
-        for key, value in node.xattrs:
-            if key == OPAQUE_XATTR:
-                key = USER_OPAQUE_XATTR
-            elif key.startswith("trusted."):
-                raise EngineUnavailable(f"/{path} carries the xattr {key}: only root can set "
-                                        "trusted.* xattrs", fix="mount as root, or use labkit.Mount "
-                                        "(the simulator)")
-            xattrs.append((key, value))
         if node.kind != "whiteout" and not (_is_mapped(node.uid, uids) and _is_mapped(node.gid, gids)):
             lost.add(path)
             node = replace(node, uid=0, gid=0)
-        out[path] = replace(node, xattrs=tuple(xattrs)) if xattrs != list(node.xattrs) else node
+        out[path] = node
     return out
 
 
@@ -675,7 +701,7 @@ class _Served:
             return (f"the temporary directory {base.parent} does not take user.* xattrs: "
                     f"{exc.strerror}")
         r = _mount(f"lowerdir={base / 'l'},upperdir={base / 'u'},workdir={base / 'w'},"
-                   + USERNS_MOUNT_OPTIONS, self.merged)
+                   f"{USERNS_MOUNT_OPTIONS},{MOUNT_FLAGS}", self.merged)
         if r.returncode != 0:
             return (r.stderr.strip() or "mount -t overlay failed") + " (with userxattr)"
         return None
@@ -683,21 +709,25 @@ class _Served:
     def mount(self, lowers: Sequence[LayerDir], upper: LayerDir | None) -> dict:
         uids, gids = _mapped("/proc/self/uid_map"), _mapped("/proc/self/gid_map")
         lost: set[str] = set()
-        lowers = [_to_userxattr(layer, uids, gids, lost) for layer in lowers]
-        upper = None if upper is None else _to_userxattr(upper, uids, gids, lost)
+        lowers = [_owned_here(layer, uids, gids, lost) for layer in lowers]
+        upper = None if upper is None else _owned_here(upper, uids, gids, lost)
         self.base = Path(os.path.realpath(tempfile.mkdtemp(prefix="labkit-kovl-")))
         self.merged = self.base / "merged"
         try:
-            options, self.upper = _lay_out(self.base, lowers, upper, USERNS_MOUNT_OPTIONS)
-        except OSError as exc:
-            raise EngineUnavailable(f"cannot write the layers in the user namespace: {exc}",
-                                    fix=_FIX) from None
-        r = _mount(options, self.merged)
+            layout = _lay_out(self.base, lowers, upper, USERNS_MOUNT_OPTIONS, USER_OPAQUE_XATTR)
+        except UnsafeEntry:
+            raise
+        except (OSError, LayerError) as exc:     # e.g. no whiteouts (mknod) in a user namespace
+            raise EngineUnavailable("cannot write the layers in the user namespace: "
+                                    f"{getattr(exc, 'message', exc)}", fix=_FIX) from None
+        self.upper = layout.upper
+        r = _mount(layout.options, self.merged)
         if r.returncode != 0:
             raise EngineUnavailable(f"mount -t overlay (in a user namespace) failed: "
                                     f"{r.stderr.strip()}", fix=_FIX)
         return {"base": str(self.base), "upper": None if self.upper is None else str(self.upper),
-                "options": options, "lost_owners": sorted(lost)}
+                "options": layout.options, "lost_owners": sorted(lost),
+                "dropped": list(layout.dropped)}
 
     def tree(self, with_data: bool) -> Tree:
         if self.merged is None:

@@ -11,7 +11,6 @@ Two forms of the same thing:
 """
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from ..errors import LabkitError
 from ..fs.kernel import raw_entries
 from ..fs.node import LayerDir, norm_path
-from ..fs.realfs import write_dir
+from ..fs.realfs import remove_tree, write_dir
 from ..oci.image import open_image
 from ..oci.tar.reader import iter_entries
 from .lesson02 import model_entries
@@ -105,6 +104,6 @@ def on_disk(layer: LayerDir, *, under: str = "", real: bool = True) -> DiskView:
             found = [e for e in raw_entries(tmp / "layer") if keep(e.path)]
             return DiskView(tuple(str(e) for e in found), "read back from a real directory")
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
     found = [e for e in model_entries(layer) if keep(e.path)]
     return DiskView(tuple(str(e) for e in found), "the model" + ("" if not real else " (device nodes need root)"))

@@ -9,7 +9,7 @@ from requirekit import skip_unless_required
 
 from labkit.errors import LabkitError, UnsafeEntry
 from labkit.fs.node import OPAQUE_XATTR, Node
-from labkit.fs.realfs import read_dir, write_dir
+from labkit.fs.realfs import TRUSTED, Dropped, read_dir, write_dir
 
 
 @pytest.fixture(autouse=True)
@@ -32,12 +32,15 @@ LAYER = {
 
 def test_write_dir_makes_the_kernel_overlay_form(tmp_path):
     root = tmp_path / "layer"
-    write_dir(LAYER, root)
+    dropped = write_dir(LAYER, root)
     s = os.lstat(root / "etc/motd")
     assert stat.S_ISCHR(s.st_mode) and s.st_rdev == os.makedev(0, 0)
     assert os.getxattr(root / "var", OPAQUE_XATTR) == b"y"
     p = os.lstat(root / "etc/passwd")
-    assert (stat.S_IMODE(p.st_mode), p.st_uid, p.st_gid, p.st_mtime) == (0o4755, 7, 8, 2000)
+    # set-user-ID is never written from a layer (test_realfs_hostile.py): 04755 lands as 0755
+    assert (stat.S_IMODE(p.st_mode), p.st_uid, p.st_gid, p.st_mtime) == (0o755, 7, 8, 2000)
+    assert [d.path for d in dropped] == ["etc/passwd", "etc/passwd-"]
+    assert all(isinstance(d, Dropped) and "set-user-ID" in d.what for d in dropped)
     assert p.st_ino == os.lstat(root / "etc/passwd-").st_ino and p.st_nlink == 2
     assert os.readlink(root / "var/link") == "/etc/passwd"
     assert os.lstat(root / "var/link").st_uid == 5
@@ -48,7 +51,7 @@ def test_write_dir_makes_the_kernel_overlay_form(tmp_path):
 
 
 def test_read_dir_is_the_inverse_of_write_dir(tmp_path):
-    write_dir(LAYER, tmp_path / "l")
+    write_dir(LAYER, tmp_path / "l", trust=TRUSTED)     # set-id bits too: labkit's own layer
     assert read_dir(tmp_path / "l") == dict(sorted(LAYER.items(), key=lambda kv: kv[0].split("/")))
 
 
