@@ -36,7 +36,9 @@ Use::
 Known limits: ``COPY --from=<stage>`` keys on the files of that stage's image, which the
 model does not have. It assumes they change exactly when that stage was rebuilt; such
 predictions carry ``certain=False`` (Docker still hits when a rebuilt stage produced
-byte-identical files), and their ``key`` is the model's own token. HEALTHCHECK keys are
+byte-identical files), and their ``key`` is the model's own token. Every step whose outcome
+follows from such a step (later in its stage, in a stage built FROM it, or copying from it)
+is uncertain too, and its reason names the step it depends on. HEALTHCHECK keys are
 Docker's own text (the parsed struct, so ``--interval=60s`` and ``--interval=1m`` hit each
 other); ONBUILD and MAINTAINER keys are their text. What a FROM image's config contributes
 (ENV, WorkingDir, SHELL) is known when it is passed in ``bases``; its ONBUILD triggers are
@@ -522,6 +524,7 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
     out: list[StepPrediction] = []
     busted: dict[int, PlannedStep] = {}
     rebuilt: set[str] = set()
+    doubt: dict[str, PlannedStep] = {}      # stage -> its first step the model cannot be sure of
     final_steps: dict[str, PlannedStep] = {}
     for p in steps:
         p = replace(p, parent=actual.get(p.parent, p.parent))
@@ -560,6 +563,16 @@ def predict(dockerfile: Dockerfile, context: BuildContext | str | None = None, *
                 certain = False
                 why += (f" (stage {p.from_stage} was rebuilt; Docker still hits if the copied "
                         "files came out byte-identical)")
+        stage = dockerfile.stages[p.stage_index]
+        after = doubt.get(p.stage) or (doubt.get(dockerfile.stages[stage.base_stage].label)
+                                       if stage.base_stage is not None else None) \
+            or (doubt.get(p.from_stage) if p.from_stage is not None else None)
+        if certain and after is not None and not no_cache:
+            certain = False
+            why += (f" (uncertain: it follows step {after.step}, {after.instruction.original}, "
+                    "whose outcome the model cannot know)")
+        if not certain:
+            doubt.setdefault(p.stage, p)
         if not hit:
             busted.setdefault(p.stage_index, p)
             rebuilt.add(p.stage)

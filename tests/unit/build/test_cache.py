@@ -193,6 +193,23 @@ def test_copy_from_a_rebuilt_stage_is_flagged_uncertain(tmp_path):
     assert rebuilt.hits == (True, False, False) and not rebuilt.steps[2].certain
 
 
+def test_what_follows_an_uncertain_step_is_uncertain_and_says_why(tmp_path):
+    """A RUN after an uncertain COPY --from, and a stage built FROM that stage: Docker hits
+    them all when the rebuilt stage made byte-identical files, so none is a certain miss."""
+    text = ("FROM base AS build\nARG V=1\nRUN make $V\nFROM base AS app\n"
+            "COPY --from=build /out /out\nRUN use /out\nFROM app\nRUN more\n"
+            "FROM base\nRUN independent\n")
+    ctx = _ctx(tmp_path, {}, text)
+    state = _run(ctx, CacheState()).state
+    rebuilt = _run(ctx, state, build_args={"V": "2"})
+    got = {s.instruction: (s.hit, s.certain) for s in rebuilt.steps}
+    assert got == {"ARG V=1": (True, True), "RUN make $V": (False, True),
+                   "COPY --from=build /out /out": (False, False), "RUN use /out": (False, False),
+                   "RUN more": (False, False), "RUN independent": (True, True)}
+    use = next(s for s in rebuilt.steps if s.instruction == "RUN use /out")
+    assert "step 5, COPY --from=build /out /out" in use.reason
+
+
 def test_missing_copy_source_is_a_build_error(tmp_path):
     ctx = _ctx(tmp_path, {}, "FROM base\nCOPY nothere /x\n")
     with pytest.raises(BuildError, match="nothere"):
