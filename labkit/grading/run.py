@@ -90,7 +90,8 @@ def grade(submissions: str | Path, *, engine: str = "sim", timeout: float = 300,
     if not subs:
         raise ExerciseError(f"no notebooks in {submissions}",
                             fix="put <student>/*.ipynb or <student>.ipynb in it")
-    out = Path(out) if out else Path(submissions).resolve().parent / "grades"
+    # absolute: each run works in its student's folder, where a relative path means another place
+    out = Path(out).resolve() if out else Path(submissions).resolve().parent / "grades"
     out.mkdir(parents=True, exist_ok=True)
     work = out
     with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:

@@ -23,10 +23,27 @@ def _rows(runs, exercises=()):
             for r in make_rows(runs, exercises)]
 
 
-def test_a_course_exercise_not_in_the_registry_keeps_the_maximum_its_log_gave():
+def test_a_course_exercise_the_teacher_names_keeps_the_maximum_its_log_gave():
     runs = [RunOutcome("ann", NB, "ok", 1.0, "", (LogRecord("course-1", True, 3, 3),)),
             RunOutcome("ben", NB, "ok", 1.0, "", ())]
-    assert _rows(runs) == [("ann", "course-1", 3, 3, "passed"), ("ben", "course-1", 0, 3, "missing")]
+    assert _rows(runs, ["course-1"]) == [("ann", "course-1", 3, 3, "passed"),
+                                         ("ben", "course-1", 0, 3, "missing")]
+
+
+def test_an_id_nobody_registered_or_named_counts_for_nothing_and_touches_nobody_else():
+    forged = (LogRecord("00-a", True, 1, 1), LogRecord("bonus", True, 1_000_000, 1_000_000))
+    runs = [RunOutcome("eve", NB, "ok", 1.0, "", forged),
+            RunOutcome("bob", NB, "ok", 1.0, "", (LogRecord("00-a", True, 1, 1),))]
+    top = get("00-a").max_points
+    assert _rows(runs) == [("bob", "00-a", min(1, top), top, "passed" if top == 1 else "partial"),
+                           ("eve", "00-a", min(1, top), top, "passed" if top == 1 else "partial"),
+                           ("eve", "bonus", 0, 0, "ignored")]
+    assert "do not count" in make_rows(runs)[-1].messages[0]
+
+
+def test_a_student_who_checked_nothing_still_has_a_row():
+    runs = [RunOutcome("ann", NB, "ok", 1.0, "", ())]
+    assert _rows(runs) == [("ann", "(notebook)", 0, 0, "no checks")]
 
 
 @pytest.mark.parametrize("status", ["error", "timeout"])
@@ -76,3 +93,13 @@ def test_grades_csv_has_the_header_and_one_line_per_row(tmp_path):
     assert lines == [["student", "exercise", "points", "max", "status"],
                      ["ann", "05-a", "4", "4", "passed"],
                      ["ann", "(notebook)", "0", "0", "timeout"]]
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://127.0.0.1/x","click")', "+1", "-2+3", "@SUM(A1)",
+                                  "\tx", "\r=1"])
+def test_grades_csv_cells_never_start_a_formula(tmp_path, name):
+    runs = [RunOutcome(name, NB, "ok", 1.0, "", (LogRecord("05-a", True, 4, 4),))]
+    out = write_csv(make_rows(runs), tmp_path / "grades.csv")
+    with open(out, newline="", encoding="utf-8") as fh:
+        cell = list(csv.reader(fh))[1][0]
+    assert cell == "'" + name          # shown as the text it is, never run
