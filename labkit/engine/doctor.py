@@ -38,7 +38,7 @@ from .docker import DockerEngine
 LEARNER_EXTRA, DOCKER_EXTRA, DEV_EXTRA = "lab", "docker", "dev"
 _FALLBACK = {"lab": ("jupyterlab", "ipywidgets", "graphviz", "nbclient", "nbformat", "ipykernel"),
              "docker": ("docker",),
-             "dev": ("dockerfile-parse", "pytest", "nbval", "hypothesis", "playwright", "build", "ruff")}
+             "dev": ("dockerfile-parse", "pytest", "nbval", "hypothesis", "playwright", "build", "ruff", "mutmut")}
 # programs the test suite uses, and what is skipped without them
 DEV_PROGRAMS = (("chromium", "chromium", "the browser test (pytest -m browser)"),
                 ("docker-registry", "docker-registry", "lesson 09's real registry on the Docker engine"))

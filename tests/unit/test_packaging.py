@@ -35,7 +35,7 @@ except ModuleNotFoundError:   # Python 3.10: pytest's own dependency
 ROOT = layout.ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-TEST_TOOLS = {"pytest", "nbval", "hypothesis", "playwright", "dockerfile-parse", "build", "ruff"}
+TEST_TOOLS = {"pytest", "nbval", "hypothesis", "playwright", "dockerfile-parse", "build", "ruff", "mutmut"}
 NO_DAEMON = "unix:///nonexistent/labkit-packaging-test.sock"   # nothing here talks to Docker
 
 # not source: never copied to build from, never in the sdist
