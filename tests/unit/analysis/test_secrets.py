@@ -238,3 +238,40 @@ def test_the_table_has_a_hit_and_a_near_miss_for_every_pattern() -> None:
     misses = {p.values[0] for p in SECRET_ROWS if not p.values[3]}
     assert targets - hits == set() and targets - misses == set()
     assert hits | misses == targets
+
+
+# ---------------------------------------------------------------------- the small rules, pinned
+# (mutation testing found each of these untested)
+
+def test_a_finding_tells_its_story_in_the_layers_words() -> None:
+    from labkit.analysis.secrets import SecretFinding
+    gone = SecretFinding("app/.env", "dotenv file", "credential file by name", 1, 2)
+    steps = {1: "COPY . /app", 2: "RUN rm /app/.env"}
+    assert gone.story(steps) == ("/app/.env: dotenv file [credential file by name], added by layer 1 "
+                                 "(COPY . /app), deleted by layer 2 (RUN rm /app/.env), but still "
+                                 "stored in layer 1")
+    hidden = SecretFinding("k", "private key", "d", 3, 4, "hidden by opaque directory")
+    assert hidden.story() == ("/k: private key [d], added by layer 3, hidden by opaque directory by "
+                              "layer 4, but still stored in layer 3")
+    kept = SecretFinding("k", "private key", "d", 0)
+    assert kept.story({}) == "/k: private key [d], added by layer 0, still in the final filesystem"
+
+
+def test_mask_keeps_a_quarter_up_to_four_characters_of_text_or_bytes() -> None:
+    from labkit.analysis.secrets import mask
+    assert mask("AKIAIOSFODNN7EXAMPLE") == "AKIA…(20 chars)"
+    assert mask(b"abcdefg") == "a…(7 chars)"
+    assert mask(b"\xff\xfeSECRETS") == "\ufffd\ufffd…(9 chars)"      # bad UTF-8 is replaced, not raised
+
+
+def test_only_non_empty_files_up_to_the_cap_are_read() -> None:
+    from labkit.analysis.secrets import SIZE_CAP, wants_content
+    assert [wants_content("f", n) for n in (0, 1, SIZE_CAP, SIZE_CAP + 1)] == [False, True, True, False]
+
+
+def test_a_nul_in_the_first_kilobyte_makes_a_file_binary_and_judged_by_name_only() -> None:
+    key = b"AKIAIOSFODNN7EXAMPLE"
+    assert scan("bin", b"x" * 1023 + b"\0" + key) == []                   # NUL at byte 1024
+    assert [k for k, _ in scan("txt", b"x" * 1024 + b"\0 " + key)] == ["AWS access key id"]
+    assert scan(".env", b"\0" + b"A=1") == [("dotenv file", "credential file by name")]
+    assert scan(".env", b"A=1\n") == [("dotenv file", "credential file by name, 4 bytes read")]
