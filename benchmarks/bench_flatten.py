@@ -12,9 +12,15 @@ average, then wall and CPU seconds (this process plus its children) and both rat
   process (``jobs=1``) and with the default worker processes (every CPU);
 * the real CLI end to end, ``python -m labkit flatten IMAGE --json > /dev/null`` (interpreter
   start, workers, JSON output);
+* peak RSS of the real CLI, each in a fresh process (GNU time's ``%M``, else the child's own
+  ``VmHWM``): ``labkit flatten IMAGE --json`` and ``labkit inspect IMAGE --json`` on the same
+  image (100k entries by default), with the default worker processes and with ``--jobs 1``;
 * unless ``--speed-only``: lookup cost (``overlay.Mount``) at 128 stacked layers vs 1, peak
   traced Python memory of ``flatten`` (in-process and with workers) and of ``read_layer``
   per 100k entries, max RSS of this process and of a worker.
+
+``--rss-only`` prints only the generation line and the CLI peak RSS rows (quick before/after
+comparisons: run it in a ``git worktree`` of the old commit and in this one).
 """
 from __future__ import annotations
 
@@ -107,11 +113,45 @@ def _old_reader():
     return mod
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_rss_commands(image: Path) -> list[tuple[str, list[str]]]:
+    py = [sys.executable, "-m", "labkit"]
+    return [("labkit flatten --json", py + ["flatten", str(image), "--json"]),
+            ("labkit flatten --json --jobs 1", py + ["flatten", str(image), "--json", "--jobs", "1"]),
+            ("labkit inspect --json", py + ["inspect", str(image), "--json"])]
+
+
+def cli_rss(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of ``cmd`` run in a fresh process, its output discarded.
+
+    GNU time (``%M``) measures the command's own peak: ``ru_maxrss`` of a child started from
+    this (big) process would count the pages it shared with this one before ``exec``. Without
+    GNU time, the command runs under a small Python wrapper that prints its child's peak."""
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        if gnu_time:
+            full = [gnu_time, "-q", "-f", "%M", "-o", out.name, *cmd]
+        else:
+            wrap = ("import resource, subprocess, sys; subprocess.run(sys.argv[2:], check=True, "
+                    "stdout=subprocess.DEVNULL); open(sys.argv[1], 'w').write("
+                    "str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
+            full = [sys.executable, "-c", wrap, out.name, *cmd]
+        t0 = time.perf_counter()
+        subprocess.run(full, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        wall = time.perf_counter() - t0
+        digits = [x for x in out.read().split() if x.isdigit()]
+    return wall, int(digits[-1]) if digits else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=100)
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--speed-only", action="store_true", help="skip the lookup and memory sections")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only the peak RSS of `labkit flatten --json` and `labkit inspect --json`")
     args = ap.parse_args()
     per_layer = args.files // args.layers
     rng = random.Random(7)
@@ -130,6 +170,14 @@ def main() -> int:
         del layers
         print(f"generated {args.layers} layers, {args.layers * per_layer} entries, "
               f"{total_bytes / 1e6:.0f} MB of layer tars in {time.perf_counter() - t0:.1f}s")
+
+        # ---- peak RSS of the CLI (what a learner's machine must have)
+        print(f"load average before measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for label, cmd in cli_rss_commands(image):
+            wall, rss = cli_rss(cmd)
+            print(f"peak RSS, {label:40s}: {rss / 1024:7.1f} MiB ({wall:.2f}s wall)")
+        if args.rss_only:
+            return 0
 
         # ---- listing speed
         print(f"load average before measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

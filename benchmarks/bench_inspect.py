@@ -5,6 +5,7 @@ a deleted directory and an opaque directory), then measures, each in a fresh pro
 
 * ``labkit inspect IMAGE.tar --json``            (verify + analysis + secret scan)
 * ``labkit inspect IMAGE.tar --json --no-secrets``
+* ``labkit flatten IMAGE.tar --json``             (the same image flattened, for its peak RSS)
 * ``tar -tvf`` over every layer tar of the image (extracted beforehand, not timed)
 * the hashing floor: sha256 of every layer's bytes, layers spread over the cores (each
   layer's sha256 is sequential, so no verifying reader can finish sooner)
@@ -18,6 +19,7 @@ every ``labkit inspect`` hashes every layer again.
     python benchmarks/bench_inspect.py                 # ~1 GB, 50k files
     python benchmarks/bench_inspect.py --mb 100 --files 5000
     python benchmarks/bench_inspect.py --keep /tmp/bi --repeat 3   # reuse; fastest of 3 per row
+    python benchmarks/bench_inspect.py --mb 100 --files 100000     # peak RSS on 100k entries
 """
 from __future__ import annotations
 
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 layer_tars.append(out)
         py = [sys.executable, "-m", "labkit", "inspect", str(image), "--json"]
+        flat = [sys.executable, "-m", "labkit", "flatten", str(image), "--json"]
         subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)   # warm the page cache
         me = [sys.executable, str(Path(__file__).resolve())]
         lts = [str(x) for x in layer_tars]
@@ -220,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         measures = [("tar -tvf (every layer tar)", tar_all),
                     ("labkit inspect --json", lambda: timed(py)),
                     ("labkit inspect --json --no-secrets", lambda: timed(py + ["--no-secrets"])),
+                    ("labkit flatten --json", lambda: timed(flat)),
                     (f"floor: sha256 of the layers, {cores} cores", lambda: timed(me + ["--hash-floor", *lts])),
                     ("floor: iter_entries, 1 thread", lambda: timed(me + ["--parse-floor", *lts]))]
         best: dict[str, tuple[float, float, int]] = {}
@@ -234,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, wall, cpu, rss in rows:
             print(f"{name:36} {wall:8.2f} {cpu:8.2f} {rss / 1024:8.1f}MiB  {wall / t_tar:8.1f} {cpu / max(c_tar, 1e-3):8.1f}")
         inspect_wall = rows[1][1]
-        (_, hash_wall, hash_cpu, _), (_, parse_wall, parse_cpu, _) = rows[3], rows[4]
+        (_, hash_wall, hash_cpu, _), (_, parse_wall, parse_cpu, _) = rows[4], rows[5]
         floor = max(hash_wall, parse_wall, (hash_cpu + parse_cpu) / cores)
         print(f"\nlabkit inspect takes {inspect_wall / t_tar:.1f}x the time of tar -tvf. Verifying every "
               f"digest alone takes {hash_wall:.2f}s ({hash_wall / t_tar:.1f}x tar, {hash_cpu:.2f}s CPU); "

@@ -24,7 +24,9 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from ..errors import LabkitError
 from ..formatting import human_size, short_instruction
-from ..oci.tar.reader import clean_path, gc_paused, iter_entries
+from ..fs.layers import check_layer_count
+from ..oci.limits import Limits, Tally
+from ..oci.tar.reader import clean_path, gc_paused
 from . import secrets as _secrets
 from .report import analysis_dict, analysis_html, analysis_text
 
@@ -442,6 +444,8 @@ class _Overlay:
     def add_layer(self, index: int, entries: Sequence[_E],
                   hits: Mapping[str, list[tuple[str, str]]] | None = None) -> LayerSummary:
         view, kids, groups, events = self.view, self.kids, self.groups, self.events
+        n_entries, tar_bytes = len(entries), sum(e[2] for e in entries)   # the tar's own counts
+        entries = _last_wins(entries)                                      # what the layer holds
         added, modified, deleted, opaque = [], [], [], []
         for e in entries:
             kind = e[1]
@@ -467,10 +471,9 @@ class _Overlay:
         local: dict[str, int] = {}                       # path -> group, for hard links
         largest: list[tuple[int, str]] = []
         top = self.top
-        file_count = content = tar_bytes = 0
+        file_count = content = 0
         for path, kind, header_size, e_content, hardlink, found, _w in entries:
             content += e_content
-            tar_bytes += header_size
             marker = kind == "opaque" or kind == "whiteout"
             parent = path.rpartition("/")[0]
             if kind == "opaque" and path:
@@ -529,7 +532,7 @@ class _Overlay:
         return LayerSummary(
             index=index, instruction=self.instructions.get(index, ""),
             size=content, tar_bytes=tar_bytes,
-            entries=len(entries), file_count=file_count, added=tuple(added), modified=tuple(modified),
+            entries=n_entries, file_count=file_count, added=tuple(added), modified=tuple(modified),
             deleted=tuple(deleted), opaque_dirs=tuple(opaque),
             largest=tuple(PathSize(p, s) for s, p in sorted(largest, key=lambda x: (-x[0], x[1]))),
             hidden_later=0)
@@ -543,6 +546,32 @@ class _Overlay:
               "layers " + ", ".join(str(i) for i in adders))
         what = f"/{ev.path}" + (f" ({ev.files} files)" if ev.files > 1 else "")
         return f"{what}: {human_size(ev.bytes)} added by {by}, {ev.how} by {name(ev.layer)}"
+
+
+def _last_wins(entries: Sequence[_E]) -> Sequence[_E]:
+    """The entries of one layer that its unpacked directory keeps: Docker unpacks them in
+    order, and an entry whose (normalised) path an earlier entry already had replaces it
+    (``/a`` then ``a``; names equal after cleaning are refused before this), together with
+    what was under it unless both are directories. Whiteouts and opaque markers stay (they
+    act on the layers below). ``entries`` itself when no path repeats (nearly always)."""
+    paths = [e[0] for e in entries if e[1] != "whiteout" and e[1] != "opaque"]
+    if len(set(paths)) == len(paths):
+        return entries
+    dead: set[int] = set()
+    last: dict[str, int] = {}
+    for k, e in enumerate(entries):
+        path, kind = e[0], e[1]
+        if kind == "whiteout" or kind == "opaque":
+            continue
+        j = last.get(path)
+        if j is not None:
+            dead.add(j)
+            if not (kind == "dir" and entries[j][1] == "dir"):
+                under = path + "/"
+                dead.update(i for i in range(k) if entries[i][0].startswith(under)
+                            and entries[i][1] not in ("whiteout", "opaque"))
+        last[path] = k
+    return [e for k, e in enumerate(entries) if k not in dead]
 
 
 # --------------------------------------------------------------------------- entry points
@@ -571,9 +600,13 @@ def dive_score(layers: Iterable[Iterable[Any]]) -> DiveScore:
     return analyze_layers(layers)[1]
 
 
-def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis:
+def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True,
+            limits: Limits | None = None) -> Analysis:
     """Analyse an ``image.Image`` (from ``open_image``): every layer is streamed once and
-    verified; a digest mismatch raises and no result is returned."""
+    verified; a digest mismatch raises and no result is returned. The entries are checked
+    by ``Image.iter_entries`` with Docker's unpack rules, so a layer ``flatten`` (and Docker)
+    refuses is refused here too, and the image's budgets (``limits``, default the image's own
+    ``Image.limits``) hold, ``entries_per_image`` included."""
     instructions = {la.index: la.created_by for la in image.layers}
     head = _secrets.SCAN_BYTES if scan_secrets else 0    # secrets ride the one entry pass
     start = getattr(image, "layer_checks", None)
@@ -583,15 +616,18 @@ def analyze(image: Any, *, top: int = 10, scan_secrets: bool = True) -> Analysis
         return _result(streams, instructions, top, None, image_id=image.ref.id, tags=image.ref.tags,
                        source=getattr(image, "source", ""), diff_ids=image.diff_ids,
                        history=tuple(image.history))
+    check_layer_count(len(image.layers), "docker")    # as flatten: Docker loads no more
     current = [0]
+    if limits is not None and limits != getattr(image, "limits", limits):
+        image = replace(image, limits=limits)
+    tally = Tally(image.limits, getattr(image, "source", "") or "the image")
 
     def layer(i: int) -> Iterable[Any]:
-        current[0] = i
-        if not checks.covers(i):      # compressed: verified as it streams
-            yield from image.iter_entries(i, with_data=False, digest=False, head=head)
-            return
-        with image.open_layer(i, verify=False) as f:   # seekable: file data is skipped
-            yield from iter_entries(f, with_data=False, name=f"layer {i}", digest=False, head=head)
+        current[0] = i            # (called just before its entries are read)
+        # compressed: verified as it streams; plain: verified by the checks (seekable: file
+        # data is skipped)
+        return image.iter_entries(i, with_data=False, digest=False, head=head,
+                                  verify=not checks.covers(i), tally=tally)
 
     # plain blobs are hashed in background threads while this one parses their headers
     with start() as checks:

@@ -8,11 +8,12 @@ checks the plain layer blobs in background threads while the caller parses them.
 """
 from __future__ import annotations
 
-import gzip as _gzip
 import hashlib
 import io
+import itertools
 import json
 import os
+import struct
 import sys
 import tarfile
 import weakref
@@ -20,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Callable, Sequence
 
-from ..errors import DigestMismatch, ImageError
+from ..errors import DigestMismatch, ImageError, LabkitError, LimitExceeded
+from .limits import Limits, current
 from .parallel import cpu_count
+from .tar.reader import MAGIC_BYTES, compression_of, decompressing
 
 if TYPE_CHECKING:  # pragma: no cover
     from .image import Image
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
-_JSON_LIMIT = 64 << 20          # manifests and configs are small; refuse absurd ones
 
 
 @dataclass(frozen=True)
@@ -94,46 +95,117 @@ class _Store:
         ``fd`` when ``owned``."""
         raise NotImplementedError
 
-    def read_json(self, name: str) -> tuple[Any, bytes]:
+    def read_json(self, name: str, limits: Limits | None = None) -> tuple[Any, bytes]:
+        """``(value, bytes)`` of the JSON document ``name``, within the ``json_bytes`` and
+        ``json_depth`` budgets of ``limits`` (default ``limits.current()``)."""
         if not self.has(name):
             raise ImageError(f"{self.label}: {name} is missing",
                              fix="this is not a complete docker-save tar or OCI layout; save it again")
-        if self.size(name) > _JSON_LIMIT:
-            raise ImageError(f"{self.label}: {name} is {self.size(name)} bytes, too big for JSON metadata")
+        if limits is None:
+            limits = current()
+        limits.check("json_bytes", self.size(name), f"{self.label}: {name}: bytes")
         with self.open(name) as f:
-            raw = f.read()
-        try:
-            return json.loads(raw), raw
-        except ValueError as exc:
-            raise ImageError(f"{self.label}: {name} is not valid JSON ({exc})",
-                             fix="the file is corrupt; save the image again") from None
+            raw = f.read(limits.json_bytes + 1)
+        limits.check("json_bytes", len(raw), f"{self.label}: {name}: bytes")
+        return parse_json(raw, f"{self.label}: {name}", limits), raw
 
     def close(self) -> None:
         pass
 
 
-class _TarStore(_Store):
-    """Index of an outer (uncompressed) tar: name -> (offset, size); symlinks resolved."""
+def parse_json(raw: bytes, what: str, limits: Limits) -> Any:
+    """``json.loads(raw)`` with ``LimitExceeded`` past ``limits.json_depth`` (measured before
+    parsing: deep nesting would otherwise end in a RecursionError) and ``ImageError`` for
+    anything that is not JSON."""
+    depth = json_depth(raw)
+    if depth > limits.json_depth:
+        raise LimitExceeded(f"{what}: levels of nesting", "json_depth", depth, limits.json_depth)
+    try:
+        return json.loads(raw)
+    except RecursionError:      # json_depth was raised past what Python's parser follows
+        raise ImageError(f"{what} nests deeper than Python's JSON parser can follow ({depth} levels)",
+                         fix="no image Docker writes nests this deep: save the image again") from None
+    except ValueError as exc:
+        raise ImageError(f"{what} is not valid JSON ({str(exc)[:200]})",
+                         fix="the file is corrupt; save the image again") from None
 
-    def __init__(self, fd: int, label: str, owns_fd: bool) -> None:
+
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")   # every byte but the brackets
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in the JSON text ``raw``, strings skipped (exact
+    for valid JSON; for other text an estimate, and ``json.loads`` says what is wrong).
+
+    Done with bytes operations, no loop per character: escaped backslashes and quotes are
+    dropped, then the text between quotes (the strings), then every byte but the brackets."""
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(raw.split(b'"')[::2]) if b'"' in raw else raw
+    brackets = outside.translate(None, _BRACKETS)
+    opening = brackets.count(b"[") + brackets.count(b"{")
+    if opening <= 1:
+        return opening
+    depth = deepest = 0
+    if len(brackets) < 4096:
+        for c in brackets:
+            depth += _STEP[c]
+            if depth > deepest:
+                deepest = depth
+        return deepest
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)))
+
+
+def _check_end(f: IO[bytes], offset: int, label: str) -> None:
+    """``tarfile`` ends an archive quietly at the first header it cannot parse after the
+    first one (a bad GNU sparse map, a bad number ...), where Go's reader, and so ``docker
+    load``, fails: what follows the last member must be the end (zero blocks) or nothing."""
+    f.seek(offset)
+    block = f.read(512)
+    if block and block.count(0) != len(block):
+        raise ImageError(f"{label}: a malformed tar header at byte {offset} of the image tar",
+                         fix="the file is corrupt or not written by `docker save`; save the image again")
+
+
+class _TarStore(_Store):
+    """Index of an outer (uncompressed) tar: name -> (offset, size); symlinks resolved.
+
+    The tar is read with the standard library's ``tarfile``; its members are not kept (only
+    each blob's offset and size), and a tar with more than ``entries_per_image`` members is
+    refused (a saved image has a few per layer)."""
+
+    def __init__(self, fd: int, label: str, owns_fd: bool, limits: Limits | None = None) -> None:
         super().__init__(label)
         self._fd, self._owns = fd, owns_fd
         self._members: dict[str, tuple[int, int]] = {}
         self._finalizer = weakref.finalize(self, os.close, fd) if owns_fd else None
+        limits = limits if limits is not None else current()
         total = os.fstat(fd).st_size
         os.lseek(fd, 0, os.SEEK_SET)          # the index is read from the start
         links: dict[str, str] = {}
+        count = 0
         try:
             with os.fdopen(os.dup(fd), "rb") as fo, tarfile.open(fileobj=fo, mode="r:") as tf:
-                for m in tf:
+                while True:
+                    m = tf.next()
+                    if m is None:
+                        _check_end(fo, tf.offset, label)
+                        break
+                    tf.members.clear()        # tarfile keeps every member it read: not needed
+                    count += 1
+                    limits.check("entries_per_image", count, f"{label}: members of the image tar")
+                    limits.check("path_bytes", len(m.name), f"{label}: member {m.name[:80]!r}: bytes in its name")
                     name = _clean(m.name)
+                    if m.type == tarfile.GNUTYPE_SPARSE or m.sparse is not None or any(
+                            k.startswith("GNU.sparse.") for k in m.pax_headers):
+                        # Go's reader (docker load) fails on a bad sparse map, tarfile may not
+                        raise ImageError(f"{label}: member {m.name[:80]!r} is a sparse file",
+                                         fix="docker save never writes sparse members; save it again")
                     if m.issym() or m.islnk():
                         base = _dirname(name) if m.issym() else ""
                         links[name] = _clean(_join(base, m.linkname))
                     elif m.isfile():
-                        if m.sparse:
-                            raise ImageError(f"{label}: member {m.name} is a sparse file",
-                                             fix="docker save never writes sparse members; save it again")
                         if m.offset_data + m.size > total:
                             raise ImageError(f"{label}: truncated tar: member {m.name} needs "
                                              f"{m.offset_data + m.size} bytes, the file has {total}",
@@ -143,9 +215,16 @@ class _TarStore(_Store):
             self.close()
             raise ImageError(f"{label}: not a readable tar archive ({exc})",
                              fix="pass a file written by `docker save` (gunzip it first if compressed)") from None
-        except ImageError:
+        except LabkitError:
             self.close()
             raise
+        except (ValueError, OverflowError, struct.error, UnicodeError, EOFError, OSError, IndexError) as exc:
+            # tarfile's own checks miss some malformed headers: bad GNU sparse maps or pax
+            # sparse records, huge numbers ...
+            self.close()
+            raise ImageError(f"{label}: a malformed header in the image tar "
+                             f"({type(exc).__name__}: {str(exc)[:200]})",
+                             fix="the file is corrupt or not written by `docker save`; save the image again") from None
         for name in links:
             seen, cur = set(), name
             while cur in links and cur not in seen:
@@ -317,16 +396,16 @@ class LayerStream(io.BufferedReader):
 
 
 def _decompressor(blob: IO[bytes], head: bytes, what: str) -> IO[bytes]:
-    if head.startswith(_GZIP_MAGIC):
-        return _gzip.GzipFile(fileobj=blob, mode="rb")  # type: ignore[return-value]
-    if head.startswith(_ZSTD_MAGIC):
-        try:
-            import zstandard  # noqa: PLC0415 - optional
-        except ImportError:
-            raise ImageError(f"{what} is zstd-compressed and the `zstandard` package is not installed",
-                             fix="pip install zstandard") from None
-        return zstandard.ZstdDecompressor().stream_reader(blob, read_across_frames=True)  # type: ignore[return-value]
-    return blob
+    """``blob`` decompressed when ``head`` (its first bytes) shows gzip, bzip2, xz or zstd,
+    as Docker's ``DecompressStream`` does; else ``blob`` itself. The diffID is the digest of
+    what this returns."""
+    kind = compression_of(head)
+    if not kind:
+        return blob
+    try:
+        return decompressing(blob, kind)
+    except LabkitError as exc:
+        raise ImageError(f"{what}: {exc.message}", fix=exc.fix) from None
 
 
 class LayerChecks:
@@ -337,7 +416,7 @@ class LayerChecks:
     hashes it; both release the GIL, so the hashing runs on other cores while the caller's
     thread parses. There is one worker per spare core (at least one), biggest blob first, and
     a caller waiting for a result hashes the blobs still queued itself. A compressed blob is
-    not covered (``covers(i)`` is False): its uncompressed digest needs
+    not covered (``covers(i)`` is False): its diffID (the digest of the uncompressed tar) needs
     the decompressed stream, which ``open_layer(i)`` verifies as it is read.
 
     ``result(i)`` waits for layer ``i`` and returns ``(digest, bytes)`` or raises
@@ -356,11 +435,11 @@ class LayerChecks:
             for i, b in enumerate(image._blobs):
                 fd, off, size, owned = store.span(b.name)
                 try:
-                    head = os.pread(fd, 4, off) if size else b""
+                    head = os.pread(fd, MAGIC_BYTES, off) if size else b""
                 finally:
                     if owned:
                         os.close(fd)
-                if not (head.startswith(_GZIP_MAGIC) or head.startswith(_ZSTD_MAGIC)):
+                if not compression_of(head):
                     plain.append((size, i))
         plain.sort(key=lambda x: (-x[0], x[1]))        # biggest first: the shortest makespan
         self._covered = frozenset(i for _, i in plain)
@@ -484,10 +563,18 @@ _HASH_CHUNK = 16 << 20      # bytes per read + hash: the GIL is taken back once 
 
 
 class _GuardedRead(io.RawIOBase):
-    """Turn decompression errors into an ImageError naming the layer."""
+    """A decompressed stream: decompression errors become an ImageError naming the layer,
+    and the bytes that come out are held to the stream budgets of ``limits`` (bytes of tar,
+    and the ratio to ``compressed()``, the bytes of the blob read so far)."""
 
-    def __init__(self, inner: IO[bytes], what: str, blame: Callable[[], None]) -> None:
+    def __init__(self, inner: IO[bytes], what: str, blame: Callable[[], None],
+                 limits: Limits | None = None, compressed: Callable[[], int] | None = None) -> None:
         self._inner, self._what, self._blame = inner, what, blame
+        self._limits = limits if limits is not None else current()
+        self._compressed = compressed
+        self._total = 0
+        self._next = min(self._limits.ratio_floor, self._limits.unpacked_bytes)
+        self._ended = False
 
     def readable(self) -> bool:
         return True
@@ -495,14 +582,24 @@ class _GuardedRead(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         try:
             if hasattr(self._inner, "readinto"):
-                return self._inner.readinto(b) or 0
-            data = self._inner.read(len(b))
-        except ImageError:
+                n = self._inner.readinto(b) or 0
+            else:
+                data = self._inner.read(len(b))
+                n = len(data)
+                b[:n] = data
+        except LabkitError:
             raise
         except Exception as exc:  # gzip.BadGzipFile, EOFError, zstandard.ZstdError ...
             self._blame()          # raises DigestMismatch when the blob's digest is wrong
             raise ImageError(f"{self._what} cannot be decompressed: {exc}",
                              fix="the blob is corrupt or truncated; save the image again") from None
-        n = len(data)
-        b[:n] = data
+        self._total += n
+        if self._total > self._next or (not n and not self._ended):
+            self._ended = not n          # the end: the ratio of the whole stream, once
+            self._limits.check_stream(self._total, max(1, self._compressed()) if self._compressed else 0,
+                                      self._what)
+            self._next = min(self._total + _CHECK_EVERY, self._limits.unpacked_bytes)
         return n
+
+
+_CHECK_EVERY = 16 << 20     # bytes between two checks of the stream budgets

@@ -2,29 +2,33 @@
 
 ``flatten(source) -> Tree`` reads the layers (in worker processes where that is safe, via
 ``parallel.ordered_map``) with Docker overlay2's rules and merges them in order;
-``to_json``/``json_text`` give the tree as JSON (path -> type, mode, size+sha256 | linkname | rdev).
+``to_json``/``json_text`` give the tree as JSON (path -> type, mode, size+sha256 | linkname | rdev);
+``json_chunks`` gives the same text in pieces, to write it without holding it twice.
+Every layer is read within the budgets of ``flatten(limits=...)`` (``oci.limits``), its
+entries counted towards ``entries_per_image``.
 """
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Iterator
 
 from ..errors import ImageError, LayerError
 from ..fs.layers import check_layer_count, merge
-from .image import open_image
+from .image import open_image, reopenable
+from .limits import Limits, Tally, current
 from .parallel import can_start_quietly, cpu_count, ordered_map
 from .tar.reader import gc_paused
-from .tar.unpack import layer_rows, read_layer, rows_layer
+from .tar.unpack import _read_layer, layer_rows, rows_layer
 
 PARALLEL_MIN_BYTES = 16 << 20   # below this, starting worker processes costs more than it saves
 
 
-def _read(img: Any, i: int, digest: bool) -> dict:
-    """Layer ``i`` unpacked with Docker's rules, its digests verified (raises otherwise)."""
+def _read(img: Any, i: int, digest: bool) -> tuple[dict, int]:
+    """Layer ``i`` unpacked with Docker's rules, its digests verified (raises otherwise),
+    and its count of entries (``entries_per_image``)."""
     with img.open_layer(i) as f:
         try:
-            layer = read_layer(f, with_data=False, name=f"layer {i}", digest=digest)
+            layer = _read_layer(f, False, f"layer {i}", digest, img.limits, None)
         except LayerError:
             f.finish()     # a changed blob is named as a digest mismatch first
             raise
@@ -35,19 +39,20 @@ def _read(img: Any, i: int, digest: bool) -> dict:
 _WORKER: dict[str, Any] = {}   # in a worker process: the image it reads layers from
 
 
-def _worker_open(source: str, tag: str | None) -> None:
-    _WORKER["image"] = open_image(source, tag=tag, verify=False)
+def _worker_open(source: str, tag: str | None, limits: Limits | None = None) -> None:
+    _WORKER["image"] = open_image(source, tag=tag, verify=False, limits=limits)
 
 
-def _worker_read(task: tuple[int, str, bool]) -> list[tuple]:
-    """In a worker: layer ``i`` as compact rows (Nodes are slow to pickle)."""
+def _worker_read(task: tuple[int, str, bool]) -> tuple[int, list[tuple]]:
+    """In a worker: layer ``i`` as compact rows (Nodes are slow to pickle), and its count."""
     i, diff_id, digest = task
     img = _WORKER["image"]
     if img.layers[i].diff_id != diff_id:
         raise ImageError(f"{img.source} changed while it was being read (layer {i})",
                          fix="run the command again once the file is no longer being written")
     with gc_paused():
-        return layer_rows(_read(img, i, digest))
+        layer, count = _read(img, i, digest)
+        return count, layer_rows(layer)
 
 
 # Costs relative to reading a layer in this process (measured with bench_flatten.py): merging
@@ -78,19 +83,30 @@ def _split(img: Any, jobs: int) -> set[int]:
 
 def _layers(img: Any, digest: bool, jobs: int, source: str, tag: str | None) -> Iterator[dict]:
     """Each layer unpacked, bottom first: in this process, or with ``jobs - 1`` workers reading
-    most layers while this process reads its share (spread over the stack) and merges."""
+    most layers while this process reads its share (spread over the stack) and merges.
+    Each layer's entries are counted towards ``entries_per_image`` as it comes."""
     n = len(img.layers)
+    tally = Tally(img.limits, img.source or "the image")
     if jobs <= 1:
         for i in range(n):
-            yield _read(img, i, digest)
+            layer, count = _read(img, i, digest)
+            tally.add_layer(count, f"layer {i}")
+            yield layer
         return
     mine = _split(img, jobs)
     tasks = [(x.index, x.diff_id, digest) for x in img.layers if x.index not in mine]
     remote = ordered_map(_worker_read, tasks, jobs=jobs - 1, initializer=_worker_open,
-                         initargs=(str(source), tag))
+                         initargs=(str(source), tag, img.limits))
     with remote:            # stops the workers when a layer failed or the caller stopped
         for i in range(n):
-            yield _read(img, i, digest) if i in mine else rows_layer(next(remote))
+            if i in mine:
+                layer, count = _read(img, i, digest)
+            else:
+                count, rows = next(remote)
+                layer = rows_layer(rows)
+                del rows
+            tally.add_layer(count, f"layer {i}")
+            yield layer
         next(remote, None)  # the end: the workers are joined, not left behind
 
 
@@ -100,8 +116,8 @@ def auto_jobs(img: Any) -> int:
     return cpu_count() if can_start_quietly() else 1
 
 
-def flatten(source: str, *, tag: str | None = None, digest: bool = True,
-            jobs: int | None = None) -> dict:
+def flatten(source: Any, *, tag: str | None = None, digest: bool = True,
+            jobs: int | None = None, limits: Limits | None = None) -> dict:
     """The merged ``Tree`` of a saved image (metadata and sha256 only; ``digest=False``
     leaves ``sha256`` empty and skips hashing each file: the layers are still verified).
 
@@ -110,12 +126,18 @@ def flatten(source: str, *, tag: str | None = None, digest: bool = True,
     ``PARALLEL_MIN_BYTES`` when workers can start quietly (single-threaded: ``fork``;
     IPython/Jupyter: a fork server) and reads in this process otherwise; ``1`` never starts
     a process. The result is the same either way, and so is
-    any error (``UnsafeEntry`` naming the entry and the layer, ``DigestMismatch`` ...)."""
-    with open_image(source, tag=tag, verify=False) as img:
+    any error (``UnsafeEntry`` naming the entry and the layer, ``DigestMismatch``,
+    ``LimitExceeded`` ...).
+
+    ``source`` is what ``open_image`` takes: a path (a pipe such as ``/dev/stdin`` too) or a
+    file object; ``limits`` (default ``limits.current()``) bounds the whole read."""
+    if limits is None:
+        limits = current()
+    with open_image(source, tag=tag, verify=False, limits=limits) as img:
         check_layer_count(len(img.layers), "docker")
         n = auto_jobs(img) if jobs is None else max(1, jobs)
-        if not isinstance(source, (str, os.PathLike)):
-            n = 1          # workers open the image by its path
+        if n > 1 and not reopenable(source):
+            n = 1          # workers open the image by its path: a pipe or stream cannot be
 
         with gc_paused():
             return merge(_layers(img, digest, n, source, tag))
@@ -144,10 +166,22 @@ def _plain(s: str) -> bool:
 def json_text(tree: dict) -> str:
     """``json.dumps(to_json(tree), sort_keys=True)``, the same text, three times faster: the
     common entries are formatted directly instead of through one dict each."""
+    return "".join(json_chunks(tree))
+
+
+def json_chunks(tree: dict, entries: int = 4096) -> Iterator[str]:
+    """``json_text(tree)`` in pieces of ``entries`` entries each: written one by one (e.g. to
+    stdout), the text is never held whole; joined, each entry's small string is freed as
+    its piece is made."""
     dumps = json.dumps
     parts: list[str] = []
     add = parts.append
+    first = True
     for path in sorted(tree):
+        if len(parts) >= entries:
+            yield ("{" if first else ", ") + ", ".join(parts)
+            first = False
+            parts.clear()
         n = tree[path]
         kind = n.kind
         p = f'"{path}"' if _plain(path) else dumps(path)
@@ -160,4 +194,4 @@ def json_text(tree: dict) -> str:
             add(f'{p}: {{"linkname": "{n.linkname}", "mode": {mode}, "type": "symlink"}}')
         else:
             add(f"{p}: {dumps(to_json({path: n})[path], sort_keys=True)}")
-    return "{" + ", ".join(parts) + "}"
+    yield ("{" if first else (", " if parts else "")) + ", ".join(parts) + "}"

@@ -40,6 +40,33 @@ class Limits:
     def replace(self, pairs: Mapping[str, int]) -> "Limits":
         return dataclasses.replace(self, **pairs)
 
+    def check_stream(self, unpacked: int, compressed: int, what: str) -> None:
+        """The budgets of one layer stream: ``unpacked`` bytes of tar read so far, from
+        ``compressed`` bytes of a compressed blob (0 when the blob is not compressed).
+        The ratio is only checked once more than ``ratio_floor`` bytes came out."""
+        if unpacked > self.unpacked_bytes:
+            raise LimitExceeded(f"{what}: bytes of tar", "unpacked_bytes", unpacked, self.unpacked_bytes)
+        if compressed and unpacked > self.ratio_floor and unpacked > self.ratio * compressed:
+            raise LimitExceeded(f"{what}: {unpacked} bytes decompressed from {compressed}, a ratio",
+                                "ratio", unpacked // compressed, self.ratio)
+
+
+class Tally:
+    """Running totals of one read of an image (not a value: one per ``flatten``, analysis,
+    verification), checked against ``limits`` as each layer is counted."""
+
+    __slots__ = ("entries", "label", "limits")
+
+    def __init__(self, limits: Limits, label: str = "the image") -> None:
+        self.limits, self.entries, self.label = limits, 0, label
+
+    def add_layer(self, entries: int, layer: str) -> None:
+        """Count the ``entries`` of one more layer (named ``layer``)."""
+        self.entries += entries
+        if self.entries > self.limits.entries_per_image:
+            raise LimitExceeded(f"{self.label}: entries up to {layer}", "entries_per_image",
+                                self.entries, self.limits.entries_per_image)
+
 
 NAMES = tuple(f.name for f in dataclasses.fields(Limits))
 

@@ -35,4 +35,9 @@ then ``docker create`` + ``docker export``; see tests/test_flatten_docker.py):
   so are sparse files (which Go's reader would expand: a known labkit gap).
 * A declared size beyond the end of the stream, a bad header checksum, a truncated
   header or a bad number field is a ``LayerError`` with the byte offset.
+* Budgets (``oci.limits.Limits``): entries per layer (the directories they imply count too),
+  the bytes and components of a name or link target, bytes of tar, and the decompressed to
+  compressed ratio past a floor. Over one is ``LimitExceeded`` naming the layer and entry.
+* A compressed layer (gzip, bzip2, xz; zstd in an image, with the optional codec) has the
+  diffID of the tar it decompresses to, as Docker computes it.
 """

@@ -19,8 +19,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Callable, Iterator
 
-from ...errors import LayerError, UnsafeEntry
+from ...errors import LayerError, LimitExceeded, UnsafeEntry
 from ...fs.node import OPAQUE_MARKER, WHITEOUT_PREFIX, Node
+from ..limits import Limits, current
 
 __all__ = ["TarEntry", "gc_paused", "iter_entries", "clean_path", "go_clean", "MAX_DATA_IN_MEMORY",
            "MAX_META_SIZE"]
@@ -87,10 +88,11 @@ def go_clean(name: str) -> str:
 # --------------------------------------------------------------------------- input
 
 class _Chain(io.RawIOBase):
-    """``head`` bytes already read, then the rest of ``f``."""
+    """``head`` bytes already read, then the rest of ``f``; ``count`` is the bytes handed on
+    (what a decompressor has consumed, for the ratio budget)."""
 
     def __init__(self, head: bytes, f: IO[bytes]) -> None:
-        self._head, self._f = head, f
+        self._head, self._f, self.count = head, f, 0
 
     def readable(self) -> bool:
         return True
@@ -101,32 +103,55 @@ class _Chain(io.RawIOBase):
             k = min(n, len(self._head))
             b[:k] = self._head[:k]
             self._head = self._head[k:]
+            self.count += k
             return k
-        data = self._f.read(n)
+        data = self._f.read(n) or b""
         b[:len(data)] = data
+        self.count += len(data)
         return len(data)
+
+
+_CHECK_EVERY = 16 << 20     # bytes of tar between two checks of the stream budgets
 
 
 class _Source:
     """The (decompressed) tar stream as a window ``buf[pos:]`` over big reads.
 
     ``base`` is the stream offset of ``buf[0]``. The parser works on ``buf``/``pos``
-    directly and calls ``fill`` when it needs more than the window holds.
+    directly and calls ``fill`` when it needs more than the window holds. Every byte of the
+    stream is read by ``_raw`` or skipped by a seek in ``feed``; both count it against the
+    budgets (``Limits.check_stream``: bytes of tar, and the ratio for a compressed stream).
     """
 
-    __slots__ = ("_f", "buf", "pos", "base", "_seekable", "_name", "_compressed", "eof")
+    __slots__ = ("_f", "buf", "pos", "base", "_seekable", "_name", "_compressed", "eof",
+                 "_limits", "_chain", "_total", "_next")
 
     def __init__(self, f: IO[bytes], head: bytes, seekable: bool, name: str,
-                 compressed: bool = False) -> None:
+                 compressed: bool = False, limits: Limits | None = None,
+                 chain: _Chain | None = None) -> None:
         self._f, self.buf, self.pos, self.base = f, head, 0, 0
         self._seekable = seekable
         self._name = name
         self._compressed = compressed
         self.eof = False
+        self._limits = limits if limits is not None else current()
+        self._chain = chain
+        self._total = len(head)
+        lim = self._limits      # first check: past ratio_floor (compressed) or the budget
+        self._next = min(lim.ratio_floor, lim.unpacked_bytes) if compressed else lim.unpacked_bytes
+        if self._total > self._next:
+            self._check()
 
     @property
     def offset(self) -> int:
         return self.base + self.pos
+
+    def _check(self) -> None:
+        compressed = self._chain.count if self._chain is not None else 0
+        self._limits.check_stream(self._total, max(compressed, 1) if self._compressed else 0,
+                                  self._name)
+        self._next = min(self._total + _CHECK_EVERY, self._limits.unpacked_bytes) \
+            if self._compressed else self._limits.unpacked_bytes
 
     def _raw(self, n: int) -> bytes:
         if self.eof:
@@ -142,6 +167,12 @@ class _Source:
                                  fix="download or save the layer again") from None
         if not data:
             self.eof = True
+            if self._compressed:
+                self._check()     # the ratio of the whole stream
+        else:
+            self._total += len(data)
+            if self._total > self._next:
+                self._check()
         return data
 
     def fill(self, need: int) -> bool:
@@ -190,6 +221,9 @@ class _Source:
                         continue
                     if last:
                         self.base += want
+                        self._total += want
+                        if self._total > self._next:
+                            self._check()
                         return n
                     self._seekable = False
                     self.eof = True
@@ -206,27 +240,79 @@ class _Source:
         return done
 
 
-def _open(fileobj: IO[bytes], name: str) -> _Source:
-    head = fileobj.read(_CHUNK)
-    if head is None:
-        head = b""
+_GZIP, _BZIP2, _XZ, _ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
+MAGIC_BYTES = 6          # enough of a stream's start to tell its compression
+
+
+def compression_of(head: bytes) -> str:
+    """``"gzip"``, ``"bzip2"``, ``"xz"``, ``"zstd"`` or ``""`` (a plain tar), by magic bytes:
+    what Docker's ``archive.DecompressStream`` detects (a diffID is the sha256 of the tar
+    after this decompression, whichever it is)."""
+    if head.startswith(_GZIP):
+        return "gzip"
+    if head.startswith(_BZIP2):
+        return "bzip2"
+    if head.startswith(_XZ):
+        return "xz"
+    if head.startswith(_ZSTD):
+        return "zstd"
+    return ""
+
+
+def decompressing(f: IO[bytes], kind: str) -> IO[bytes]:
+    """``f`` decompressed (``kind`` from ``compression_of``). zstd needs Python 3.14's
+    ``compression.zstd`` or the optional ``zstandard`` package; without either it is a
+    ``LayerError`` that says so."""
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+    if kind == "bzip2":
+        return bz2.BZ2File(f)  # type: ignore[return-value]
+    if kind == "xz":
+        return lzma.LZMAFile(f)  # type: ignore[return-value]
+    if kind == "zstd":
+        try:
+            from compression import zstd  # type: ignore[import-not-found]  # noqa: PLC0415 - 3.14+
+            return zstd.ZstdFile(f)  # type: ignore[no-any-return]
+        except ImportError:
+            pass
+        try:
+            import zstandard  # noqa: PLC0415 - optional
+        except ImportError:
+            raise LayerError("the layer is zstd-compressed, and this Python reads zstd only with "
+                             "the `zstandard` package (or Python 3.14+)",
+                             fix="pip install zstandard, or decompress it first: zstd -d layer.tar.zst") from None
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)  # type: ignore[no-any-return]
+    return f
+
+
+def read_head(fileobj: IO[bytes], n: int = _CHUNK) -> bytes:
+    """One read of up to ``n`` bytes from the start of ``fileobj``, then more only until
+    ``MAGIC_BYTES`` are there (a pipe may return less than asked for); fewer at its end."""
+    head = fileobj.read(n) or b""
+    while len(head) < MAGIC_BYTES:
+        more = fileobj.read(n - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+def _open(fileobj: IO[bytes], name: str, limits: Limits | None = None) -> _Source:
+    head = read_head(fileobj, _CHUNK)
     seekable = False
     try:
         seekable = bool(fileobj.seekable())
     except (AttributeError, ValueError, OSError):
         pass
-    if head[:2] == b"\x1f\x8b":
-        f: IO[bytes] = gzip.GzipFile(fileobj=_Chain(head, fileobj), mode="rb")  # type: ignore[assignment]
-    elif head[:3] == b"BZh":
-        f = bz2.BZ2File(_Chain(head, fileobj))  # type: ignore[assignment]
-    elif head[:6] == b"\xfd7zXZ\x00":
-        f = lzma.LZMAFile(_Chain(head, fileobj))  # type: ignore[assignment]
-    elif head[:4] == b"\x28\xb5\x2f\xfd":
+    kind = compression_of(head)
+    if not kind:
+        return _Source(fileobj, head, seekable, name, limits=limits)
+    if kind == "zstd":      # an image's zstd blobs are decompressed by ``blobs`` (optional codec)
         raise LayerError(f"{name} is zstd-compressed, which labkit's core does not read",
                          fix="decompress it first: zstd -d layer.tar.zst")
-    else:
-        return _Source(fileobj, head, seekable, name)
-    return _Source(f, b"", False, name, compressed=True)
+    chain = _Chain(head, fileobj)
+    return _Source(decompressing(chain, kind), b"", False, name, compressed=True,  # type: ignore[arg-type]
+                   limits=limits, chain=chain)
 
 
 # --------------------------------------------------------------------------- headers
@@ -377,18 +463,33 @@ _NODE_KEYS = ("kind", "mode", "uid", "gid", "mtime", "size", "sha256", "data", "
               "xattrs", "inode")
 _ENTRY_KEYS = ("path", "node", "raw_name", "hardlink", "opaque", "head")
 _fast_ok: bool | None = None
+_DICTS: list[dict] = []     # [the __dict__ of a template Node] (see _can_build_fast)
 
 
 def _can_build_fast() -> bool:
     """Whether Node and TarEntry keep exactly these fields in ``__dict__`` (then ``_node``
     and ``_entry`` may fill it directly, skipping the frozen dataclass's per-field
-    ``object.__setattr__`` calls: a third of the cost of an entry)."""
+    ``object.__setattr__`` calls: a third of the cost of an entry).
+
+    A Node's dict is a copy of a template Node's ``__dict__`` (``node_dict()``): such a copy
+    shares the class's key table, like the dict of an instance built by ``__init__``, and
+    takes half the memory of a dict literal with the same twelve keys (about 280 bytes less
+    per Node: what a million-entry image held in ``Node`` dicts). TarEntries live briefly:
+    a literal is quicker to build."""
     global _fast_ok
     if _fast_ok is None:
         n = Node("file")
         _fast_ok = (tuple(getattr(n, "__dict__", ())) == _NODE_KEYS
                     and tuple(getattr(TarEntry("", n, ""), "__dict__", ())) == _ENTRY_KEYS)
+        if _fast_ok:
+            _DICTS[:] = [n.__dict__]
     return _fast_ok
+
+
+def node_dict() -> dict:
+    """A fresh ``__dict__`` for a Node (the keys of ``_NODE_KEYS``, a file's values) to fill
+    and set with ``object.__setattr__(obj, "__dict__", d)``; only when ``_can_build_fast()``."""
+    return _DICTS[0].copy()
 
 
 def _node(kind: str, mode: int, uid: int, gid: int, mtime: int, size: int = 0, sha256: str = "",
@@ -398,10 +499,18 @@ def _node(kind: str, mode: int, uid: int, gid: int, mtime: int, size: int = 0, s
         return Node(kind, mode=mode, uid=uid, gid=gid, mtime=mtime, size=size,  # type: ignore[arg-type]
                     sha256=sha256, data=data, linkname=linkname, xattrs=xattrs)
     obj = object.__new__(Node)
-    object.__setattr__(obj, "__dict__", {
-        "kind": kind, "mode": mode, "uid": uid, "gid": gid, "mtime": mtime, "size": size,
-        "sha256": sha256, "data": data, "linkname": linkname, "rdev": (0, 0), "xattrs": xattrs,
-        "inode": None})
+    d = _DICTS[0].copy()
+    d["kind"] = kind
+    d["mode"] = mode
+    d["uid"] = uid
+    d["gid"] = gid
+    d["mtime"] = mtime
+    d["size"] = size
+    d["sha256"] = sha256
+    d["data"] = data
+    d["linkname"] = linkname
+    d["xattrs"] = xattrs
+    object.__setattr__(obj, "__dict__", d)
     return obj
 
 
@@ -416,7 +525,7 @@ def _entry(path: str, node: Node, raw_name: str, head: bytes | None = None) -> "
 
 
 def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "layer",
-                 digest: bool = True, head: int = 0) -> Iterator[TarEntry]:
+                 digest: bool = True, head: int = 0, limits: Limits | None = None) -> Iterator[TarEntry]:
     """Stream the entries of a layer tar (gzip, bzip2 and xz are detected by magic bytes).
 
     With ``with_data=False`` file content is never held: files carry ``size`` and, unless
@@ -424,16 +533,41 @@ def iter_entries(fileobj: IO[bytes], *, with_data: bool = False, name: str = "la
     the stream allows it). ``head=N`` puts the first N bytes of each regular file (not
     hard links) in ``TarEntry.head``, in the same pass (for secret scanning).
     Stops at the end-of-archive blocks; trailing bytes are not read.
+
+    ``limits`` (default ``limits.current()``) bounds the stream: entries (``entries_per_layer``),
+    the length and depth of each name and link target (``path_bytes``, ``path_depth``), bytes
+    of tar (``unpacked_bytes``) and, for a compressed stream, the ratio; going over raises
+    ``LimitExceeded`` naming the layer (``name``) and the entry. The names and order are those
+    of the tar: Docker's unpack rules (duplicates, parents ...) are ``unpack``'s.
     """
-    return _parse(fileobj, with_data, name, digest, head, False)
+    return _parse(fileobj, with_data, name, digest, head, False, limits)
+
+
+def _shown(raw: bytes | str) -> str:
+    """An entry name for a message: at most 80 characters of it, quoted."""
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+    return repr(text if len(text) <= 80 else text[:60] + "..." + text[-17:])
+
+
+def _over_path(raw: bytes, linkraw: bytes, limits: Limits, name: str) -> LimitExceeded:
+    what, n = ("name", len(raw)) if len(raw) > limits.path_bytes else ("link target", len(linkraw))
+    return LimitExceeded(f"{name}: entry {_shown(raw)}: bytes in its {what}", "path_bytes", n,
+                         limits.path_bytes)
+
+
+def _over_depth(raw_name: str, path: str, limits: Limits, name: str, what: str = "name") -> LimitExceeded:
+    return LimitExceeded(f"{name}: entry {_shown(raw_name)}: components of its {what}", "path_depth",
+                         path.count("/") + 1, limits.path_depth)
 
 
 def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: int,
-           records: bool) -> Iterator:
+           records: bool, limits: Limits | None = None) -> Iterator:
     """``iter_entries``; with ``records`` each entry comes as a plain tuple ``(path, node,
     raw_name, hardlink, opaque)`` instead of a ``TarEntry`` (what ``read_layer`` needs, made
     faster) and ``head`` is ignored."""
-    src = _open(fileobj, name)
+    if limits is None:
+        limits = current()
+    src = _open(fileobj, name, limits)
     pax: dict[bytes, bytes] = {}
     longname: bytes | None = None
     longlink: bytes | None = None
@@ -443,6 +577,11 @@ def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: i
     adler32 = zlib.adler32
     fast = _can_build_fast()      # build Nodes and TarEntries by filling __dict__ (see _node)
     new, set_dict = object.__new__, object.__setattr__
+    if fast:
+        node_copy = _DICTS[0].copy
+    max_entries, max_bytes, max_depth = limits.entries_per_layer, limits.path_bytes, limits.path_depth
+    depth_len = 2 * max_depth     # a shorter path cannot have more than max_depth components
+    count = 0
     vbuf: bytes | None = None
     view = memoryview(b"")
     while True:
@@ -503,6 +642,12 @@ def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: i
                 raw = pax[b"path"]
             if b"linkpath" in pax:
                 linkraw = pax[b"linkpath"]
+        count += 1
+        if count > max_entries:
+            raise LimitExceeded(f"{name}: tar entries (at {_shown(raw)})", "entries_per_layer",
+                                count, max_entries)
+        if len(raw) > max_bytes or len(linkraw) > max_bytes:
+            raise _over_path(raw, linkraw, limits, name)
         raw_name = raw.decode("utf-8", "surrogateescape")
         mug = owners.get(f_mug)
         if mug is None:
@@ -544,6 +689,8 @@ def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: i
         else:
             path = clean_path(raw_name)
             cleaned = go_clean(raw_name)   # Docker cleans the name before looking at its basename
+        if len(path) > depth_len and path.count("/") >= max_depth:
+            raise _over_depth(raw_name, path, limits, name)
         base = cleaned.rpartition("/")[2]
         if typeflag == b"1":
             kind = "file"
@@ -636,25 +783,37 @@ def _parse(fileobj: IO[bytes], with_data: bool, name: str, digest: bool, head: i
             continue
         if typeflag == b"1":
             link = _text(linkraw)
-            if not clean_path(link):
+            target = clean_path(link)
+            if not target:
                 raise UnsafeEntry(raw_name, f"hard link to the root directory {link!r} (in {name}); "
                                   "Docker fails: operation not permitted",
                                   fix="hard links can only point to non-directories")
+            if len(target) > depth_len and target.count("/") >= max_depth:
+                raise _over_depth(raw_name, target, limits, name, "link target")
             node = Node("file", mode=mode, uid=uid, gid=gid, mtime=mtime, xattrs=xattrs)
-            yield (path, node, raw_name, clean_path(link), False) if records else \
-                TarEntry(path, node, raw_name, hardlink=clean_path(link))
+            yield (path, node, raw_name, target, False) if records else \
+                TarEntry(path, node, raw_name, hardlink=target)
             continue
         if kind == "file":
             if fast:
                 node = new(Node)
-                set_dict(node, "__dict__", {
-                    "kind": "file", "mode": mode, "uid": uid, "gid": gid, "mtime": mtime,
-                    "size": datasize, "sha256": sha, "data": data_b, "linkname": "", "rdev": (0, 0),
-                    "xattrs": xattrs, "inode": None})
+                d = node_copy()          # a file's values: fill in the rest (see node_dict)
+                d["mode"] = mode
+                d["uid"] = uid
+                d["gid"] = gid
+                d["mtime"] = mtime
+                d["size"] = datasize
+                if sha:
+                    d["sha256"] = sha
+                if data_b is not None:
+                    d["data"] = data_b
+                if xattrs:
+                    d["xattrs"] = xattrs
+                set_dict(node, "__dict__", d)
                 if records:
                     yield (path, node, raw_name, "", False)
                     continue
-                ent = new(TarEntry)
+                ent = new(TarEntry)      # (entries are short-lived: a dict literal is quicker)
                 set_dict(ent, "__dict__", {"path": path, "node": node, "raw_name": raw_name,
                                            "hardlink": "", "opaque": False, "head": first})
                 yield ent

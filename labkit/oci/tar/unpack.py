@@ -2,20 +2,26 @@
 
 Whiteouts and opaque directories, duplicate names, symlinked parents, hard links and every
 refusal (``UnsafeEntry``) are listed in the package docstring (``labkit.oci.tar``).
+``checked`` applies the same rules to a stream of entries without keeping the layer (what
+``Image.iter_entries`` and so ``labkit inspect`` use: what ``read_layer`` refuses, it refuses).
 ``layer_rows``/``rows_layer`` turn a layer into plain tuples and back (to pass it between
 processes).
+
+A layer's entries and the directories they imply count against ``entries_per_layer`` of the
+``oci.limits.Limits`` in use, and against ``entries_per_image`` through a ``Tally``.
 """
 from __future__ import annotations
 
 import posixpath
 from dataclasses import replace
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
-from ...errors import UnsafeEntry
+from ...errors import LimitExceeded, UnsafeEntry
 from ...fs.node import WHITEOUT_PREFIX, LayerDir, Node
-from .reader import _NODE_KEYS, TarEntry, _can_build_fast, _parse, go_clean
+from ..limits import Limits, Tally, current
+from .reader import _NODE_KEYS, TarEntry, _can_build_fast, _parse, _shown, go_clean, node_dict
 
-__all__ = ["read_layer", "layer_rows", "rows_layer"]
+__all__ = ["read_layer", "checked", "layer_rows", "rows_layer"]
 
 
 _MAX_SYMLINK_HOPS = 40             # the kernel's ELOOP limit
@@ -23,16 +29,34 @@ _MAX_SYMLINK_HOPS = 40             # the kernel's ELOOP limit
 
 # --------------------------------------------------------------------------- read_layer
 
+def _same_key(raw: str, path: str) -> bool:
+    """Whether ``go_clean(raw) == path`` for the common unclean forms ``./a`` and ``a/``
+    (Docker's and GNU tar's names), without cleaning: such an entry is its own key, as a
+    clean name is."""
+    if raw[:2] == "./":
+        raw = raw[2:]
+    if raw[-1:] == "/":
+        raw = raw[:-1]
+    return raw == path
+
+
 class _Unpacker:
     """Docker's overlay2 unpack of one layer, into a dict instead of a directory."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, limits: Limits | None = None) -> None:
         self.name = name
         self.out: dict[str, Node] = {}
         self.kids: dict[str, set[str]] | None = None   # parent -> children, from the first remove on
         self.groups: dict[int, set[str]] = {}
         self.seen: set[str] = set()
         self.next_inode = 1
+        self.implied = 0                                # directories created for missing parents
+        self.max_entries = (limits if limits is not None else current()).entries_per_layer
+
+    @property
+    def count(self) -> int:
+        """Entries so far (the keys seen) plus the directories they implied."""
+        return len(self.seen) + self.implied
 
     # -- storage
     def put(self, path: str, node: Node) -> None:
@@ -98,7 +122,12 @@ class _Unpacker:
                     raise UnsafeEntry(raw, f"{p!r} does not exist in this layer (in {self.name}); "
                                       "Docker fails with 'no such file or directory'",
                                       fix="add the directory (or the link's target) earlier in the layer")
-                self.put(p, Node.dir(0o755))
+                self.implied += 1
+                if len(self.seen) + self.implied > self.max_entries:
+                    raise LimitExceeded(f"{self.name}: entries and the directories they imply "
+                                        f"(at {_shown(raw)})", "entries_per_layer",
+                                        len(self.seen) + self.implied, self.max_entries)
+                self.put(p, _IMPLIED_DIR)   # one shared value: Nodes are never changed
                 cur = p
             elif n.kind == "dir":
                 cur = p
@@ -129,19 +158,22 @@ class _Unpacker:
         exactly what ``add`` -> ``entry`` -> ``put`` would do for it."""
         out, seen, add = self.out, self.seen, self.add
         for p, node, raw, hardlink, opaque in records:
-            if raw == p and p and p not in seen and p not in out and not hardlink \
-                    and not opaque and self.kids is None:
-                par, _, base = p.rpartition("/")
-                if not base.startswith(WHITEOUT_PREFIX):
-                    if not par:
-                        seen.add(p)
-                        out[p] = node
-                        continue
-                    n = out.get(par)
-                    if n is not None and n.kind == "dir":
-                        seen.add(p)
-                        out[p] = node
-                        continue
+            # A name that is its own key (whiteouts and opaque markers never are: their path
+            # is not their name) and new, under a directory of this layer, with nothing ever
+            # removed (kids is None): then ``p in seen`` would imply ``p in out`` (an entry of
+            # a clean name under real directories is stored at that name), so one lookup does.
+            if (raw == p or _same_key(raw, p)) and p and p not in out and not hardlink \
+                    and self.kids is None:
+                par = p.rpartition("/")[0]
+                if not par:
+                    seen.add(p)
+                    out[p] = node
+                    continue
+                n = out.get(par)
+                if n is not None and n.kind == "dir":
+                    seen.add(p)
+                    out[p] = node
+                    continue
             add(TarEntry(p, node, raw, hardlink, opaque))
 
     def add(self, e: TarEntry) -> None:
@@ -249,16 +281,82 @@ class _Unpacker:
         self.put(where, shared)
 
 
+_IMPLIED_DIR = Node.dir(0o755)
+
+
 def read_layer(fileobj: IO[bytes], *, with_data: bool = True, name: str = "layer",
-               digest: bool = True) -> LayerDir:
+               digest: bool = True, limits: Limits | None = None,
+               tally: Tally | None = None) -> LayerDir:
     """Unpack a layer tar the way Docker's overlay2 does, into a ``LayerDir`` (sorted).
 
     Raises ``UnsafeEntry`` (naming the entry) for what Docker refuses, ``LayerError`` for
-    a malformed stream. Content is kept only with ``with_data=True``.
+    a malformed stream, ``LimitExceeded`` past a budget of ``limits`` (default
+    ``limits.current()``; see ``reader.iter_entries``). Content is kept only with
+    ``with_data=True``. ``tally`` counts the layer's entries towards ``entries_per_image``.
     """
-    u = _Unpacker(name)
-    u.add_all(_parse(fileobj, with_data, name, digest, 0, True))
-    return dict(sorted(u.out.items()))
+    return _read_layer(fileobj, with_data, name, digest, limits, tally)[0]
+
+
+def _read_layer(fileobj: IO[bytes], with_data: bool, name: str, digest: bool,
+                limits: Limits | None, tally: Tally | None) -> tuple[LayerDir, int]:
+    """``read_layer``, and the count of entries (and implied directories) it had."""
+    if limits is None:
+        limits = current()
+    u = _Unpacker(name, limits)
+    u.add_all(_parse(fileobj, with_data, name, digest, 0, True, limits))
+    count = u.count
+    if tally is not None:
+        tally.add_layer(count, name)
+    out = u.out
+    u.seen.clear()                  # not needed any more: freed before the sorted copy is made
+    u.kids = None
+    return {p: out[p] for p in sorted(out)}, count
+
+
+# placeholders the rules need instead of each entry's Node: only the kind matters to them
+# (and a symlink's target, so symlinks keep theirs)
+_LIGHT = {kind: Node(kind) for kind in ("file", "dir", "char", "block", "fifo")}
+_LIGHT["whiteout"] = Node.whiteout()
+
+
+def checked(entries: Iterable[TarEntry], *, name: str = "layer", limits: Limits | None = None,
+            tally: Tally | None = None) -> Iterator[TarEntry]:
+    """``entries`` of one layer (from ``reader.iter_entries``) passed on unchanged, each after
+    Docker's unpack rules accepted it: ``UnsafeEntry`` for what ``read_layer`` refuses (a
+    duplicate name, a child of a file or whiteout, a hard link to nothing earlier ...),
+    ``LimitExceeded`` when the entries and the directories they imply pass
+    ``entries_per_layer``. Only each path's kind is kept, not the Nodes. ``tally`` counts
+    the layer's entries towards ``entries_per_image`` once the stream ends."""
+    u = _Unpacker(name, limits)
+    out, seen, add, light = u.out, u.seen, u.add, _LIGHT
+    indexed = False                 # u.kids is not None: no shortcut (see add_all)
+    last_dir = None                 # the parent of the last shortcut entry, a directory of out
+    for e in entries:
+        p, raw = e.path, e.raw_name
+        # add_all's common case (see there), in the fewest steps: this runs once per entry
+        if not indexed and (raw == p or _same_key(raw, p)) and p and p not in out and not e.hardlink:
+            par = p.rpartition("/")[0]
+            if par == last_dir or not par:
+                node = e.node
+                seen.add(p)
+                out[p] = light.get(node.kind, node)      # a symlink keeps its Node (its target)
+                yield e
+                continue
+            n = out.get(par)
+            if n is not None and n.kind == "dir":
+                last_dir = par
+                node = e.node
+                seen.add(p)
+                out[p] = light.get(node.kind, node)
+                yield e
+                continue
+        node = e.node
+        add(TarEntry(p, light.get(node.kind, node), raw, e.hardlink, e.opaque))
+        indexed = u.kids is not None
+        last_dir = None             # what add did may have changed any directory
+        yield e
+    if tally is not None:
+        tally.add_layer(u.count, name)
 
 
 def layer_rows(layer: LayerDir) -> list[tuple]:
@@ -280,9 +378,19 @@ def rows_layer(rows: list[tuple]) -> LayerDir:
     new, setattr_ = object.__new__, object.__setattr__
     for p, kind, mode, uid, gid, mtime, size, sha, data, link, rdev, xattrs, inode in rows:
         obj = new(Node)
-        setattr_(obj, "__dict__", {   # the keys of _NODE_KEYS, in that order
-            "kind": kind, "mode": mode, "uid": uid, "gid": gid, "mtime": mtime, "size": size,
-            "sha256": sha, "data": data, "linkname": link, "rdev": rdev, "xattrs": xattrs,
-            "inode": inode})
+        d = node_dict()           # the keys of _NODE_KEYS, in that order (see reader.node_dict)
+        d["kind"] = kind
+        d["mode"] = mode
+        d["uid"] = uid
+        d["gid"] = gid
+        d["mtime"] = mtime
+        d["size"] = size
+        d["sha256"] = sha
+        d["data"] = data
+        d["linkname"] = link
+        d["rdev"] = rdev
+        d["xattrs"] = xattrs
+        d["inode"] = inode
+        setattr_(obj, "__dict__", d)
         out[p] = obj
     return out
