@@ -6,10 +6,15 @@ A first-class engine, not a test double: images are layer directories, a contain
 State lives in this object (one per kernel). Where Docker does more, the simulator says so:
 it adds no ``/etc/hosts``-style runtime files, runs no real binaries, and has no daemon-side
 storage to measure (see ``NOT_MODELLED``).
+
+The file content of its images lives in memory, so what one image (built, loaded or pulled)
+holds is bounded by ``memory_bytes`` of the engine's ``limits`` (``SimEngine(limits=...)``; by
+default ``oci.limits.current()`` at each call, so ``LABKIT_LIMITS`` applies): going over is a
+``LimitExceeded`` raised before the content is read (``labkit.sim.budget``).
 """
 from __future__ import annotations
 
-import hashlib
+import io
 import secrets
 import shlex
 from dataclasses import dataclass, field, replace
@@ -23,11 +28,13 @@ from ..fs.overlay import Mount
 from ..fs.users import user_cred
 from ..fs.volumes import make_mountpoints, without_volume_writes
 from ..oci.image import chain_ids, open_image
+from ..oci.limits import Limits, current
 from ..oci.tar.unpack import read_layer
 from ..oci.tar.writer import layer_bytes
 from ..oci.write import write_image_tar
 from ..sim import builder as simbuild
-from ..sim.image import SimImage
+from ..sim.budget import Held, over_budget
+from ..sim.image import SimImage, layer_digest
 from ..sim.shell import run
 from ..values import (
     LABEL,
@@ -90,11 +97,17 @@ def _script(command: str | Sequence[str]) -> str:
 class SimEngine(Engine):
     name = "sim"
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self._limits = limits                     # None: oci.limits.current() at each call
         self._images: dict[str, object] = {}      # image id -> simimage.SimImage
         self._tags: dict[str, str] = {}           # full tag -> image id
         self._containers: dict[str, _Container] = {}
         self._cache: object | None = None         # simbuild.SimBuildCache, made on first build
+
+    @property
+    def limits(self) -> Limits:
+        """The budgets loads and builds keep to (``memory_bytes``: file content held per image)."""
+        return self._limits if self._limits is not None else current()
 
     def describe(self) -> str:
         return "labkit engine: sim (labkit's overlay simulator, no Docker daemon)"
@@ -143,8 +156,16 @@ class SimEngine(Engine):
         """A ``docker save`` tar (legacy or OCI) as a simulator image, under the tags it names.
         The id is the simulator's (digest of the canonical config JSON): the same as Docker's for
         images the simulator saved, possibly another for a config Docker serialised itself."""
-        with open_image(source) as saved:
+        limits = self.limits
+        with open_image(source, limits=limits) as saved:      # verified: Layer.size is measured
+            total = 0
+            for layer in saved.layers:       # bytes of content, before any of it is read
+                total += max(layer.size, 0)
+                if total > limits.memory_bytes:
+                    raise over_budget(f"image {saved.source or source}: its layers up to layer "
+                                      f"{layer.index}", total, limits)
             layers = tuple(saved.layer_dir(i, with_data=True) for i in range(len(saved.layers)))
+            Held(limits).check(layers, f"image {saved.source or source}")
             img, tags = SimImage(layers, dict(saved.config)), saved.ref.tags
         for tag in tags:
             self._store(img, tag)
@@ -174,13 +195,14 @@ class SimEngine(Engine):
 
     def pull(self, registry, name: str) -> TransferResult:
         """Downloads (in the model's words) the layers whose chainID no local image has."""
-        import io
-
         self._model(registry, "pulls from")
         have = {c for img in self._images.values() for c in chain_ids(img.diff_ids)}
         plan = registry.plan_pull(name, have)
-        layers = [read_layer(io.BytesIO(registry.layer_tar(d["digest"])), with_data=True)
-                  for d in registry.manifest(name)["layers"]]
+        limits = self.limits
+        layers = [read_layer(io.BytesIO(registry.layer_tar(d["digest"])), with_data=True,
+                             name=f"layer {i} of {name}", limits=limits)
+                  for i, d in enumerate(registry.manifest(name)["layers"])]
+        Held(limits).check(layers, f"image {name}")   # the model's tars are in memory already
         ref = self._store(SimImage(tuple(layers), registry.config(name)), name)
         return TransferResult(ref, plan.statuses)
 
@@ -201,7 +223,8 @@ class SimEngine(Engine):
         record, img = simbuild.build(Path(context), dockerfile=dockerfile, resolve=self._resolve,
                                      build_args=dict(buildargs or {}), cache=self._cache,
                                      no_cache=no_cache, on_event=on_event, squash=squash,
-                                     labels={LABEL: "true", SESSION_LABEL: session.session_id()})
+                                     labels={LABEL: "true", SESSION_LABEL: session.session_id()},
+                                     limits=self.limits)
         ref = self._store(img, session.qualify(tag) if tag else None)
         return self._with_step_sizes(replace(record, image=ref), squashed=squash)
 
@@ -297,7 +320,7 @@ class SimEngine(Engine):
         layers = tuple(base.layers)
         diff_ids = list(base.config["rootfs"]["diff_ids"])
         if upper:
-            diff_ids.append("sha256:" + hashlib.sha256(layer_bytes(upper)).hexdigest())
+            diff_ids.append(layer_digest(upper))
             layers += (upper,)
         else:            # nothing changed: Docker's commit adds no layer, only a history entry
             entry["empty_layer"] = True

@@ -5,5 +5,7 @@ of ``build.cache.plan`` step by step on ``fs.overlay.Mount`` values, the way Doc
 classic builder does (same history text, layers and cache decisions; checked against a real
 daemon); ``image.SimImage`` is an image as layers + config with Docker's ids; ``shell`` runs
 RUN steps through a documented model of BusyBox ``sh`` and refuses what it does not model
-with ``UnsupportedOperation``. Standard library only; never imports an engine.
+with ``UnsupportedOperation``. Files' content lives in memory: ``budget`` bounds what a build
+or an image holds by ``oci.limits.Limits.memory_bytes``, counted before it is read (``archive``
+reads an ``ADD`` archive's headers first). Standard library only; never imports an engine.
 """

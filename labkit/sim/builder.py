@@ -25,6 +25,9 @@ What each instruction does (each checked against a real daemon in
   ``ADD`` of a local tar (plain, gzip, bzip2, xz) unpacks it into the destination directory
   with the archive's owners, modes and times (``--chown`` does not apply to it); a file
   whose first tar header does not read (a non-tar, an empty tar) is copied as it is.
+  What a step reads into memory (context files, an archive's content) is counted against
+  ``Limits.memory_bytes`` *before* it is read, with the content of every image the build
+  holds (``labkit.sim.budget``, ``labkit.sim.archive``): over it, ``LimitExceeded``.
 * ``WORKDIR`` creates the directory (a layer when it did not exist, else an empty one).
 * ``VOLUME`` only changes the config, but every later ``RUN`` runs with the volumes
   mounted: its writes under a volume are discarded and only the mountpoints the daemon
@@ -50,7 +53,9 @@ mountpoint succeeds here; Docker fails it (resource busy).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -60,7 +65,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import IO, Callable, Iterable, Mapping
 
 from ..build import cache as cachemod
 from ..build import events as ev
@@ -68,16 +73,17 @@ from ..build.cache import exposed_ports
 from ..build.context import list_context
 from ..build.dockerfile import find_stage, parse
 from ..build.events import record_from_events
-from ..errors import BuildError, DockerfileError, LabkitError, LayerError, UnsafeEntry, UnsupportedOperation
+from ..errors import BuildError, DockerfileError, LabkitError, LimitExceeded, UnsupportedOperation
 from ..fs.layers import merge
 from ..fs.layers import squash as squash_layers
 from ..fs.node import LayerDir, Node, resolve_in_scope
 from ..fs.overlay import Mount
 from ..fs.users import id_of, user_cred
 from ..fs.volumes import make_mountpoints, without_volume_writes
-from ..oci.tar.reader import iter_entries
-from ..oci.tar.writer import layer_bytes
-from .image import SimImage, empty_config
+from ..oci.limits import Limits, current
+from .archive import archive_entries, archive_size
+from .budget import Held
+from .image import SimImage, empty_config, layer_digest
 from .shell import run_argv
 
 __all__ = ["SimBuildCache", "build", "build_text", "image_source_checksum"]
@@ -134,12 +140,15 @@ def build(context: str | Path, *, resolve: Callable[[str], object],
           dockerfile: str = "Dockerfile", cache: SimBuildCache | None = None,
           build_args: Mapping[str, str] | None = None, no_cache: bool = False,
           labels: Mapping[str, str] | None = None, target: str | None = None,
-          squash: bool = False, on_event: Callable[[object], None] | None = None):
+          squash: bool = False, on_event: Callable[[object], None] | None = None,
+          limits: Limits | None = None):
     """Build ``context/dockerfile``; returns ``(BuildRecord, SimImage)``.
 
     Raises ``BuildError`` (with ``.record``: what ran until then) when a step fails,
     ``DockerfileError`` for a Dockerfile Docker would refuse, ``UnsupportedOperation`` for
-    what the simulator does not model."""
+    what the simulator does not model, ``LimitExceeded`` (with ``.record``) when the file
+    content the build holds in memory would pass ``limits.memory_bytes`` (default
+    ``limits.current()``; see ``labkit.sim.budget``), or an archive a budget of the reader."""
     root = Path(context)
     path = Path(dockerfile) if os.path.isabs(dockerfile) else root / dockerfile
     try:
@@ -149,14 +158,14 @@ def build(context: str | Path, *, resolve: Callable[[str], object],
                          fix="pass the folder that holds the Dockerfile, or dockerfile=NAME") from exc
     return build_text(text, root, resolve=resolve, cache=cache, build_args=build_args,
                       no_cache=no_cache, labels=labels, target=target, squash=squash,
-                      on_event=on_event)
+                      on_event=on_event, limits=limits)
 
 
 def build_text(text: str, context: str | Path, *, resolve: Callable[[str], object],
                cache: SimBuildCache | None = None, build_args: Mapping[str, str] | None = None,
                no_cache: bool = False, labels: Mapping[str, str] | None = None,
                target: str | None = None, squash: bool = False,
-               on_event: Callable[[object], None] | None = None):
+               on_event: Callable[[object], None] | None = None, limits: Limits | None = None):
     """Like ``build`` with the Dockerfile given as text (the context is still a folder)."""
 
     build_args = dict(build_args or {})
@@ -164,7 +173,7 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
     df = parse(text, build_args=build_args)
     ctx = list_context(context)
     run = _Build(df, ctx, Path(context), resolve, cache if cache is not None else SimBuildCache(),
-                 build_args, no_cache, on_event)
+                 build_args, no_cache, on_event, limits if limits is not None else current())
     stages = list(df.stages)
     if target is not None:
         stages = stages[:df.stage(target).index + 1]
@@ -207,13 +216,20 @@ def build_text(text: str, context: str | Path, *, resolve: Callable[[str], objec
                              reason=exc.reason)
         exc.record = record_from_events(run.events, engine="sim")  # type: ignore[attr-defined]
         raise exc from None
+    except LimitExceeded as exc:
+        run.emit(ev.BuildFailed(run.current or None, exc.message))
+        exc.record = record_from_events(run.events, engine="sim")  # type: ignore[attr-defined]
+        raise
     return record_from_events(run.events, engine="sim"), image
 
 
 class _Build:
     def __init__(self, df, ctx, root: Path, resolve, cache: SimBuildCache,
-                 build_args: dict[str, str], no_cache: bool, on_event) -> None:
+                 build_args: dict[str, str], no_cache: bool, on_event, limits: Limits) -> None:
         self.df, self.ctx, self.root, self.resolve = df, ctx, root, resolve
+        self.limits = limits
+        self.held = Held(limits)             # the file content of every image this build holds
+        self.current = 0                     # the step being run
         self.cache, self.build_args, self.no_cache = cache, build_args, no_cache
         self.on_event = on_event
         self.events: list = []
@@ -272,6 +288,7 @@ class _Build:
     def step(self, p) -> None:
         ins = p.instruction
         t0 = time.monotonic()
+        self.current = p.step
         self.emit(ev.StepStarted(p.step, self.total, ins.original))
         if p.stage_index < 0:              # a global ARG: no image
             return
@@ -290,6 +307,7 @@ class _Build:
                     f"FROM {st.base} (Dockerfile line {ins.line}): that image has ONBUILD "
                     f"triggers ({'; '.join(triggers)}), which Docker runs here; the simulator "
                     "does not run them", fix=_FIX_DOCKER)
+            self.held.check(img.layers, self._where(p))
             self.states[p.stage_index] = state
             self.finals[p.stage_index] = img
             if img.layers or img.config.get("history"):
@@ -313,9 +331,15 @@ class _Build:
         else:
             img = self._execute(p, state, key)
             self.cache.put(parent, key, img)
+        self.held.check(img.layers, self._where(p))     # what RUN made is known only now
         state.image = img
         self.finals[p.stage_index] = img
         self.emit(ev.StepFinished(p.step, img.short_id, time.monotonic() - t0))
+
+    @staticmethod
+    def _where(p) -> str:
+        """A step, as errors name it: ``step 2 (Dockerfile line 3) ADD big.tar.gz /x/``."""
+        return f"step {p.step} (Dockerfile line {p.instruction.line}) {p.instruction.original}"
 
     # ------------------------------------------------------------------ executing
     def _execute(self, p, state: _StageState, key: tuple[str, ...]):
@@ -393,7 +417,7 @@ class _Build:
         diff_ids = list(rootfs.get("diff_ids") or [])
         if layer:
             layers += (layer,)
-            diff_ids.append("sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest())
+            diff_ids.append(layer_digest(layer))
         else:
             entry["empty_layer"] = True
         rootfs["diff_ids"] = diff_ids
@@ -511,13 +535,20 @@ class _Build:
                              line=ins.line, instruction=ins.original,
                              fix=f"write the destination as {dest}/")
         into_dir = dest.endswith("/") or len(srcs) > 1 or wildcard
+        charge = self.held.charge(self._where(p))   # content read from the context, before reading it
         try:
             for it in items:
-                entries = _archive_entries(it, ins) if ins.keyword == "ADD" and from_ref is None else None
-                if entries is not None:
-                    _untar(mount, entries, dest_abs, it.name)
-                else:
-                    _copy_item(mount, it, dest_abs, into_dir, identity, preserve)
+                if ins.keyword == "ADD" and from_ref is None and it.kind == "file":
+                    opener = functools.partial(_open_item, it)
+                    size = archive_size(it.name, opener, ins, charge, self.limits)
+                    if size is not None:      # an archive: unpacked, holding what was counted
+                        _untar(mount, archive_entries(it.name, opener, ins, size, self.limits),
+                               dest_abs, it.name)
+                        continue
+                if from_ref is None:        # COPY --from shares the stage's content: no new bytes
+                    charge.add(it.node.size if it.kind == "file" else
+                               sum(n.size for _, n, _ in it.children if n.kind == "file"), repr(it.name))
+                _copy_item(mount, it, dest_abs, into_dir, identity, preserve)
         except OSError as exc:
             raise BuildError(f"{ins.keyword} failed: {exc.filename}: {os.strerror(exc.errno)}",
                              step=p.step, line=ins.line, instruction=ins.original,
@@ -541,7 +572,7 @@ class _Build:
                      "comment": f"merge {image.id} to {base.id}"})
         cfg["history"] = hist
         ids = list(cfg["rootfs"]["diff_ids"][:nbase])
-        ids.append("sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest())
+        ids.append(layer_digest(layer))
         cfg["rootfs"] = {"type": "layers", "diff_ids": ids}
         return SimImage(tuple(below) + (layer,), cfg)
 
@@ -574,6 +605,7 @@ class _Item:
     node: Node                                  # mode, owner, link target
     reader: Callable[[], bytes] | None = None
     children: tuple[tuple[str, Node, Callable[[], bytes] | None], ...] = ()   # rel path, node
+    source: Path | None = None                  # a context file: read as a stream (ADD archives)
 
     def data(self) -> bytes:
         return self.reader() if self.reader else b""
@@ -627,7 +659,8 @@ def _context_items(ctx, root: Path, srcs: list[str], ins) -> list[_Item]:
                           reader(x.path) if x.kind in ("file", "hardlink") else None)
                          for x in ctx.entries if x.path.startswith(pre))
             return _Item(shown, "dir", n, None, kids)
-        return _Item(shown, n.kind, n, reader(path) if n.kind == "file" else None)
+        return _Item(shown, n.kind, n, reader(path) if n.kind == "file" else None,
+                     source=root / path if n.kind == "file" else None)
 
     out: list[_Item] = []
     for src in srcs:
@@ -825,36 +858,12 @@ def _copy_item(mount, it: _Item, dest: str, into_dir: bool, identity, preserve: 
 
 # ---------------------------------------------------------------------- ADD of an archive
 
-def _archive_entries(it: _Item, ins) -> list | None:
-    """The entries of a local tar (plain, gzip, bzip2 or xz) that ``ADD`` unpacks, or None
-    when Docker would copy the file as it is: its test is that a first tar header reads
-    (moby ``isArchivePath``), so an empty tar or a non-tar named ``*.tar`` is copied."""
-    import io  # noqa: PLC0415
-    if it.kind != "file":
-        return None
-    data = it.data()
-    if data[:4] == b"\x28\xb5\x2f\xfd":
-        raise UnsupportedOperation(f"ADD {it.name}: a zstd archive; the simulator reads plain, gzip, "
-                                   "bzip2 and xz tars", fix=_FIX_DOCKER)
-    stream = iter_entries(io.BytesIO(data), with_data=True, name=it.name)
-    try:
-        first = next(stream, None)
-    except UnsafeEntry as exc:
-        raise BuildError(f"ADD {it.name}: {exc}", line=ins.line, instruction=ins.original,
-                         fix="fix the archive, or COPY it and unpack it with RUN tar") from None
-    except LayerError:
-        return None
-    if first is None:
-        return None
-    try:
-        return [first, *stream]
-    except LayerError as exc:
-        raise BuildError(f"ADD {it.name}: the archive cannot be unpacked: {exc}", line=ins.line,
-                         instruction=ins.original,
-                         fix="fix the archive, or COPY it and unpack it with RUN tar") from None
+def _open_item(it: _Item) -> IO[bytes]:
+    """A file to copy as a stream: a context file is read from disk piece by piece."""
+    return open(it.source, "rb") if it.source is not None else io.BytesIO(it.data())
 
 
-def _untar(mount, entries: list, dest: str, name: str) -> None:
+def _untar(mount, entries: Iterable, dest: str, name: str) -> None:
     """Docker's untar of an ``ADD`` archive into ``dest`` (a directory, made ``0755`` when
     missing): names stay inside ``dest`` (``../x`` lands at ``dest/x``), owners, modes and
     times come from the archive (``--chown`` is not applied), an existing entry is replaced

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,10 +23,32 @@ from typing import Any, Mapping
 
 from ..fs.layers import size_on_disk
 from ..fs.node import LayerDir
-from ..oci.tar.writer import layer_bytes
+from ..oci.tar.writer import write_layer
 from ..values import HistoryEntry
 
-__all__ = ["SimImage", "canonical_json", "empty_config"]
+__all__ = ["SimImage", "canonical_json", "empty_config", "layer_digest"]
+
+
+class _Sha256Sink(io.RawIOBase):
+    """A write-only stream that only hashes what it is given."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:  # type: ignore[no-untyped-def, override]
+        self.hash.update(b)
+        return len(b)
+
+
+def layer_digest(layer: LayerDir) -> str:
+    """``"sha256:"`` + the digest of ``layer``'s uncompressed tar (``oci.tar.writer.layer_bytes``),
+    written through the hash piece by piece: the tar itself is never held in memory."""
+    sink = _Sha256Sink()
+    write_layer(layer, sink)  # type: ignore[arg-type]
+    return "sha256:" + sink.hash.hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -70,9 +93,8 @@ class SimImage:
 
     @cached_property
     def diff_ids(self) -> tuple[str, ...]:
-        """``sha256:`` digests of each layer's uncompressed tar (``oci.tar.writer.layer_bytes``)."""
-        return tuple("sha256:" + hashlib.sha256(layer_bytes(layer)).hexdigest()
-                     for layer in self.layers)
+        """``sha256:`` digests of each layer's uncompressed tar (``layer_digest``)."""
+        return tuple(layer_digest(layer) for layer in self.layers)
 
     @property
     def env(self) -> dict[str, str]:
