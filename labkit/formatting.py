@@ -1,11 +1,46 @@
 """Plain-text views of engine values for notebooks and the CLI (deterministic, nbval-friendly)."""
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .values import HistoryEntry, instruction_of
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+
+# What a terminal may act on instead of showing: C0 and C1 controls and DEL (ESC starts colour,
+# cursor and title sequences; CR and BS overwrite what was printed), the Unicode line and
+# paragraph separators, the bidirectional overrides that reorder what is shown ("Trojan
+# Source"), and lone surrogates (the bytes of a name that is not UTF-8, which print() refuses).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                      "\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(c: str) -> str:
+    if c in _SHORT:
+        return _SHORT[c]
+    n = ord(c)
+    if n <= 0xFF:
+        return f"\\x{n:02x}"
+    if 0xDC80 <= n <= 0xDCFF:              # surrogateescape: the undecodable byte itself
+        return f"\\x{n - 0xDC00:02x}"
+    return f"\\u{n:04x}"
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` safe to print on a terminal: each control character written as a Python-style
+    escape (ESC -> ``\\x1b``, newline -> ``\\n``, tab -> ``\\t``, U+202E -> ``\\u202e``, the
+    undecodable byte 0xff of a name -> ``\\xff``); everything printable, backslashes included,
+    is unchanged. ``keep`` lists control characters to leave alone, e.g. ``"\\n"`` for a
+    multi-line report (the names in it should be escaped on their own first). For terminal
+    text only: JSON output has its own escaping."""
+    plain = text
+    for c in keep:
+        plain = plain.replace(c, "")
+    if plain.isprintable():                # the common case, and fast: nothing to escape
+        return text
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape_one(m.group()), text)
 
 
 def human_size(n: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..engine.connect import connect
+from ..formatting import escape_controls as esc
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,6 @@ def run(args: argparse.Namespace) -> int:
     removed = engine.clean(session_only=args.session, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for item in removed:
-        print(f"{verb} {item}")
+        print(f"{verb} {esc(str(item))}")
     print(f"{len(removed)} object(s) {verb}; nothing without the label org.labkit.managed=true was touched")
     return 0

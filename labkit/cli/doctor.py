@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..engine.doctor import doctor
+from ..formatting import escape_controls
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -16,5 +17,5 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = doctor(dev=args.dev)
-    print(report)
+    print(escape_controls(str(report), keep="\n"))
     return 0 if report.ok and report.dev_ok else 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..formatting import escape_controls as esc
 from ..lessons.notebooks import copy_notebooks
 
 
@@ -17,7 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     copied = copy_notebooks(args.dest, force=args.force)
-    print(f"copied {len(copied)} lesson notebooks to {args.dest}")
+    print(f"copied {len(copied)} lesson notebooks to {esc(args.dest)}")
     if copied:
-        print(f"start with: jupyter lab {copied[0]}")
+        print(f"start with: jupyter lab {esc(str(copied[0]))}")
     return 0
