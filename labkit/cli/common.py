@@ -21,7 +21,6 @@ import argparse
 import codecs
 import contextlib
 import errno
-import inspect
 import math
 import os
 import select
@@ -129,19 +128,6 @@ def exported(budgets: _limits.Limits) -> Iterator[None]:
             os.environ.pop(_limits.ENV, None)
         else:
             os.environ[_limits.ENV] = before
-
-
-def with_limits(fn: Callable, budgets: _limits.Limits | None) -> dict:
-    """``{"limits": budgets}`` when ``fn`` takes a ``limits`` argument, else ``{}`` (the budgets
-    then reach it through ``LABKIT_LIMITS``, see ``exported``).
-    TODO(lead): once oci/analysis take ``limits=`` everywhere, pass it directly and drop this."""
-    if budgets is None:
-        return {}
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {"limits": budgets} if "limits" in params else {}
 
 
 # --------------------------------------------------------------------------- inputs

@@ -7,7 +7,7 @@ import sys
 
 from ..analysis.compare import compare
 from ..analysis.report import comparison_dict
-from .common import PIPE_HELP, add_limit_option, count, for_terminal, shown, with_limits
+from .common import PIPE_HELP, add_limit_option, count, for_terminal, shown
 from .inspect import image_source
 
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     limits = getattr(args, "limits", None)
     with image_source(args.a, limits=limits) as a, image_source(args.b, limits=limits) as b:
-        result = compare(a, b, paths=not args.no_paths, **with_limits(compare, limits))
+        result = compare(a, b, paths=not args.no_paths)   # its readers take the budgets from LABKIT_LIMITS
     if args.json:
         sys.stdout.write(shown(json.dumps(comparison_dict(result), indent=2)) + "\n")
     else:

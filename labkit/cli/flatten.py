@@ -10,7 +10,7 @@ from ..errors import LabkitError
 from ..formatting import escape_controls
 from ..oci.flatten import flatten, json_text
 from ..oci.tar.reader import gc_paused
-from .common import PIPE_HELP, add_limit_option, count, input_path, shown, with_limits
+from .common import PIPE_HELP, add_limit_option, count, input_path, shown
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         with input_path(args.image, "image", limits) as source:
             tree = flatten(source, tag=getattr(args, "tag", None),
                            digest=bool(args.json),   # the listing shows no sha256
-                           jobs=getattr(args, "jobs", None), **with_limits(flatten, limits))
+                           jobs=getattr(args, "jobs", None), limits=limits)
     except LabkitError as exc:
         reason = escape_controls(" ".join(shown(str(exc)).split()))
         name = escape_controls(args.image)

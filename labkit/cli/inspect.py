@@ -24,7 +24,6 @@ from .common import (
     input_path,
     read_text,
     shown,
-    with_limits,
     write_output,
 )
 
@@ -55,7 +54,7 @@ def image_source(name: str, tag: str | None = None, *, verify: bool = True,
     first full read (the analysis does one)."""
     with input_path(name, "image", limits, missing_ok=True) as path:
         if path is not None:
-            with open_image(path, tag=tag, verify=verify, **with_limits(open_image, limits)) as img:
+            with open_image(path, tag=tag, verify=verify, limits=limits) as img:
                 yield img
             return
     engine = connect(quiet=True)
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.html, "HTML report")
     rules = _ci_rules(args.ci_config, limits) if args.ci else None
     with image_source(args.image, args.tag, verify=False, limits=limits) as img:  # analyze() verifies
-        result = analyze(img, top=args.top, scan_secrets=not args.no_secrets, **with_limits(analyze, limits))
+        result = analyze(img, top=args.top, scan_secrets=not args.no_secrets, limits=limits)
     verdicts = evaluate_ci(result.dive, rules) if rules is not None else []
     failed = [v for v in verdicts if v.status == "FAIL"]
     if args.json:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import inspect
 import io
 import json
 import os
@@ -31,7 +30,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tarkit import make_layer
 
-from labkit.oci.image import open_image
 from labkit.oci.write import write_image_tar
 
 MEMORY = 2 << 30                 # bytes of address space per run
@@ -324,17 +322,6 @@ def _corpus_module():
     return module
 
 
-OCI = "oci helper"   # the reader's budgets and metadata validation (issue 13)
-# Readers without budgets (open_image takes no ``limits``) fail these cases: strict xfails there.
-# Once the budgets are merged the condition is false and the cases must pass: then delete KNOWN.
-BUDGETED = "limits" in inspect.signature(open_image).parameters
-KNOWN = {
-    "deep-json-config": OCI, "deep-json-history": OCI, "deep-json-manifest": OCI, "oci-deep-index": OCI,
-    "deep-pax-path-30k": OCI, "deep-pax-path-30k-gzip": OCI,
-    "history-holds-ints": OCI, "history-is-object": OCI, "rootfs-is-list": OCI, "rootfs-is-string": OCI,
-    "oci-annotations-not-dict": OCI, "oci-manifests-hold-ints": OCI, "oci-platform-not-dict": OCI,
-    "repotags-hold-objects": OCI,
-}
 CASES = [
     "bad-checksum-header", "bad-xattr", "bz2-layer", "config-config-is-list", "config-is-list",
     "config-is-string", "deep-dirs-1100", "deep-json-config", "deep-json-history", "deep-json-manifest",
@@ -376,9 +363,7 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(3)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(not BUDGETED, reason=KNOWN[c],
-                                                                           strict=True))
-                                  if c in KNOWN else c for c in CASES])
+@pytest.mark.parametrize("case", CASES)
 def test_every_command_over_the_corpus(corpus: Path, work: Path, case: str) -> None:
     path = corpus / case if (corpus / case).is_dir() else corpus / f"{case}.tar"
     timeout = 120 if "bomb" in case else TIMEOUT
@@ -392,13 +377,8 @@ def test_every_command_over_the_corpus(corpus: Path, work: Path, case: str) -> N
         assert all(b"\x1b" not in r[1] for r in results)
 
 
-# A simulator without its memory budget (labkit/sim/budget.py, under way) ends the bomb's ADD in
-# MemoryError: a strict xfail there; once the budget is merged, delete the condition.
-SIM_BUDGETED = importlib.util.find_spec("labkit.sim.budget") is not None
 ADDED = ["deep-pax-path-30k-gzip", "esc-names", "entry-claims-1tib", "links", "sparse-pax-map-huge",
-         pytest.param("gzip-bomb-1g", marks=pytest.mark.xfail(
-             not SIM_BUDGETED, reason="sim: ADD reads an archive member into memory whole, without the "
-                                      "memory_bytes budget: MemoryError", strict=True))]
+         "gzip-bomb-1g"]
 
 
 @pytest.mark.parametrize("case", ADDED)
