@@ -103,3 +103,19 @@ def test_grades_csv_cells_never_start_a_formula(tmp_path, name):
     with open(out, newline="", encoding="utf-8") as fh:
         cell = list(csv.reader(fh))[1][0]
     assert cell == "'" + name          # shown as the text it is, never run
+
+
+def test_a_named_exercise_nobody_logged_is_missing_with_no_points_to_give():
+    runs = [RunOutcome("ann", NB, "ok", 1.0, "", (LogRecord("05-a", True, 4, 4),))]
+    assert _rows(runs, ["course-9"]) == [("ann", "05-a", 4, 4, "passed"), ("ann", "course-9", 0, 0, "missing")]
+
+
+def test_a_forged_id_does_not_hide_the_records_after_it():
+    forged = (LogRecord("bonus", True, 9, 9), LogRecord("05-a", True, 4, 4))
+    runs = [RunOutcome("eve", NB, "ok", 1.0, "", forged)]
+    assert _rows(runs) == [("eve", "05-a", 4, 4, "passed"), ("eve", "bonus", 0, 0, "ignored")]
+
+
+def test_the_no_checks_row_says_why():
+    rows = make_rows([RunOutcome("ann", NB, "ok", 1.0, "", ())])
+    assert rows[0].messages == ("the notebook ran but checked no exercise",)
