@@ -129,7 +129,11 @@ class Image:
                 raw.close()
                 raise
             if inner is raw:
-                self._check_plain(i, label)
+                try:
+                    self._check_plain(i, label)
+                except BaseException:
+                    raw.close()
+                    raise
                 return raw
             return io.BufferedReader(  # type: ignore[return-value]
                 _GuardedRead(inner, f"{label} ({b.name}) of {self.source}", lambda: None, limits,

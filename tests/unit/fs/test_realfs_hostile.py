@@ -254,9 +254,11 @@ def _open_fds() -> int:
 
 @contextlib.contextmanager
 def _few_fds(n: int = 64):
-    """RLIMIT_NOFILE lowered to ``n`` (each open dir holding an fd would hit EMFILE)."""
+    """RLIMIT_NOFILE lowered to ``n`` fds above the highest one this process holds already (the
+    full suite holds many: sockets, worker pipes); each open dir holding an fd would hit EMFILE."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1 + n, hard))
     try:
         yield
     finally:
