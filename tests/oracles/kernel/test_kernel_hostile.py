@@ -14,14 +14,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from requirekit import skip_unless_required
 
 from labkit.errors import KernelUnavailable, LabkitError, LayerError, UnsafeEntry
 from labkit.fs import kernel
-from labkit.fs.kernel import MOUNT_FLAGS, ROUTE_ROOT, ROUTES, KernelOverlay, kernel_unavailable
+from labkit.fs.kernel import MOUNT_FLAGS, ROUTE_ROOT, KernelOverlay
 from labkit.fs.node import Node
 from labkit.fs.realfs import remove_tree
 from labkit.lessons.lesson02 import side_by_side
-from requirekit import skip_unless_required
 
 pytestmark = pytest.mark.kernel
 
@@ -32,20 +32,6 @@ HOSTILE = {
     "etc/pipe": Node("fifo", mode=0o6644), "etc/gone": Node.whiteout(),
     "opt": Node.dir().with_opaque(), "opt/f": Node.file(b"f"),
 }
-
-
-@pytest.fixture(scope="module")
-def routes_here() -> dict:
-    return {r: kernel_unavailable(r) for r in ROUTES}
-
-
-@pytest.fixture(params=ROUTES)
-def route(request, routes_here) -> str:
-    why = routes_here[request.param]
-    if why:
-        skip_unless_required("LABKIT_REQUIRE_KERNEL", f"the {request.param} route cannot mount "
-                             f"overlayfs here: {why}")
-    return request.param
 
 
 @pytest.fixture

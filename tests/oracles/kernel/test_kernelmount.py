@@ -39,21 +39,6 @@ APP = {"etc": Node.dir(), "etc/motd": Node.file(b"hi\n"), "srv": Node.dir(),
        "srv/data": Node.whiteout()}
 
 
-@pytest.fixture(scope="session")
-def routes_here() -> dict:
-    """Why each route cannot run here (None when it can), probed once."""
-    return {r: kernel_unavailable(r) for r in ROUTES}
-
-
-@pytest.fixture(params=ROUTES)
-def route(request, routes_here) -> str:
-    why = routes_here[request.param]
-    if why:
-        skip_unless_required("LABKIT_REQUIRE_KERNEL", f"the {request.param} route cannot mount "
-                             f"overlayfs here: {why}")
-    return request.param
-
-
 def _mount_points(pid: int | str = "self") -> list[str]:
     return [line.split()[4] for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()]
 

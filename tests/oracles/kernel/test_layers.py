@@ -11,12 +11,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tarkit import BLK, CHR, DIR, E, layer_tar
 
-from labkit.values import LABEL, Change
 from labkit.errors import LayerError
-from labkit.fs.node import Node
 from labkit.fs.layers import (
-    KERNEL_MAX_LOWERS, MAX_DOCKER_LAYERS, apply, check_layer_count, diff, merge, squash)
+    KERNEL_MAX_LOWERS,
+    MAX_DOCKER_LAYERS,
+    apply,
+    check_layer_count,
+    diff,
+    merge,
+    squash,
+)
+from labkit.fs.node import Node
 from labkit.oci.tar.unpack import read_layer
+from labkit.values import LABEL, Change
 
 W = Node.whiteout()
 
@@ -210,9 +217,9 @@ touch /same
 @pytest.mark.docker
 def test_diff_matches_docker_diff(docker_client, tmp_path):
     from labkit.engine.baseimage import base_layer  # noqa: PLC0415
-    from labkit.oci.write import write_image_tar  # noqa: PLC0415
     from labkit.fs.realfs import read_dir  # noqa: PLC0415
     from labkit.oci.tar.writer import layer_bytes  # noqa: PLC0415
+    from labkit.oci.write import write_image_tar  # noqa: PLC0415
     t = {"mtime": 1_000_000}
     data = {"data": Node.dir(**t), "data/a": Node.file(b"a", **t), "data/b": Node.file(b"b", **t),
             "data/sub": Node.dir(**t), "data/sub/x": Node.file(b"x", **t), "data/sub/w": Node.file(b"w", **t),

@@ -15,12 +15,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from overlay_oracle import kernel_mount, link_groups, norm_layer, norm_outcomes, now, run_kernel, run_model
 
 from labkit.fs.node import Node
 from labkit.fs.overlay import Cred, Mount
 from labkit.fs.realfs import read_dir
-from overlay_oracle import (kernel_mount, link_groups, norm_layer, norm_outcomes, now,
-                            run_kernel, run_model)
 
 pytestmark = pytest.mark.kernel
 

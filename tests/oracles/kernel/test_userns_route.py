@@ -19,22 +19,21 @@ import time
 from pathlib import Path
 
 import pytest
+from requirekit import skip_unless_required
+from usernskit import REPO, as_json, python_for, run_as, run_scenario, unprivileged_user
 
 from labkit.errors import EngineUnavailable, UnsafeEntry
-from labkit.fs.kernel import (ROUTE_ROOT, ROUTE_USERNS, ROUTES, USER_OPAQUE_XATTR, KernelOverlay,
-                              kernel_unavailable)
+from labkit.fs.kernel import (
+    ROUTE_ROOT,
+    ROUTE_USERNS,
+    USER_OPAQUE_XATTR,
+    KernelOverlay,
+)
 from labkit.fs.node import OPAQUE_XATTR, Node
 from labkit.lessons.lesson02 import side_by_side
 from labkit.lessons.lesson03 import measure_copy_up
-from requirekit import skip_unless_required
-from usernskit import (REPO, as_json, python_for, run_as, run_scenario, unprivileged_user)
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture(scope="module")
-def routes_here() -> dict:
-    return {r: kernel_unavailable(r) for r in ROUTES}
 
 
 @pytest.fixture
