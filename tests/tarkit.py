@@ -33,6 +33,17 @@ def E(name, type=REG, data=b"", mode=None, link="", dev=(0, 0), uid=0, pax=None)
     return dict(name=name, type=type, data=data, mode=mode, link=link, dev=dev, uid=uid, pax=pax)
 
 
+def plain_tar(members: dict[str, bytes]) -> bytes:
+    """A pax tar of regular files (name -> bytes) in the given order, everything else default."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def layer_tar(entries, fmt=tarfile.PAX_FORMAT) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from tarkit import DIR, INVALID, E, layer_tar, make_layer
+from tarkit import DIR, INVALID, E, layer_tar, make_layer, plain_tar
 
 from labkit.analysis.efficiency import analyze
 from labkit.errors import DigestMismatch, ImageError, LayerError
@@ -41,13 +41,7 @@ def config_for(diff_ids: list[str]) -> dict[str, Any]:
 
 
 def write_tar(path: Path, members: dict[str, bytes], extra: bytes = b"") -> Path:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    data = buf.getvalue()
+    data = plain_tar(members)
     if extra:                       # raw blocks put before the end-of-archive blocks
         end = data.rstrip(b"\0")
         end += b"\0" * (-len(end) % 512)

@@ -19,8 +19,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
 from requirekit import skip_unless_required
+from tarkit import plain_tar
 
 from labkit.build import events as ev
 from labkit.errors import BuildError, LimitExceeded, UnsupportedOperation
@@ -185,23 +185,13 @@ def test_what_run_makes_is_counted_after_the_step(tmp_path):
     assert "step 2 (Dockerfile line 2) RUN dd" in str(err.value)
 
 
-def _plain_tar(entries: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in entries.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_add_keeps_docker_s_archive_rules(tmp_path):
     """What the passes change nothing of: a plain tar is unpacked, a non-tar and a gzip of a
     non-tar are copied as they are, a truncated archive is a BuildError, zstd and whiteouts
     are refused (a whiteout before its content is read)."""
-    files = {"plain.tar": _plain_tar({"a/b": b"hello"}), "notes.tar": b"just text\n" * 100,
+    files = {"plain.tar": plain_tar({"a/b": b"hello"}), "notes.tar": b"just text\n" * 100,
              "data.gz": gzip.compress(b"{}" * 1000, mtime=0),
-             "cut.tar.gz": gzip.compress(_plain_tar({"a": b"ok", "x": bytes(4000)})[:3000], mtime=0),
+             "cut.tar.gz": gzip.compress(plain_tar({"a": b"ok", "x": bytes(4000)})[:3000], mtime=0),
              "z.tar.zst": b"\x28\xb5\x2f\xfd" + bytes(100),
              "wh.tar.gz": zeros_archive({".wh.gone": 8 * MIB})}
     ctx = _ctx(tmp_path, "FROM scratch\nADD plain.tar notes.tar data.gz /x/\n", files)
